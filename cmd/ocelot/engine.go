@@ -1,0 +1,111 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/sample"
+)
+
+// engineFlags are the flags every command that runs a model shares, in
+// llama.cpp's spelling.
+type engineFlags struct {
+	model, prompt, file           string
+	nCtx, nBatch, nUbatch, ngl, t int
+	ctk, ctv, backend, chatTmpl   string
+}
+
+func (e *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.model, "m", "", "model file (GGUF)")
+	fs.StringVar(&e.prompt, "p", "", "prompt text")
+	fs.StringVar(&e.file, "f", "", "read the prompt from a file")
+	fs.IntVar(&e.nCtx, "c", 4096, "context size (n_ctx)")
+	fs.IntVar(&e.nBatch, "b", 2048, "logical batch size (n_batch)")
+	fs.IntVar(&e.nUbatch, "ub", 512, "micro-batch size (n_ubatch)")
+	fs.IntVar(&e.ngl, "ngl", 0, "layers to offload to the GPU (n_gpu_layers)")
+	fs.IntVar(&e.t, "t", runtime.GOMAXPROCS(0), "threads")
+	fs.StringVar(&e.ctk, "ctk", "f16", "K cache type: f32, f16, q8_0, q4_0")
+	fs.StringVar(&e.ctv, "ctv", "f16", "V cache type: f32, f16, q8_0, q4_0")
+	fs.StringVar(&e.backend, "backend", "auto", "engine: ref, cpu, opencl, auto")
+	fs.StringVar(&e.chatTmpl, "chat-template", "", "chat template override: llama3, llama2, or a template text")
+}
+
+// check rejects nonsensical values with a usage error.
+func (e *engineFlags) check() error {
+	switch {
+	case e.model == "":
+		return usagef("-m is required")
+	case e.nCtx <= 0:
+		return usagef("-c must be positive, got %d", e.nCtx)
+	case e.nBatch <= 0:
+		return usagef("-b must be positive, got %d", e.nBatch)
+	case e.nUbatch <= 0:
+		return usagef("-ub must be positive, got %d", e.nUbatch)
+	case e.t <= 0:
+		return usagef("-t must be positive, got %d", e.t)
+	case e.ngl < 0:
+		return usagef("-ngl must not be negative, got %d", e.ngl)
+	case e.prompt != "" && e.file != "":
+		return usagef("give -p or -f, not both")
+	}
+	if e.nBatch > e.nCtx {
+		e.nBatch = e.nCtx // as llama.cpp: a batch never exceeds the context
+	}
+	if e.nUbatch > e.nBatch {
+		return usagef("-ub %d is larger than -b %d", e.nUbatch, e.nBatch)
+	}
+	if _, err := os.Stat(e.model); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	return nil
+}
+
+func (e *engineFlags) promptText() (string, error) {
+	if e.file == "" {
+		return e.prompt, nil
+	}
+	data, err := os.ReadFile(e.file)
+	if err != nil {
+		return "", fmt.Errorf("prompt file: %w", err)
+	}
+	return string(data), nil
+}
+
+func (e *engineFlags) load() (*ocelot.Model, error) {
+	return ocelot.Load(e.model, ocelot.Options{
+		NCtx: e.nCtx, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,
+		TypeK: e.ctk, TypeV: e.ctv, Backend: e.backend, ChatTemplate: e.chatTmpl,
+	})
+}
+
+// samplerFlags are llama.cpp's sampling flags.
+type samplerFlags struct {
+	temp, topP, minP, repeatPenalty float64
+	topK, repeatLastN               int
+	seed                            uint64
+}
+
+func (s *samplerFlags) register(fs *flag.FlagSet) {
+	d := sample.Defaults()
+	fs.Float64Var(&s.temp, "temp", float64(d.Temp), "temperature (0: greedy)")
+	fs.IntVar(&s.topK, "top-k", d.TopK, "top-k sampling (0: off)")
+	fs.Float64Var(&s.topP, "top-p", float64(d.TopP), "top-p sampling (1: off)")
+	fs.Float64Var(&s.minP, "min-p", float64(d.MinP), "min-p sampling (0: off)")
+	fs.Float64Var(&s.repeatPenalty, "repeat-penalty", float64(d.RepeatPenalty), "repetition penalty (1: off)")
+	fs.IntVar(&s.repeatLastN, "repeat-last-n", d.RepeatLastN, "tokens the repetition penalty looks back over")
+	fs.Uint64Var(&s.seed, "seed", d.Seed, "random seed")
+}
+
+func (s *samplerFlags) sampler() (*sample.Sampler, error) {
+	smp, err := sample.New(sample.Params{
+		Temp: float32(s.temp), TopK: s.topK, TopP: float32(s.topP), MinP: float32(s.minP),
+		RepeatPenalty: float32(s.repeatPenalty), RepeatLastN: s.repeatLastN, Seed: s.seed,
+	})
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return smp, nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ocelot-llm/ocelot/quant"
+	"github.com/ocelot-llm/ocelot/synth"
+)
+
+func init() {
+	register(&command{name: "gen", summary: "write a synthetic Llama GGUF model with seeded random weights", run: runGen})
+}
+
+func runGen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("gen", stderr)
+	preset := fs.String("preset", "tiny", "model shape: "+strings.Join(synth.PresetNames(), ", "))
+	layers := fs.Int("layers", 0, "override the preset's number of layers")
+	typ := fs.String("type", "q4_0", "type of the weights: q4_0, q8_0, q6_K, f16, bf16, f32")
+	outType := fs.String("output-type", "q6_K", "type of output.weight")
+	tied := fs.Bool("tied", false, "no output.weight: reuse token_embd for the output")
+	seed := fs.Uint64("seed", 1, "random seed")
+	fast := fs.Bool("fast", false, "tile tensors with random valid blocks (fast, for benchmarks)")
+	vocab := fs.String("vocab", "", "copy the tokenizer from this GGUF file (default: ocelot's built-in BPE vocabulary)")
+	out := fs.String("o", "", "output file (required)")
+	threads := fs.Int("t", 0, "threads (default: all cores)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ocelot gen --preset tiny|small|1b|3b|8b [--layers N] [--type T] [--output-type T] [--tied] [--seed S] [--fast] [--vocab V.gguf] -o M.gguf")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("-o is required")
+	}
+	if *layers < 0 {
+		return usagef("--layers must be positive, got %d", *layers)
+	}
+	if *threads < 0 {
+		return usagef("-t must be positive, got %d", *threads)
+	}
+	p, err := synth.PresetByName(*preset)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	o := synth.DefaultOptions(p)
+	if o.Type, err = quant.ParseType(*typ); err != nil {
+		return usagef("--type: %v", err)
+	}
+	if o.OutputType, err = quant.ParseType(*outType); err != nil {
+		return usagef("--output-type: %v", err)
+	}
+	o.Layers, o.Tied, o.Seed, o.Fast, o.VocabPath, o.Threads = *layers, *tied, *seed, *fast, *vocab, *threads
+	start := time.Now()
+	if err := synth.Generate(*out, o); err != nil {
+		return err
+	}
+	st, err := os.Stat(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: preset %s, %s weights, %.1f MiB in %.1f s\n", *out, p.Name, o.Type, float64(st.Size())/(1<<20), time.Since(start).Seconds())
+	return nil
+}

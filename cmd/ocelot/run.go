@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/ocelot-llm/ocelot"
+)
+
+func init() {
+	register(&command{name: "run", summary: "evaluate a prompt and generate text, with the prompt-evaluation report", run: runRun})
+}
+
+func runRun(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var e engineFlags
+	var s samplerFlags
+	e.register(fs)
+	s.register(fs)
+	n := fs.Int("n", 64, "tokens to generate (-1: until the context is full)")
+	chat := fs.Bool("chat", false, "interactive chat through the model's chat template (reads stdin)")
+	asJSON := fs.Bool("json", false, "print {tokens, generated, timings} as JSON instead of text")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ocelot run -m M.gguf -p PROMPT [-n 64] [-c 4096] [-b 2048] [-ub 512] [-t N] [-ngl 0] [-ctk f16] [-ctv f16] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed 1] [--chat] [--json]")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := e.check(); err != nil {
+		return err
+	}
+	if *n < -1 {
+		return usagef("-n must be -1 (no limit) or more, got %d", *n)
+	}
+	smp, err := s.sampler()
+	if err != nil {
+		return err
+	}
+	m, err := e.load()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *chat {
+		return runChat(ctx, m, &s, *n, os.Stdin, stdout, stderr)
+	}
+	text, err := e.promptText()
+	if err != nil {
+		return err
+	}
+	prompt, err := m.Tokenize(text, true, true)
+	if err != nil {
+		return err
+	}
+	if len(prompt) == 0 {
+		return usagef("the prompt is empty")
+	}
+	sess, err := m.NewSession()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	if !*asJSON {
+		fmt.Fprint(stdout, text)
+	}
+	res, err := sess.Generate(ctx, prompt, smp, *n, func(_ int32, piece string) error {
+		if !*asJSON {
+			_, err := io.WriteString(stdout, piece)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{
+			"tokens":    prompt,
+			"generated": nonNil(res.Tokens),
+			"stopped":   res.Stopped,
+			"timings":   timingsJSON(m, res.Timings),
+		})
+	}
+	fmt.Fprintln(stdout)
+	printReport(stderr, m, res.Timings)
+	return nil
+}
+
+func nonNil(ids []int32) []int32 {
+	if ids == nil {
+		return []int32{}
+	}
+	return ids
+}
+
+// kvPlace says where the KV cache lives.
+func kvPlace(m *ocelot.Model) string {
+	if m.Options().NGPULayers > 0 && m.Options().Backend == "opencl" {
+		return "device memory"
+	}
+	return "host memory"
+}
+
+// printReport prints the prompt-evaluation report: the numbers the
+// analysis behind ocelot was made of.
+func printReport(w io.Writer, m *ocelot.Model, t ocelot.Timings) {
+	o, c := m.Options(), m.Config()
+	fmt.Fprintln(w, "--- prompt evaluation report ---")
+	fmt.Fprintf(w, "prompt eval:  %d tokens in %.2f ms: %.2f ms/token, %.2f tokens/s\n",
+		t.PromptTokens, float64(t.Prompt.Microseconds())/1000, t.PromptMsPerToken(), t.PromptTokensPerSec())
+	fmt.Fprintf(w, "generation:   %d tokens in %.2f ms: %.2f tokens/s\n",
+		t.GenTokens, float64(t.Gen.Microseconds())/1000, t.GenTokensPerSec())
+	fmt.Fprintf(w, "settings:     n_ctx %d, n_batch %d, n_ubatch %d, threads %d, gpu layers %d/%d, KV %s/%s in %s, backend %s\n",
+		o.NCtx, o.NBatch, o.NUbatch, o.Threads, o.NGPULayers, c.NLayer, o.TypeK, o.TypeV, kvPlace(m), backendName(m))
+}
+
+func backendName(m *ocelot.Model) string {
+	if b := m.Options().Backend; b != "auto" {
+		return b
+	}
+	return "ref"
+}
+
+func timingsJSON(m *ocelot.Model, t ocelot.Timings) map[string]any {
+	o := m.Options()
+	return map[string]any{
+		"prompt_tokens": t.PromptTokens, "prompt_ms": float64(t.Prompt.Microseconds()) / 1000,
+		"prompt_ms_per_token": t.PromptMsPerToken(), "prompt_tokens_per_s": t.PromptTokensPerSec(),
+		"gen_tokens": t.GenTokens, "gen_ms": float64(t.Gen.Microseconds()) / 1000, "gen_tokens_per_s": t.GenTokensPerSec(),
+		"n_ctx": o.NCtx, "n_batch": o.NBatch, "n_ubatch": o.NUbatch, "n_threads": o.Threads,
+		"n_gpu_layers": o.NGPULayers, "type_k": o.TypeK, "type_v": o.TypeV, "kv_location": kvPlace(m), "backend": backendName(m),
+	}
+}
+
+// runChat is an interactive chat: each line read is a user turn, answered
+// through the model's chat template. The session keeps the conversation's
+// cache, so each turn evaluates only its new tokens.
+func runChat(ctx context.Context, m *ocelot.Model, s *samplerFlags, n int, in io.Reader, stdout, stderr io.Writer) error {
+	sess, err := m.NewSession()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	var msgs []ocelot.Message
+	var history []int32 // tokens in the session's cache
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	fmt.Fprint(stderr, "> ")
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			fmt.Fprint(stderr, "> ")
+			continue
+		}
+		msgs = append(msgs, ocelot.Message{Role: "user", Content: line})
+		text, err := m.ChatPrompt(msgs)
+		if err != nil {
+			return err
+		}
+		ids, err := m.Tokenize(text, true, true)
+		if err != nil {
+			return err
+		}
+		// Evaluate only what the cache does not hold yet.
+		common := 0
+		for common < len(history) && common < len(ids) && history[common] == ids[common] {
+			common++
+		}
+		if common < len(history) || common == len(ids) {
+			sess.Reset()
+			common = 0
+		}
+		smp, err := s.sampler()
+		if err != nil {
+			return err
+		}
+		var reply strings.Builder
+		res, err := sess.Generate(ctx, ids[common:], smp, n, func(_ int32, piece string) error {
+			reply.WriteString(piece)
+			_, err := io.WriteString(stdout, piece)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout)
+		history = append(ids, res.Tokens...)
+		msgs = append(msgs, ocelot.Message{Role: "assistant", Content: reply.String()})
+		fmt.Fprint(stderr, "> ")
+	}
+	return sc.Err()
+}

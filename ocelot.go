@@ -1,0 +1,380 @@
+// Package ocelot runs Llama-family GGUF models in pure Go.
+//
+// Load a model, open a Session per conversation, and evaluate or generate:
+//
+//	m, err := ocelot.Load("model.gguf", ocelot.Options{NCtx: 512})
+//	...
+//	s, err := m.NewSession()
+//	ids, err := m.Tokenize("Hello", true, false)
+//	res, err := s.Generate(ctx, ids, sample.Greedy(), 32, func(id int32, text string) error {
+//		fmt.Print(text)
+//		return nil
+//	})
+//
+// Many sessions share one model's weights and may run concurrently.
+package ocelot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ocelot-llm/ocelot/gguf"
+	"github.com/ocelot-llm/ocelot/quant"
+	"github.com/ocelot-llm/ocelot/ref"
+	"github.com/ocelot-llm/ocelot/sample"
+	"github.com/ocelot-llm/ocelot/tokenizer"
+)
+
+// Options configure a loaded model. Zero fields take the defaults shown.
+type Options struct {
+	NCtx       int        // context cells per session (512)
+	NBatch     int        // logical batch: tokens submitted at once (2048, capped at NCtx)
+	NUbatch    int        // micro-batch: tokens through the model at once (512, capped at NBatch)
+	NGPULayers int        // layers offloaded to an accelerator (the reference engine runs none)
+	Threads    int        // worker goroutines (all cores)
+	TypeK      string     // K cache type: "f32", "f16" (default), "q8_0", "q4_0"
+	TypeV      string     // V cache type, likewise
+	Backend    string     // "ref", "auto" (default); "cpu" and "opencl" arrive with their backends
+	// ChatTemplate overrides the model's chat template ("llama3", "llama2"
+	// or a template text).
+	ChatTemplate string
+
+	typeK, typeV quant.Type
+}
+
+// ErrClosed is returned by calls on a closed Model or Session.
+var ErrClosed = errors.New("ocelot: closed")
+
+func (o *Options) normalize() error {
+	if o.NCtx == 0 {
+		o.NCtx = 512
+	}
+	if o.NBatch == 0 {
+		o.NBatch = min(2048, o.NCtx)
+	}
+	if o.NUbatch == 0 {
+		o.NUbatch = min(512, o.NBatch)
+	}
+	if o.Threads == 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	if o.Backend == "" {
+		o.Backend = "auto"
+	}
+	if o.TypeK == "" {
+		o.TypeK = "f16"
+	}
+	if o.TypeV == "" {
+		o.TypeV = "f16"
+	}
+	var err error
+	if o.typeK, err = kvType("K", o.TypeK); err != nil {
+		return err
+	}
+	if o.typeV, err = kvType("V", o.TypeV); err != nil {
+		return err
+	}
+	switch {
+	case o.NCtx < 0:
+		return fmt.Errorf("ocelot: n_ctx must be positive, got %d", o.NCtx)
+	case o.NBatch < 0:
+		return fmt.Errorf("ocelot: n_batch must be positive, got %d", o.NBatch)
+	case o.NUbatch < 0:
+		return fmt.Errorf("ocelot: n_ubatch must be positive, got %d", o.NUbatch)
+	case o.NUbatch > o.NBatch:
+		return fmt.Errorf("ocelot: n_ubatch %d is larger than n_batch %d", o.NUbatch, o.NBatch)
+	case o.Threads < 0:
+		return fmt.Errorf("ocelot: threads must be positive, got %d", o.Threads)
+	case o.NGPULayers < 0:
+		return fmt.Errorf("ocelot: n_gpu_layers must be non-negative, got %d", o.NGPULayers)
+	}
+	switch o.Backend {
+	case "ref", "auto":
+	case "cpu", "opencl":
+		return fmt.Errorf("ocelot: backend %q is not available yet (use ref)", o.Backend)
+	default:
+		return fmt.Errorf("ocelot: unknown backend %q (use ref, cpu, opencl or auto)", o.Backend)
+	}
+	return nil
+}
+
+// Model is a loaded model: weights, tokenizer and settings. It is safe for
+// concurrent use.
+type Model struct {
+	opt  Options
+	file *gguf.File
+	net  *ref.Model
+	tok  *tokenizer.Tokenizer
+
+	// mu is held for reading by every evaluation and for writing by Close,
+	// so the memory map is never unmapped under a running session.
+	mu     sync.RWMutex
+	closed bool
+}
+
+func kvType(which, name string) (quant.Type, error) {
+	t, err := quant.ParseType(name)
+	if err == nil {
+		err = ref.CheckKVType(t)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("ocelot: %s cache type %q: %w", which, name, err)
+	}
+	return t, nil
+}
+
+// Load opens a GGUF model and prepares it to run with the given options.
+func Load(path string, opt Options) (*Model, error) {
+	if err := opt.normalize(); err != nil {
+		return nil, err
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ocelot: %w", err)
+	}
+	net, err := ref.Load(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ocelot: %s: %w", path, err)
+	}
+	tok, err := tokenizer.FromGGUF(&f.Metadata)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ocelot: %s: %w", path, err)
+	}
+	if tok.VocabSize() != net.NVocab {
+		f.Close()
+		return nil, fmt.Errorf("ocelot: %s: the tokenizer has %d tokens but token_embd.weight has %d rows", path, tok.VocabSize(), net.NVocab)
+	}
+	return &Model{opt: opt, file: f, net: net, tok: tok}, nil
+}
+
+// Options returns the settings the model runs with, defaults filled in.
+func (m *Model) Options() Options { return m.opt }
+
+// Config returns the model's hyperparameters.
+func (m *Model) Config() ref.Config { return m.net.Config }
+
+// Tokenizer returns the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// Tokenize turns text into token ids. addSpecial adds BOS (and EOS) as
+// the model's metadata asks; parseSpecial turns special-token text such as
+// "<|eot_id|>" into its token.
+func (m *Model) Tokenize(text string, addSpecial, parseSpecial bool) ([]int32, error) {
+	return m.tok.Encode(text, addSpecial, parseSpecial)
+}
+
+// Detokenize turns token ids back into text.
+func (m *Model) Detokenize(ids []int32) (string, error) { return m.tok.Decode(ids) }
+
+// Message is one turn of a chat.
+type Message = tokenizer.Message
+
+// ChatPrompt renders messages with the model's chat template (or the
+// ChatTemplate option), ending with the assistant's generation prompt.
+func (m *Model) ChatPrompt(msgs []Message) (string, error) {
+	tmpl := m.opt.ChatTemplate
+	if tmpl == "" {
+		tmpl = m.tok.ChatTemplate()
+	}
+	return tokenizer.RenderChat(tmpl, msgs, true)
+}
+
+// Close releases the model once every running evaluation has finished.
+// Sessions fail with ErrClosed afterwards.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	return m.file.Close()
+}
+
+// Session is one sequence: its own KV cache over the model's shared
+// weights. A session is used by one goroutine at a time; use one session
+// per concurrent conversation.
+type Session struct {
+	m      *Model
+	mu     sync.Mutex
+	st     *ref.State
+	closed bool
+}
+
+// NewSession returns a session with an empty KV cache of NCtx cells.
+func (m *Model) NewSession() (*Session, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	kv, err := ref.NewKVCache(m.net.Config, m.opt.NCtx, m.opt.typeK, m.opt.typeV)
+	if err != nil {
+		return nil, fmt.Errorf("ocelot: %w", err)
+	}
+	return &Session{m: m, st: &ref.State{KV: kv}}, nil
+}
+
+// Pos is the number of positions in the session's cache.
+func (s *Session) Pos() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Pos
+}
+
+// Reset empties the session's cache.
+func (s *Session) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.Pos = 0
+}
+
+// Close releases the session's cache.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.st = nil
+	return nil
+}
+
+// Eval appends tokens to the sequence and returns the logits of the last
+// one (a slice of the vocabulary size).
+func (s *Session) Eval(tokens []int32) ([]float32, error) {
+	out, err := s.eval(context.Background(), tokens, false)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// EvalAll appends tokens to the sequence and returns the logits of every
+// one of them.
+func (s *Session) EvalAll(ctx context.Context, tokens []int32) ([][]float32, error) {
+	return s.eval(ctx, tokens, true)
+}
+
+func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	m := s.m
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("ocelot: no tokens to evaluate")
+	}
+	if need := s.st.Pos + len(tokens); need > m.opt.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens (%d new after %d in the cache) do not fit the context of %d (n_ctx); raise -c or shorten the prompt", need, len(tokens), s.st.Pos, m.opt.NCtx)
+	}
+	return m.net.Eval(ctx, s.st, tokens, m.opt.NBatch, m.opt.NUbatch, all, m.opt.Threads)
+}
+
+// Timings measure a generation.
+type Timings struct {
+	PromptTokens int
+	Prompt       time.Duration // evaluating the prompt
+	GenTokens    int           // tokens generated (evaluated after sampling)
+	Gen          time.Duration
+}
+
+// PromptMsPerToken is the prompt's milliseconds per token.
+func (t Timings) PromptMsPerToken() float64 {
+	if t.PromptTokens == 0 {
+		return 0
+	}
+	return float64(t.Prompt.Microseconds()) / 1000 / float64(t.PromptTokens)
+}
+
+// PromptTokensPerSec is the prompt evaluation speed.
+func (t Timings) PromptTokensPerSec() float64 {
+	if t.Prompt <= 0 {
+		return 0
+	}
+	return float64(t.PromptTokens) / t.Prompt.Seconds()
+}
+
+// GenTokensPerSec is the generation speed.
+func (t Timings) GenTokensPerSec() float64 {
+	if t.Gen <= 0 {
+		return 0
+	}
+	return float64(t.GenTokens) / t.Gen.Seconds()
+}
+
+// Result is what Generate produced.
+type Result struct {
+	Tokens  []int32 // generated ids, the end-of-generation token excluded
+	Stopped string  // "eog", "limit" or "context"
+	Timings Timings
+}
+
+// Generate evaluates prompt, then samples up to n tokens (n < 0: until the
+// context is full), calling onToken with each token id and its text as
+// soon as the text is whole UTF-8. It stops at an end-of-generation token,
+// returns ctx's error when ctx is cancelled (between micro-batches), and
+// an error from onToken stops it with that error.
+func (s *Session) Generate(ctx context.Context, prompt []int32, smp *sample.Sampler, n int, onToken func(id int32, text string) error) (res Result, err error) {
+	if smp == nil {
+		smp = sample.Greedy()
+	}
+	for _, id := range prompt {
+		smp.Accept(id)
+	}
+	start := time.Now()
+	logits, err := s.eval(ctx, prompt, false)
+	if err != nil {
+		return res, err
+	}
+	res.Timings.PromptTokens, res.Timings.Prompt = len(prompt), time.Since(start)
+	dec := s.m.tok.NewStreamDecoder()
+	start = time.Now()
+	defer func() { res.Timings.Gen = time.Since(start) }()
+	for n < 0 || len(res.Tokens) < n {
+		id := smp.Sample(logits[0])
+		if s.m.tok.IsEOG(id) {
+			res.Stopped = "eog"
+			return res, nil
+		}
+		res.Tokens = append(res.Tokens, id)
+		smp.Accept(id)
+		text, err := dec.Add(id)
+		if err != nil {
+			return res, err
+		}
+		if onToken != nil {
+			if err := onToken(id, text); err != nil {
+				return res, err
+			}
+		}
+		if len(res.Tokens) == n {
+			break
+		}
+		if s.Pos() >= s.m.opt.NCtx {
+			res.Stopped = "context"
+			return res, nil
+		}
+		if logits, err = s.eval(ctx, []int32{id}, false); err != nil {
+			return res, err
+		}
+		res.Timings.GenTokens++
+	}
+	res.Stopped = "limit"
+	if tail := dec.Flush(); tail != "" && onToken != nil {
+		if err := onToken(-1, tail); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}

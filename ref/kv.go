@@ -1,0 +1,93 @@
+package ref
+
+import (
+	"fmt"
+
+	"github.com/ocelot-llm/ocelot/quant"
+)
+
+// KVCache holds the keys and values of every position seen so far: NCtx
+// cells per layer, each one row of NEmbdKV elements of TypeK or TypeV.
+// Rows are quantized on write, exactly as the SET_ROWS op does, and
+// dequantized on read.
+type KVCache struct {
+	TypeK, TypeV quant.Type
+	NCtx         int
+	width        int      // elements per row (NEmbdKV)
+	rowK, rowV   int      // bytes per row
+	k, v         [][]byte // per layer, NCtx rows
+}
+
+// KVTypes are the types a KV cache may hold.
+var KVTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0}
+
+// CheckKVType says whether t can be a KV cache type.
+func CheckKVType(t quant.Type) error {
+	for _, k := range KVTypes {
+		if t == k {
+			return nil
+		}
+	}
+	return fmt.Errorf("KV cache type %s is not supported (use f32, f16, q8_0 or q4_0)", t)
+}
+
+// KVBytes is the memory a cache of nCtx cells takes for a model.
+func KVBytes(c Config, nCtx int, typeK, typeV quant.Type) (int64, error) {
+	rk, err := quant.RowSize(typeK, int64(c.NEmbdKV()))
+	if err != nil {
+		return 0, err
+	}
+	rv, err := quant.RowSize(typeV, int64(c.NEmbdKV()))
+	if err != nil {
+		return 0, err
+	}
+	return int64(c.NLayer) * int64(nCtx) * (rk + rv), nil
+}
+
+// NewKVCache makes an empty cache of nCtx cells for the model.
+func NewKVCache(c Config, nCtx int, typeK, typeV quant.Type) (*KVCache, error) {
+	if nCtx <= 0 {
+		return nil, fmt.Errorf("ref: n_ctx must be positive, got %d", nCtx)
+	}
+	for _, t := range []quant.Type{typeK, typeV} {
+		if err := CheckKVType(t); err != nil {
+			return nil, fmt.Errorf("ref: %w", err)
+		}
+	}
+	rk, err := quant.RowSize(typeK, int64(c.NEmbdKV()))
+	if err != nil {
+		return nil, fmt.Errorf("ref: K cache row of %d elements: %w", c.NEmbdKV(), err)
+	}
+	rv, err := quant.RowSize(typeV, int64(c.NEmbdKV()))
+	if err != nil {
+		return nil, fmt.Errorf("ref: V cache row of %d elements: %w", c.NEmbdKV(), err)
+	}
+	kv := &KVCache{TypeK: typeK, TypeV: typeV, NCtx: nCtx, width: c.NEmbdKV(), rowK: int(rk), rowV: int(rv)}
+	for l := 0; l < c.NLayer; l++ {
+		kv.k = append(kv.k, make([]byte, nCtx*kv.rowK))
+		kv.v = append(kv.v, make([]byte, nCtx*kv.rowV))
+	}
+	return kv, nil
+}
+
+// Put quantizes one position's K and V rows into cell `cell` of layer l.
+func (kv *KVCache) Put(l, cell int, k, v []float32) error {
+	if err := quant.Quantize(kv.TypeK, kv.k[l][cell*kv.rowK:(cell+1)*kv.rowK], k); err != nil {
+		return fmt.Errorf("ref: K cache write: %w", err)
+	}
+	if err := quant.Quantize(kv.TypeV, kv.v[l][cell*kv.rowV:(cell+1)*kv.rowV], v); err != nil {
+		return fmt.Errorf("ref: V cache write: %w", err)
+	}
+	return nil
+}
+
+// Get dequantizes cells [0, n) of layer l into k and v (n rows each).
+func (kv *KVCache) Get(l, n int, k, v []float32) error {
+	if err := quant.Dequantize(kv.TypeK, k[:n*kv.width], kv.k[l][:n*kv.rowK]); err != nil {
+		return fmt.Errorf("ref: K cache read: %w", err)
+	}
+	if err := quant.Dequantize(kv.TypeV, v[:n*kv.width], kv.v[l][:n*kv.rowV]); err != nil {
+		return fmt.Errorf("ref: V cache read: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+// Package ref is ocelot's reference Llama transformer: the forward pass in
+// plain float32 over dequantized weight rows, written to be read top to
+// bottom like the model definition. It defines what correct output is:
+// every accelerated backend is measured against it.
+package ref
+
+import (
+	"fmt"
+
+	"github.com/ocelot-llm/ocelot/gguf"
+	"github.com/ocelot-llm/ocelot/quant"
+)
+
+// Config holds a Llama model's hyperparameters.
+type Config struct {
+	NEmbd     int     // embedding width
+	NLayer    int     // transformer blocks
+	NHead     int     // query heads
+	NHeadKV   int     // key/value heads (grouped-query attention)
+	HeadDim   int     // NEmbd / NHead
+	NFF       int     // feed-forward width
+	NVocab    int     // vocabulary size
+	NCtxTrain int     // context length the model was trained for
+	RopeBase  float32 // RoPE frequency base
+	RMSEps    float32 // RMSNorm epsilon
+}
+
+// NEmbdKV is the width of one K or V row: all key/value heads of a token.
+func (c Config) NEmbdKV() int { return c.NHeadKV * c.HeadDim }
+
+// Weight is a matrix of Rows rows, each Cols elements of Type, stored as
+// GGUF stores it (ggml's ne0 = Cols is the row length). Data is the raw
+// block bytes, usually a slice of the memory-mapped file.
+type Weight struct {
+	Name       string
+	Type       quant.Type
+	Rows, Cols int
+	RowBytes   int
+	Data       []byte
+}
+
+// Row dequantizes row i into dst (len Cols).
+func (w *Weight) Row(i int, dst []float32) error {
+	return quant.Dequantize(w.Type, dst, w.Data[i*w.RowBytes:(i+1)*w.RowBytes])
+}
+
+// Layer is one transformer block's weights.
+type Layer struct {
+	AttnNorm []float32 // RMSNorm scale before attention
+	Wq       *Weight   // [NEmbd] -> [NHead*HeadDim]
+	Wk       *Weight   // [NEmbd] -> [NHeadKV*HeadDim]
+	Wv       *Weight   // [NEmbd] -> [NHeadKV*HeadDim]
+	Wo       *Weight   // [NHead*HeadDim] -> [NEmbd]
+	FFNNorm  []float32 // RMSNorm scale before the feed-forward network
+	WGate    *Weight   // [NEmbd] -> [NFF]
+	WUp      *Weight   // [NEmbd] -> [NFF]
+	WDown    *Weight   // [NFF] -> [NEmbd]
+}
+
+// Model is a loaded Llama model.
+type Model struct {
+	Config
+	TokEmbd    *Weight // [NVocab rows of NEmbd]
+	Layers     []Layer
+	OutputNorm []float32
+	Output     *Weight   // [NEmbd] -> [NVocab]; TokEmbd when the model is tied
+	Tied       bool      // Output is TokEmbd
+	RopeFreqs  []float32 // per-pair frequency divisors (Llama 3.1), or nil
+}
+
+// Load builds a Model over a GGUF file's tensors. The weights are not
+// copied: they stay in the file's memory map, which must stay open while
+// the model is used.
+func Load(f *gguf.File) (*Model, error) {
+	if arch := f.Architecture(); arch != "llama" {
+		return nil, fmt.Errorf("ref: architecture %q is not supported (ocelot runs llama)", arch)
+	}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		return nil, err
+	}
+	l := loader{f: f}
+	m := &Model{Config: cfg}
+	embd, ok := f.Tensor("token_embd.weight")
+	if !ok {
+		return nil, fmt.Errorf("ref: tensor token_embd.weight is missing")
+	}
+	if len(embd.Shape) != 2 {
+		return nil, fmt.Errorf("ref: tensor token_embd.weight has %d dims, want 2", len(embd.Shape))
+	}
+	m.NVocab = int(embd.Shape[1])
+	m.TokEmbd = l.matrix("token_embd.weight", cfg.NEmbd, m.NVocab)
+	for i := 0; i < cfg.NLayer; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
+		m.Layers = append(m.Layers, Layer{
+			AttnNorm: l.vector(p+"attn_norm.weight", cfg.NEmbd),
+			Wq:       l.matrix(p+"attn_q.weight", cfg.NEmbd, cfg.NHead*cfg.HeadDim),
+			Wk:       l.matrix(p+"attn_k.weight", cfg.NEmbd, cfg.NEmbdKV()),
+			Wv:       l.matrix(p+"attn_v.weight", cfg.NEmbd, cfg.NEmbdKV()),
+			Wo:       l.matrix(p+"attn_output.weight", cfg.NHead*cfg.HeadDim, cfg.NEmbd),
+			FFNNorm:  l.vector(p+"ffn_norm.weight", cfg.NEmbd),
+			WGate:    l.matrix(p+"ffn_gate.weight", cfg.NEmbd, cfg.NFF),
+			WUp:      l.matrix(p+"ffn_up.weight", cfg.NEmbd, cfg.NFF),
+			WDown:    l.matrix(p+"ffn_down.weight", cfg.NFF, cfg.NEmbd),
+		})
+	}
+	m.OutputNorm = l.vector("output_norm.weight", cfg.NEmbd)
+	if _, ok := f.Tensor("output.weight"); ok {
+		m.Output = l.matrix("output.weight", cfg.NEmbd, m.NVocab)
+	} else {
+		m.Output, m.Tied = m.TokEmbd, true
+	}
+	if _, ok := f.Tensor("rope_freqs.weight"); ok {
+		m.RopeFreqs = l.vector("rope_freqs.weight", cfg.HeadDim/2)
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	return m, nil
+}
+
+func loadConfig(f *gguf.File) (Config, error) {
+	var c Config
+	var err error
+	u := func(suffix string) int {
+		if err != nil {
+			return 0
+		}
+		var v uint32
+		if v, err = f.ArchUint32(suffix); err != nil {
+			err = fmt.Errorf("ref: hyperparameter: %w", err)
+		}
+		return int(v)
+	}
+	c.NEmbd = u("embedding_length")
+	c.NLayer = u("block_count")
+	c.NHead = u("attention.head_count")
+	c.NFF = u("feed_forward_length")
+	if err != nil {
+		return c, err
+	}
+	c.NHeadKV = c.NHead
+	if v, e := f.ArchUint32("attention.head_count_kv"); e == nil {
+		c.NHeadKV = int(v)
+	}
+	if v, e := f.ArchUint32("context_length"); e == nil {
+		c.NCtxTrain = int(v)
+	}
+	c.RopeBase = 10000
+	if v, e := f.ArchFloat32("rope.freq_base"); e == nil {
+		c.RopeBase = v
+	}
+	c.RMSEps = 1e-5
+	if v, e := f.ArchFloat32("attention.layer_norm_rms_epsilon"); e == nil {
+		c.RMSEps = v
+	}
+	switch {
+	case c.NEmbd <= 0 || c.NLayer <= 0 || c.NHead <= 0 || c.NHeadKV <= 0 || c.NFF <= 0:
+		return c, fmt.Errorf("ref: hyperparameters must be positive (n_embd %d, layers %d, heads %d, kv heads %d, n_ff %d)", c.NEmbd, c.NLayer, c.NHead, c.NHeadKV, c.NFF)
+	case c.NEmbd%c.NHead != 0:
+		return c, fmt.Errorf("ref: n_embd %d is not a multiple of head_count %d", c.NEmbd, c.NHead)
+	case c.NHead%c.NHeadKV != 0:
+		return c, fmt.Errorf("ref: head_count %d is not a multiple of head_count_kv %d", c.NHead, c.NHeadKV)
+	}
+	c.HeadDim = c.NEmbd / c.NHead
+	if c.HeadDim%2 != 0 {
+		return c, fmt.Errorf("ref: head size %d is odd; RoPE needs pairs", c.HeadDim)
+	}
+	if v, e := f.ArchUint32("rope.dimension_count"); e == nil && int(v) != c.HeadDim {
+		return c, fmt.Errorf("ref: rope.dimension_count %d differs from the head size %d (partial RoPE is not supported)", v, c.HeadDim)
+	}
+	return c, nil
+}
+
+// loader fetches tensors and remembers the first error, so Load reads as a
+// list of the model's weights.
+type loader struct {
+	f   *gguf.File
+	err error
+}
+
+func (l *loader) tensor(name string, shape ...int) *gguf.TensorInfo {
+	if l.err != nil {
+		return nil
+	}
+	t, ok := l.f.Tensor(name)
+	if !ok {
+		l.err = fmt.Errorf("ref: tensor %s is missing", name)
+		return nil
+	}
+	if !t.Type.Supported() {
+		l.err = fmt.Errorf("ref: tensor %s has type %s, which ocelot cannot run (it runs f32, f16, bf16, q4_0, q8_0 and q6_K)", name, t.Type)
+		return nil
+	}
+	ok = len(t.Shape) == len(shape)
+	for i := 0; ok && i < len(shape); i++ {
+		ok = t.Shape[i] == int64(shape[i])
+	}
+	if !ok {
+		l.err = fmt.Errorf("ref: tensor %s has shape %v, want %v", name, t.Shape, shape)
+		return nil
+	}
+	return t
+}
+
+func (l *loader) matrix(name string, cols, rows int) *Weight {
+	t := l.tensor(name, cols, rows)
+	if t == nil {
+		return nil
+	}
+	data, err := l.f.TensorData(name)
+	if err != nil {
+		l.err = fmt.Errorf("ref: %w", err)
+		return nil
+	}
+	rb, err := quant.RowSize(t.Type, int64(cols))
+	if err != nil {
+		l.err = fmt.Errorf("ref: tensor %s: %w", name, err)
+		return nil
+	}
+	return &Weight{Name: name, Type: t.Type, Rows: rows, Cols: cols, RowBytes: int(rb), Data: data}
+}
+
+func (l *loader) vector(name string, n int) []float32 {
+	w := l.matrix1(name, n)
+	if w == nil {
+		return nil
+	}
+	v := make([]float32, n)
+	if err := w.Row(0, v); err != nil {
+		l.err = fmt.Errorf("ref: tensor %s: %w", name, err)
+		return nil
+	}
+	return v
+}
+
+func (l *loader) matrix1(name string, n int) *Weight {
+	t := l.tensor(name, n)
+	if t == nil {
+		return nil
+	}
+	data, err := l.f.TensorData(name)
+	if err != nil {
+		l.err = fmt.Errorf("ref: %w", err)
+		return nil
+	}
+	return &Weight{Name: name, Type: t.Type, Rows: 1, Cols: n, RowBytes: len(data), Data: data}
+}

@@ -1,0 +1,140 @@
+package sample
+
+import (
+	"math"
+	"testing"
+)
+
+func TestGreedyPicksArgmax(t *testing.T) {
+	logits := []float32{0.1, 2.5, -1, 2.4, 0}
+	if got := Greedy().Sample(logits); got != 1 {
+		t.Fatalf("greedy = %d, want 1", got)
+	}
+	if got := Argmax(logits); got != 1 {
+		t.Fatalf("Argmax = %d, want 1", got)
+	}
+}
+
+func TestSeedRepeatable(t *testing.T) {
+	logits := make([]float32, 100)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)))
+	}
+	draw := func(seed uint64) []int32 {
+		s, err := New(Params{Temp: 1, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int32
+		for range 50 {
+			out = append(out, s.Sample(logits))
+		}
+		return out
+	}
+	a, b, c := draw(7), draw(7), draw(8)
+	same := func(x, y []int32) bool {
+		for i := range x {
+			if x[i] != y[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(a, b) {
+		t.Fatal("the same seed gave different tokens")
+	}
+	if same(a, c) {
+		t.Fatal("different seeds gave the same 50 tokens")
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	// Token 0 dominates; 1 and 2 are middling; the rest are tiny.
+	logits := []float32{5, 3, 3, -5, -5, -5}
+	tests := []struct {
+		name    string
+		p       Params
+		allowed map[int32]bool
+	}{
+		{"top-k 1", Params{Temp: 1, TopK: 1}, map[int32]bool{0: true}},
+		{"top-k 3", Params{Temp: 1, TopK: 3}, map[int32]bool{0: true, 1: true, 2: true}},
+		{"top-p 0.5", Params{Temp: 1, TopP: 0.5}, map[int32]bool{0: true}},
+		{"min-p 0.1", Params{Temp: 1, MinP: 0.1}, map[int32]bool{0: true, 1: true, 2: true}},
+		{"min-p 0.5", Params{Temp: 1, MinP: 0.5}, map[int32]bool{0: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[int32]int{}
+			for range 2000 {
+				seen[s.Sample(logits)]++
+			}
+			for id := range seen {
+				if !tc.allowed[id] {
+					t.Errorf("drew token %d, outside %v (counts %v)", id, tc.allowed, seen)
+				}
+			}
+			if len(tc.allowed) > 1 && len(seen) < 2 {
+				t.Errorf("drew only %v from %d allowed tokens", seen, len(tc.allowed))
+			}
+		})
+	}
+}
+
+func TestRepeatPenalty(t *testing.T) {
+	logits := []float32{2, 1.9, 0}
+	s, err := New(Params{RepeatPenalty: 1.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Accept(0)
+	// 2/1.5 = 1.33 < 1.9: greedy now prefers token 1.
+	if got := s.Sample(logits); got != 1 {
+		t.Fatalf("with token 0 penalised, greedy = %d, want 1", got)
+	}
+	if logits[0] != 2 {
+		t.Fatal("Sample modified its input")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []Params{
+		{Temp: float32(math.NaN())},
+		{TopK: -1},
+		{TopP: 1.5},
+		{MinP: -0.1},
+		{RepeatPenalty: -1},
+		{RepeatLastN: -2},
+	}
+	for _, p := range bad {
+		if _, err := New(p); err == nil {
+			t.Errorf("New(%+v) accepted bad parameters", p)
+		}
+	}
+	if _, err := New(Defaults()); err != nil {
+		t.Fatalf("defaults rejected: %v", err)
+	}
+}
+
+func FuzzSample(f *testing.F) {
+	f.Add(float32(0.8), 40, float32(0.95), float32(0.05), float32(1.1), uint64(1), []byte{1, 2, 3})
+	f.Add(float32(0), 0, float32(0), float32(0), float32(0), uint64(0), []byte{})
+	f.Fuzz(func(t *testing.T, temp float32, topK int, topP, minP, pen float32, seed uint64, raw []byte) {
+		s, err := New(Params{Temp: temp, TopK: topK, TopP: topP, MinP: minP, RepeatPenalty: pen, Seed: seed})
+		if err != nil {
+			return
+		}
+		logits := make([]float32, len(raw)+1)
+		for i, b := range raw {
+			logits[i] = float32(int(b)-128) / 8
+			s.Accept(int32(b))
+		}
+		id := s.Sample(logits)
+		if id < 0 || int(id) >= len(logits) {
+			t.Fatalf("sampled %d from %d logits", id, len(logits))
+		}
+	})
+}

@@ -1,0 +1,279 @@
+package synth
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/ocelot-llm/ocelot/gguf"
+	"github.com/ocelot-llm/ocelot/quant"
+)
+
+// Options say what model Generate writes.
+type Options struct {
+	Preset     Preset
+	Layers     int        // overrides Preset.NLayer when > 0
+	Type       quant.Type // type of the 2-D weights (default Q4_0)
+	OutputType quant.Type // type of output.weight (default Q6_K)
+	// Tied drops output.weight so the output reuses token_embd, as
+	// Llama 3.2 does; the 1b and 3b presets are tied already.
+	Tied bool
+	Seed uint64
+	// Fast fills quantized tensors with random valid blocks instead of
+	// quantizing random weights: the same shapes and sizes in a fraction of
+	// the time, for benchmarks of big presets.
+	Fast bool
+	// VocabPath, if set, is a GGUF file whose tokenizer.* metadata is copied
+	// (a llama.cpp vocab file, say). Otherwise ocelot's built-in byte-level
+	// BPE vocabulary is used.
+	VocabPath string
+	Threads   int // goroutines that make weights (default GOMAXPROCS)
+}
+
+// DefaultOptions returns the options of a model like llama.cpp's Q4_0
+// files: Q4_0 weights, a Q6_K output.weight, seed 1.
+func DefaultOptions(p Preset) Options {
+	return Options{Preset: p, Type: quant.Q4_0, OutputType: quant.Q6_K, Seed: 1}
+}
+
+func (o *Options) setDefaults() {
+	if o.Layers > 0 {
+		o.Preset.NLayer = o.Layers
+		o.Layers = 0
+	}
+	if o.Tied {
+		o.Preset.Tied = true
+	}
+	if o.Threads <= 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
+	}
+}
+
+// weightTypes are the types a synthetic model's tensors may take.
+var weightTypes = []quant.Type{quant.F32, quant.F16, quant.BF16, quant.Q4_0, quant.Q8_0, quant.Q6_K}
+
+func checkWeightType(what string, t quant.Type) error {
+	for _, w := range weightTypes {
+		if w == t {
+			return nil
+		}
+	}
+	return fmt.Errorf("synth: %s type %s is not one ocelot can write (have f32, f16, bf16, q4_0, q8_0, q6_K)", what, t)
+}
+
+// fileType maps the main weight type to llama.cpp's general.file_type.
+func fileType(t quant.Type) uint32 {
+	switch t {
+	case quant.F32:
+		return 0
+	case quant.F16:
+		return 1
+	case quant.Q4_0:
+		return 2
+	case quant.Q8_0:
+		return 7
+	case quant.Q6_K:
+		return 18
+	case quant.BF16:
+		return 32
+	}
+	return 0
+}
+
+// tensorPlan is one tensor to write: its name, type, shape (ggml order,
+// row length first) and the standard deviation of its random values.
+// Norm weights (norm) are 1 plus small noise.
+type tensorPlan struct {
+	name  string
+	typ   quant.Type
+	shape []int64
+	std   float32
+	norm  bool
+	data  []float32 // fixed values (rope_freqs)
+}
+
+func (o *Options) plan(nVocab int) ([]tensorPlan, error) {
+	p := o.Preset
+	if p.NEmbd <= 0 || p.NLayer <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NFF <= 0 {
+		return nil, fmt.Errorf("synth: preset %q has a non-positive dimension", p.Name)
+	}
+	if p.NEmbd%p.NHead != 0 || p.NHead%p.NHeadKV != 0 || p.HeadDim()%2 != 0 {
+		return nil, fmt.Errorf("synth: preset %q: n_embd %d, heads %d, kv heads %d do not divide evenly", p.Name, p.NEmbd, p.NHead, p.NHeadKV)
+	}
+	nEmbd, nFF, nKV := int64(p.NEmbd), int64(p.NFF), int64(p.NHeadKV*p.HeadDim())
+	wstd := float32(1 / math.Sqrt(float64(nEmbd)))
+	// The output projection is scaled so logits spread by a few units:
+	// random models then have clear top choices, as trained ones do.
+	ostd := float32(4 / math.Sqrt(float64(nEmbd)))
+	wt := o.Type
+	var plans []tensorPlan
+	plans = append(plans, tensorPlan{name: "token_embd.weight", typ: wt, shape: []int64{nEmbd, int64(nVocab)}, std: ostd})
+	plans = append(plans, tensorPlan{name: "rope_freqs.weight", typ: quant.F32, shape: []int64{int64(p.HeadDim() / 2)}, data: ropeFreqFactors(p.HeadDim())})
+	for l := 0; l < p.NLayer; l++ {
+		b := fmt.Sprintf("blk.%d.", l)
+		plans = append(plans,
+			tensorPlan{name: b + "attn_norm.weight", typ: quant.F32, shape: []int64{nEmbd}, norm: true},
+			tensorPlan{name: b + "attn_q.weight", typ: wt, shape: []int64{nEmbd, nEmbd}, std: wstd},
+			tensorPlan{name: b + "attn_k.weight", typ: wt, shape: []int64{nEmbd, nKV}, std: wstd},
+			tensorPlan{name: b + "attn_v.weight", typ: wt, shape: []int64{nEmbd, nKV}, std: wstd},
+			tensorPlan{name: b + "attn_output.weight", typ: wt, shape: []int64{nEmbd, nEmbd}, std: wstd},
+			tensorPlan{name: b + "ffn_norm.weight", typ: quant.F32, shape: []int64{nEmbd}, norm: true},
+			tensorPlan{name: b + "ffn_gate.weight", typ: wt, shape: []int64{nEmbd, nFF}, std: wstd},
+			tensorPlan{name: b + "ffn_up.weight", typ: wt, shape: []int64{nEmbd, nFF}, std: wstd},
+			tensorPlan{name: b + "ffn_down.weight", typ: wt, shape: []int64{nFF, nEmbd}, std: float32(1 / math.Sqrt(float64(nFF)))},
+		)
+	}
+	plans = append(plans, tensorPlan{name: "output_norm.weight", typ: quant.F32, shape: []int64{nEmbd}, norm: true})
+	if !p.Tied {
+		plans = append(plans, tensorPlan{name: "output.weight", typ: o.OutputType, shape: []int64{nEmbd, int64(nVocab)}, std: ostd})
+	}
+	for _, t := range plans {
+		if bs := int64(t.typ.BlockSize()); t.shape[0]%bs != 0 {
+			return nil, fmt.Errorf("synth: %s: row length %d is not a multiple of %s's block size %d", t.name, t.shape[0], t.typ, bs)
+		}
+	}
+	return plans, nil
+}
+
+// Generate writes a synthetic model to path (atomically: a partial file is
+// never left under that name).
+func Generate(path string, opt Options) error {
+	opt.setDefaults()
+	if err := checkWeightType("weight", opt.Type); err != nil {
+		return err
+	}
+	if err := checkWeightType("output", opt.OutputType); err != nil {
+		return err
+	}
+	voc, err := loadVocab(opt)
+	if err != nil {
+		return err
+	}
+	plans, err := opt.plan(voc.nVocab)
+	if err != nil {
+		return err
+	}
+	w := gguf.NewWriter()
+	p := opt.Preset
+	w.Set("general.architecture", gguf.String("llama"))
+	w.Set("general.name", gguf.String("ocelot-synth-"+p.Name))
+	w.Set("general.description", gguf.String(fmt.Sprintf("synthetic %s model by ocelot gen: seeded random weights (seed %d, fast %v)", p.Name, opt.Seed, opt.Fast)))
+	w.Set("general.file_type", gguf.Uint32(fileType(opt.Type)))
+	w.Set("general.quantization_version", gguf.Uint32(2))
+	w.Set("llama.vocab_size", gguf.Uint32(uint32(voc.nVocab)))
+	w.Set("llama.context_length", gguf.Uint32(uint32(p.NCtxTrain)))
+	w.Set("llama.embedding_length", gguf.Uint32(uint32(p.NEmbd)))
+	w.Set("llama.block_count", gguf.Uint32(uint32(p.NLayer)))
+	w.Set("llama.feed_forward_length", gguf.Uint32(uint32(p.NFF)))
+	w.Set("llama.attention.head_count", gguf.Uint32(uint32(p.NHead)))
+	w.Set("llama.attention.head_count_kv", gguf.Uint32(uint32(p.NHeadKV)))
+	w.Set("llama.rope.freq_base", gguf.Float32(ropeFreqBase))
+	w.Set("llama.rope.dimension_count", gguf.Uint32(uint32(p.HeadDim())))
+	w.Set("llama.attention.layer_norm_rms_epsilon", gguf.Float32(1e-5))
+	for _, kv := range voc.kvs {
+		w.Set(kv.Key, kv.Value)
+	}
+	pools := newPoolCache()
+	for i := range plans {
+		t := plans[i]
+		seed := hashString(opt.Seed, t.name)
+		var fill func(io.Writer) error
+		switch {
+		case t.data != nil:
+			fill = func(out io.Writer) error { return writeFloats(out, t.typ, t.data) }
+		case t.norm:
+			fill = func(out io.Writer) error {
+				r := newRNG(seed)
+				v := make([]float32, t.shape[0])
+				for j := range v {
+					v[j] = 1 + 0.1*r.normal()
+				}
+				return writeFloats(out, t.typ, v)
+			}
+		case opt.Fast:
+			fill = func(out io.Writer) error { return fillFast(out, t, seed, pools.get(t.typ, t.std, opt.Seed)) }
+		default:
+			fill = func(out io.Writer) error { return fillRandom(out, t, seed, opt.Threads) }
+		}
+		if err := w.AddTensor(t.name, t.typ, t.shape, fill); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+	}
+	if err := w.WriteFile(path); err != nil {
+		return fmt.Errorf("synth: write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeFloats(out io.Writer, t quant.Type, v []float32) error {
+	n, err := quant.RowSize(t, int64(len(v)))
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, n)
+	if err := quant.Quantize(t, buf, v); err != nil {
+		return err
+	}
+	_, err = out.Write(buf)
+	return err
+}
+
+// rowsPerChunk fixes how rows are grouped for seeding, so that the weights
+// do not depend on the number of threads that made them.
+const rowsPerChunk = 16
+
+// fillRandom writes t's rows as quantized normal values, chunk by chunk,
+// making chunks on several goroutines and writing them in order.
+func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
+	rowLen := t.shape[0]
+	rows := int64(1)
+	for _, d := range t.shape[1:] {
+		rows *= d
+	}
+	rowBytes, err := quant.RowSize(t.typ, rowLen)
+	if err != nil {
+		return err
+	}
+	nChunks := (rows + rowsPerChunk - 1) / rowsPerChunk
+	type result struct {
+		buf []byte
+		err error
+	}
+	for first := int64(0); first < nChunks; first += int64(threads) {
+		n := min(int64(threads), nChunks-first)
+		res := make([]result, n)
+		var wg sync.WaitGroup
+		for k := int64(0); k < n; k++ {
+			wg.Add(1)
+			go func(k int64) {
+				defer wg.Done()
+				c := first + k
+				r0 := c * rowsPerChunk
+				r1 := min(r0+rowsPerChunk, rows)
+				r := newRNG(seed ^ uint64(c)*0x9e3779b97f4a7c15)
+				v := make([]float32, (r1-r0)*rowLen)
+				for j := range v {
+					v[j] = t.std * r.normal()
+				}
+				buf := make([]byte, (r1-r0)*rowBytes)
+				res[k] = result{buf, quant.Quantize(t.typ, buf, v)}
+			}(k)
+		}
+		wg.Wait()
+		for _, r := range res {
+			if r.err != nil {
+				return r.err
+			}
+			if _, err := out.Write(r.buf); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// FormatVersion changes whenever Generate would write different bytes for
+// the same options, so that cached models are made again.
+const FormatVersion = 1
