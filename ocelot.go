@@ -31,14 +31,14 @@ import (
 
 // Options configure a loaded model. Zero fields take the defaults shown.
 type Options struct {
-	NCtx       int        // context cells per session (512)
-	NBatch     int        // logical batch: tokens submitted at once (2048, capped at NCtx)
-	NUbatch    int        // micro-batch: tokens through the model at once (512, capped at NBatch)
-	NGPULayers int        // layers offloaded to an accelerator (the reference engine runs none)
-	Threads    int        // worker goroutines (all cores)
-	TypeK      string     // K cache type: "f32", "f16" (default), "q8_0", "q4_0"
-	TypeV      string     // V cache type, likewise
-	Backend    string     // "ref", "auto" (default); "cpu" and "opencl" arrive with their backends
+	NCtx       int    // context cells per session (512)
+	NBatch     int    // logical batch: tokens submitted at once (2048, capped at NCtx)
+	NUbatch    int    // micro-batch: tokens through the model at once (512, capped at NBatch)
+	NGPULayers int    // layers offloaded to an accelerator (the reference engine runs none)
+	Threads    int    // worker goroutines (all cores)
+	TypeK      string // K cache type: "f32", "f16" (default), "q8_0", "q4_0"
+	TypeV      string // V cache type, likewise
+	Backend    string // "ref", "auto" (default); "cpu" and "opencl" arrive with their backends
 	// ChatTemplate overrides the model's chat template ("llama3", "llama2"
 	// or a template text).
 	ChatTemplate string
