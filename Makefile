@@ -24,12 +24,13 @@ $(TINY): | build
 	@mkdir -p $(CACHE)
 	$(BIN) gen --preset tiny --seed 1 -o $(TINY)
 
-# The main job on a model ocelot generates itself. Until the reference
-# engine lands (issue 4) it describes the model and tokenizes a prompt;
-# then it evaluates the prompt and generates 32 tokens with the report.
+# The main job on a model ocelot generates itself: evaluate a prompt with
+# the original analysis's batch settings, generate 32 tokens, and print the
+# prompt-evaluation report. (The weights are random: the text is noise.)
 demo: build $(TINY)
 	$(BIN) info -m $(TINY)
-	$(BIN) tokenize -m $(TINY) --bos --show-pieces -p "ocelot runs Llama models in pure Go."
+	$(BIN) run -m $(TINY) -c 512 -b 64 -ub 8 -n 32 --temp 0 \
+		-p "The ocelot is a wild cat of the Americas. It hunts at night, and it"
 
 # Benchmarks. `ocelot bench` arrives with issue 8; until then this runs the
 # package benchmarks that exist, briefly.

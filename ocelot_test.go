@@ -1,0 +1,197 @@
+package ocelot_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/sample"
+)
+
+func loadTiny(t *testing.T, opt ocelot.Options) *ocelot.Model {
+	t.Helper()
+	m, err := ocelot.Load(testmodel.Preset(t, "tiny"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func generate(t *testing.T, m *ocelot.Model, text string, p sample.Params, n int) []int32 {
+	t.Helper()
+	s, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ids, err := m.Tokenize(text, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smp, err := sample.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Generate(context.Background(), ids, smp, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Tokens
+}
+
+func equal(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestGenerateRepeatable(t *testing.T) {
+	m := loadTiny(t, ocelot.Options{NCtx: 256, Threads: 2})
+	p := sample.Params{Temp: 0.9, TopK: 40, TopP: 0.95, Seed: 42}
+	a := generate(t, m, "The quick brown fox", p, 24)
+	b := generate(t, m, "The quick brown fox", p, 24)
+	if len(a) == 0 || !equal(a, b) {
+		t.Fatalf("same seed, different tokens:\n%v\n%v", a, b)
+	}
+	g1 := generate(t, m, "The quick brown fox", sample.Params{}, 24)
+	g2 := generate(t, m, "The quick brown fox", sample.Params{}, 24)
+	if !equal(g1, g2) {
+		t.Fatal("greedy decoding is not deterministic")
+	}
+}
+
+// Batch settings and the KV cache on f32 do not change greedy text.
+func TestGreedySameAcrossBatching(t *testing.T) {
+	text := "Batching must not change what the model says."
+	var want []int32
+	for i, o := range []ocelot.Options{
+		{NCtx: 256, TypeK: "f32", TypeV: "f32"},
+		{NCtx: 256, NBatch: 64, NUbatch: 8, TypeK: "f32", TypeV: "f32", Threads: 1},
+		{NCtx: 256, NBatch: 5, NUbatch: 2, TypeK: "f32", TypeV: "f32", Threads: 3},
+	} {
+		got := generate(t, loadTiny(t, o), text, sample.Params{}, 32)
+		if i == 0 {
+			want = got
+		} else if !equal(got, want) {
+			t.Errorf("options %+v: greedy text differs:\n got %v\nwant %v", o, got, want)
+		}
+	}
+}
+
+func TestConcurrentSessions(t *testing.T) {
+	m := loadTiny(t, ocelot.Options{NCtx: 128, Threads: 1})
+	prompts := []string{"one", "two two", "three three three", "four"}
+	serial := make([][]int32, len(prompts))
+	for i, p := range prompts {
+		serial[i] = generate(t, m, p, sample.Params{Temp: 0.7, Seed: uint64(i)}, 12)
+	}
+	var wg sync.WaitGroup
+	par := make([][]int32, len(prompts))
+	for i, p := range prompts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			par[i] = generate(t, m, p, sample.Params{Temp: 0.7, Seed: uint64(i)}, 12)
+		}()
+	}
+	wg.Wait()
+	for i := range prompts {
+		if !equal(serial[i], par[i]) {
+			t.Errorf("prompt %d: concurrent %v, serial %v", i, par[i], serial[i])
+		}
+	}
+}
+
+func TestPromptLongerThanContext(t *testing.T) {
+	m := loadTiny(t, ocelot.Options{NCtx: 16})
+	s, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int32, 20)
+	_, err = s.Eval(ids)
+	if err == nil || !strings.Contains(err.Error(), "20 tokens") || !strings.Contains(err.Error(), "context of 16") {
+		t.Fatalf("err = %v, want both numbers", err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	m := loadTiny(t, ocelot.Options{NCtx: 256, NBatch: 64, NUbatch: 4})
+	s, _ := m.NewSession()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Generate(ctx, make([]int32, 40), nil, 8, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// A callback error stops generation with that error.
+	stop := errors.New("enough")
+	n := 0
+	_, err = s.Generate(context.Background(), []int32{1, 2, 3}, nil, 8, func(int32, string) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Fatalf("err = %v after %d tokens", err, n)
+	}
+}
+
+func TestClose(t *testing.T) {
+	m := loadTiny(t, ocelot.Options{NCtx: 64})
+	s, _ := m.NewSession()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Generation races with Close: it either finishes or fails with
+		// ErrClosed, and never touches unmapped weights.
+		_, err := s.Generate(context.Background(), []int32{1, 2, 3}, nil, 40, nil)
+		if err != nil && !errors.Is(err, ocelot.ErrClosed) {
+			t.Errorf("generate during close: %v", err)
+		}
+	}()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if _, err := m.NewSession(); !errors.Is(err, ocelot.ErrClosed) {
+		t.Fatalf("NewSession after Close: %v", err)
+	}
+	if _, err := s.Eval([]int32{1}); !errors.Is(err, ocelot.ErrClosed) {
+		t.Fatalf("Eval after Close: %v", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	path := testmodel.Preset(t, "tiny")
+	for _, o := range []ocelot.Options{
+		{NCtx: -1},
+		{NBatch: 8, NUbatch: 16},
+		{Threads: -2},
+		{TypeK: "q6_K"},
+		{TypeV: "nope"},
+		{Backend: "cuda"},
+	} {
+		if m, err := ocelot.Load(path, o); err == nil {
+			m.Close()
+			t.Errorf("Load accepted %+v", o)
+		}
+	}
+	if _, err := ocelot.Load("/nonexistent.gguf", ocelot.Options{}); err == nil {
+		t.Error("Load of a missing file succeeded")
+	}
+}
