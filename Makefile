@@ -20,7 +20,7 @@ build:
 test:
 	$(GO) test -count=1 -timeout 20m ./...
 
-$(TINY): | build
+$(TINY): $(wildcard synth/*.go synth/corpus/*.txt) | build
 	@mkdir -p $(CACHE)
 	$(BIN) gen --preset tiny --seed 1 -o $(TINY)
 
