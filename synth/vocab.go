@@ -124,11 +124,15 @@ func VocabMetadata(v *tokenizer.Vocab) []gguf.KV {
 	if len(v.Scores) > 0 {
 		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.scores", Value: gguf.Float32s(v.Scores)})
 	}
-	if v.BOS >= 0 {
-		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.bos_token_id", Value: gguf.Uint32(uint32(v.BOS))})
-	}
-	if v.EOS >= 0 {
-		kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml.eos_token_id", Value: gguf.Uint32(uint32(v.EOS))})
+	for _, id := range []struct {
+		key string
+		id  int32
+	}{
+		{"bos", v.BOS}, {"eos", v.EOS}, {"eot", v.EOT}, {"eom", v.EOM}, {"unknown", v.UNK}, {"padding", v.PAD},
+	} {
+		if id.id >= 0 {
+			kvs = append(kvs, gguf.KV{Key: "tokenizer.ggml." + id.key + "_token_id", Value: gguf.Uint32(uint32(id.id))})
+		}
 	}
 	kvs = append(kvs,
 		gguf.KV{Key: "tokenizer.ggml.add_bos_token", Value: gguf.Bool(v.AddBOS)},
