@@ -33,8 +33,12 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.chatTmpl, "chat-template", "", "chat template override: llama3, llama2, or a template text")
 }
 
-// check rejects nonsensical values with a usage error.
-func (e *engineFlags) check() error {
+// check rejects nonsensical values with a usage error. Batch sizes the
+// user did not set shrink to fit, as in llama.cpp: n_batch to n_ctx,
+// n_ubatch to n_batch.
+func (e *engineFlags) check(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case e.model == "":
 		return usagef("-m is required")
@@ -52,7 +56,10 @@ func (e *engineFlags) check() error {
 		return usagef("give -p or -f, not both")
 	}
 	if e.nBatch > e.nCtx {
-		e.nBatch = e.nCtx // as llama.cpp: a batch never exceeds the context
+		e.nBatch = e.nCtx // a batch never exceeds the context
+	}
+	if e.nUbatch > e.nBatch && !set["ub"] {
+		e.nUbatch = e.nBatch
 	}
 	if e.nUbatch > e.nBatch {
 		return usagef("-ub %d is larger than -b %d", e.nUbatch, e.nBatch)

@@ -29,7 +29,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := e.check(); err != nil {
+	if err := e.check(fs); err != nil {
 		return err
 	}
 	if *topK <= 0 {

@@ -48,11 +48,11 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return usagef("%v", err)
 	}
 	o := synth.DefaultOptions(p)
-	if o.Type, err = quant.ParseType(*typ); err != nil {
-		return usagef("--type: %v", err)
+	if o.Type, err = quant.ParseType(*typ); err != nil || !o.Type.Supported() {
+		return usagef("--type %s: use q4_0, q8_0, q6_K, f16, bf16 or f32", *typ)
 	}
-	if o.OutputType, err = quant.ParseType(*outType); err != nil {
-		return usagef("--output-type: %v", err)
+	if o.OutputType, err = quant.ParseType(*outType); err != nil || !o.OutputType.Supported() {
+		return usagef("--output-type %s: use q6_K, q4_0, q8_0, f16, bf16 or f32", *outType)
 	}
 	o.Layers, o.Tied, o.Seed, o.Fast, o.VocabPath, o.Threads = *layers, *tied, *seed, *fast, *vocab, *threads
 	start := time.Now()

@@ -33,7 +33,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := e.check(); err != nil {
+	if err := e.check(fs); err != nil {
 		return err
 	}
 	if *n < -1 {
