@@ -178,7 +178,12 @@ func TestGenerateErrors(t *testing.T) {
 		want string
 	}{
 		{"q4_K weights", func(o *Options) { o.Type = quant.Q4_K }, "q4_K"},
-		{"q6_K rows of 768", func(o *Options) { o.OutputType = quant.Q6_K; o.Preset.NEmbd = 96; o.Preset.NHead = 3; o.Preset.NHeadKV = 1 }, "block size"},
+		{"q6_K rows of 768", func(o *Options) {
+			o.OutputType = quant.Q6_K
+			o.Preset.NEmbd = 96
+			o.Preset.NHead = 3
+			o.Preset.NHeadKV = 1
+		}, "block size"},
 		{"missing vocab", func(o *Options) { o.VocabPath = filepath.Join(dir, "nope.gguf") }, "nope.gguf"},
 		{"bad heads", func(o *Options) { o.Preset.NHead = 7 }, "divide"},
 	} {
