@@ -49,8 +49,8 @@ func (m *Model) Forward(st *State, tokens []int32, want Logits, threads int) ([]
 			return nil, err
 		}
 		for t := range n {
-			rope(q[t], m.HeadDim, st.Pos+t, m.RopeBase, m.RopeFreqs)
-			rope(k[t], m.HeadDim, st.Pos+t, m.RopeBase, m.RopeFreqs)
+			Rope(q[t], m.HeadDim, st.Pos+t, m.RopeBase, m.RopeFreqs)
+			Rope(k[t], m.HeadDim, st.Pos+t, m.RopeBase, m.RopeFreqs)
 			if err := st.KV.Put(l, st.Pos+t, k[t], v[t]); err != nil {
 				return nil, err
 			}
@@ -73,7 +73,7 @@ func (m *Model) Forward(st *State, tokens []int32, want Logits, threads int) ([]
 		}
 		for t := range n {
 			for i := range gate[t] {
-				gate[t][i] = silu(gate[t][i]) * up[t][i]
+				gate[t][i] = SiLU(gate[t][i]) * up[t][i]
 			}
 		}
 		down := batch(n, m.NEmbd)
@@ -113,9 +113,8 @@ func (m *Model) embed(tokens []int32) ([][]float32, error) {
 	return x, nil
 }
 
-// attention computes, for every token t of the batch and every query head,
-// softmax(q·Kᵀ/√d) · V over the cached positions 0..Pos+t (the causal
-// mask). Query heads share key/value heads in groups (GQA).
+// attention reads the cache of layer l and attends the batch's queries
+// over it.
 func (m *Model) attention(l int, q [][]float32, st *State, threads int) ([][]float32, error) {
 	n := len(q)
 	cells := st.Pos + n
@@ -125,23 +124,33 @@ func (m *Model) attention(l int, q [][]float32, st *State, threads int) ([][]flo
 		return nil, err
 	}
 	out := batch(n, m.NHead*m.HeadDim)
-	hd, group := m.HeadDim, m.NHead/m.NHeadKV
+	Attention(out, q, keys, vals, st.Pos, m.NHead, m.NHeadKV, m.HeadDim, threads)
+	return out, nil
+}
+
+// Attention computes, for every token t of a batch whose first token is at
+// position pos0, and every query head h, softmax(q·Kᵀ/√d)·V over the
+// positions 0..pos0+t (the causal mask). keys and vals hold one row of
+// nHeadKV*headDim values per position; query heads share key/value heads
+// in groups of nHead/nHeadKV (grouped-query attention). out rows must be
+// zero on entry.
+func Attention(out, q [][]float32, keys, vals []float32, pos0, nHead, nHeadKV, headDim, threads int) {
+	hd, group, width := headDim, nHead/nHeadKV, nHeadKV*headDim
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	parallel(n*m.NHead, threads, func(lo, hi int) {
-		scores := make([]float32, cells)
+	parallel(len(q)*nHead, threads, func(lo, hi int) {
+		scores := make([]float32, pos0+len(q))
 		for job := lo; job < hi; job++ {
-			t, h := job/m.NHead, job%m.NHead
+			t, h := job/nHead, job%nHead
 			kvh := h / group
 			qh := q[t][h*hd : (h+1)*hd]
-			visible := st.Pos + t + 1
+			visible := pos0 + t + 1
 			for j := 0; j < visible; j++ {
-				kj := keys[j*m.NEmbdKV()+kvh*hd:][:hd]
-				scores[j] = dot(qh, kj) * scale
+				scores[j] = Dot(qh, keys[j*width+kvh*hd:][:hd]) * scale
 			}
-			softmax(scores[:visible])
+			Softmax(scores[:visible])
 			oh := out[t][h*hd : (h+1)*hd]
 			for j := 0; j < visible; j++ {
-				vj := vals[j*m.NEmbdKV()+kvh*hd:][:hd]
+				vj := vals[j*width+kvh*hd:][:hd]
 				p := scores[j]
 				for d := range oh {
 					oh[d] += p * vj[d]
@@ -149,7 +158,6 @@ func (m *Model) attention(l int, q [][]float32, st *State, threads int) ([][]flo
 			}
 		}
 	})
-	return out, nil
 }
 
 // mm is one matrix product of a batch: out = w · x.
@@ -160,7 +168,7 @@ type mm struct {
 
 func (m *Model) matmuls(threads int, ops ...mm) error {
 	for _, op := range ops {
-		if err := matmul(op.out, op.x, op.w, threads); err != nil {
+		if err := MatMul(op.out, op.x, op.w, threads); err != nil {
 			return fmt.Errorf("ref: %s: %w", op.w.Name, err)
 		}
 	}
@@ -178,7 +186,7 @@ func batch(n, width int) [][]float32 {
 
 func normAll(out, x [][]float32, w []float32, eps float32) {
 	for t := range x {
-		rmsNorm(out[t], x[t], w, eps)
+		RMSNorm(out[t], x[t], w, eps)
 	}
 }
 

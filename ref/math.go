@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// rmsNorm writes x / sqrt(mean(x²) + eps) * w into out.
-func rmsNorm(out, x, w []float32, eps float32) {
+// RMSNorm writes x / sqrt(mean(x²) + eps) * w into out.
+func RMSNorm(out, x, w []float32, eps float32) {
 	var ss float64
 	for _, v := range x {
 		ss += float64(v) * float64(v)
@@ -17,10 +17,10 @@ func rmsNorm(out, x, w []float32, eps float32) {
 	}
 }
 
-// rope rotates each adjacent pair (x[2i], x[2i+1]) of every head in x by
+// Rope rotates each adjacent pair (x[2i], x[2i+1]) of every head in x by
 // the angle pos·base^(-2i/headDim) / freqs[i] (llama.cpp's "normal" mode,
 // the layout GGUF Llama weights use).
-func rope(x []float32, headDim, pos int, base float32, freqs []float32) {
+func Rope(x []float32, headDim, pos int, base float32, freqs []float32) {
 	for h := 0; h < len(x); h += headDim {
 		for i := 0; i < headDim/2; i++ {
 			theta := float64(pos) * math.Pow(float64(base), -2*float64(i)/float64(headDim))
@@ -35,8 +35,8 @@ func rope(x []float32, headDim, pos int, base float32, freqs []float32) {
 	}
 }
 
-// softmax turns x into probabilities in place.
-func softmax(x []float32) {
+// Softmax turns x into probabilities in place.
+func Softmax(x []float32) {
 	maxv := x[0]
 	for _, v := range x[1:] {
 		maxv = max(maxv, v)
@@ -53,11 +53,11 @@ func softmax(x []float32) {
 	}
 }
 
-// silu is x·sigmoid(x).
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
+// SiLU is x·sigmoid(x).
+func SiLU(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }
 
-// dot is the float32 inner product, summed in four lanes.
-func dot(a, b []float32) float32 {
+// Dot is the float32 inner product, summed in four lanes.
+func Dot(a, b []float32) float32 {
 	var s0, s1, s2, s3 float32
 	n := len(a)
 	b = b[:n]
@@ -94,10 +94,10 @@ func parallel(n, threads int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// matmul computes out[t] = W · x[t] for every row x[t] of the batch:
+// MatMul computes out[t] = W · x[t] for every row x[t] of the batch:
 // W's rows are dequantized one at a time (per goroutine) and reused for
 // every token, so quantized weights are never expanded whole.
-func matmul(out, x [][]float32, w *Weight, threads int) error {
+func MatMul(out, x [][]float32, w *Weight, threads int) error {
 	var mu sync.Mutex
 	var firstErr error
 	parallel(w.Rows, threads, func(lo, hi int) {
@@ -112,7 +112,7 @@ func matmul(out, x [][]float32, w *Weight, threads int) error {
 				return
 			}
 			for t := range x {
-				out[t][i] = dot(row, x[t])
+				out[t][i] = Dot(row, x[t])
 			}
 		}
 	})
