@@ -1,0 +1,60 @@
+// Package accel holds ocelot's backends: the interface every backend
+// implements, a registry with backend selection, and the runner that
+// executes a scheduled graph across the CPU and an accelerator.
+package accel
+
+import (
+	"github.com/ocelot-llm/ocelot/graph"
+)
+
+// Backend runs graph ops on one device. A backend occupies one slot of a
+// tensor's Bufs: the CPU backend graph.CPU, an accelerator graph.Accel.
+//
+// Compute may return before the work is done (an accelerator queues it);
+// Sync waits for everything queued. Download, Read and Sync are the only
+// calls that wait.
+type Backend interface {
+	// Name is the backend's short name: "cpu", "opencl".
+	Name() string
+	// Device describes what it runs on, for logs and reports.
+	Device() string
+	// Supports says whether the backend can run node n: its op, with its
+	// types and shapes.
+	Supports(n *graph.Tensor) bool
+
+	// Load makes a persistent leaf resident: a weight is allocated and
+	// uploaded from its Data; a cache is allocated and zeroed. It sets the
+	// tensor's Bufs slot for this backend.
+	Load(t *graph.Tensor) error
+	// Free releases a resident tensor.
+	Free(t *graph.Tensor)
+	// Upload replaces a resident tensor's bytes (raw, in its type).
+	Upload(t *graph.Tensor, src []byte) error
+	// Download reads a resident tensor's bytes back, for any type.
+	Download(t *graph.Tensor, dst []byte) error
+
+	// NewArena returns scratch memory of at least size bytes for the
+	// intermediates of one sequence's graphs.
+	NewArena(size int64) (Arena, error)
+	// Compute runs (or queues) nodes, all placed on this backend, in order.
+	// Intermediates live in the arena at their planned offsets.
+	Compute(a Arena, nodes []*graph.Tensor) error
+	// Read copies an intermediate's f32 values out of the arena, waiting
+	// for the work that produces it.
+	Read(a Arena, t *graph.Tensor, dst []float32) error
+	// Write copies f32 values into an intermediate's place in the arena
+	// (the receiving end of a CPY). src may be reused once Write returns.
+	Write(a Arena, t *graph.Tensor, src []float32) error
+	// Sync waits for all queued work and reports its first error.
+	Sync() error
+	// Close releases the backend.
+	Close() error
+}
+
+// Arena is a backend's scratch memory for intermediates.
+type Arena interface {
+	// Size is the arena's capacity in bytes.
+	Size() int64
+	// Free releases the arena.
+	Free()
+}

@@ -1,0 +1,186 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ocelot-llm/ocelot/quant"
+	"github.com/ocelot-llm/ocelot/ref"
+)
+
+// Layer holds one transformer block's weight leaves.
+type Layer struct {
+	AttnNorm, Wq, Wk, Wv, Wo, FFNNorm, WGate, WUp, WDown *Tensor
+}
+
+// Model holds a Llama model's weights as persistent leaves, shared by
+// every graph built for the model.
+type Model struct {
+	Config     ref.Config
+	TokEmbd    *Tensor
+	Layers     []Layer
+	OutputNorm *Tensor
+	Output     *Tensor // TokEmbd when the model is tied
+	RopeFreqs  *Tensor // nil when the model has none
+}
+
+// weight makes a weight leaf over a matrix's bytes.
+func weight(w *ref.Weight, layer int) *Tensor {
+	return &Tensor{Name: w.Name, Type: w.Type, Shape: [4]int{w.Cols, w.Rows, 1, 1}, Kind: Weight, Layer: layer, Data: w.Data}
+}
+
+func vector(name string, v []float32, layer int) *Tensor {
+	return &Tensor{Name: name, Type: quant.F32, Shape: [4]int{len(v), 1, 1, 1}, Kind: Weight, Layer: layer, Data: quant.Float32sToBytes(v)}
+}
+
+// NewModel wraps a loaded reference model's weights as graph leaves. The
+// matrices keep pointing at the model's bytes (usually its memory map).
+func NewModel(m *ref.Model) *Model {
+	g := &Model{Config: m.Config, TokEmbd: weight(m.TokEmbd, -1)}
+	for l, ly := range m.Layers {
+		p := fmt.Sprintf("blk.%d.", l)
+		g.Layers = append(g.Layers, Layer{
+			AttnNorm: vector(p+"attn_norm.weight", ly.AttnNorm, l),
+			Wq:       weight(ly.Wq, l), Wk: weight(ly.Wk, l), Wv: weight(ly.Wv, l), Wo: weight(ly.Wo, l),
+			FFNNorm: vector(p+"ffn_norm.weight", ly.FFNNorm, l),
+			WGate:   weight(ly.WGate, l), WUp: weight(ly.WUp, l), WDown: weight(ly.WDown, l),
+		})
+	}
+	n := m.NLayer
+	g.OutputNorm = vector("output_norm.weight", m.OutputNorm, n)
+	if m.Tied {
+		g.Output = g.TokEmbd
+	} else {
+		g.Output = weight(m.Output, n)
+	}
+	if m.RopeFreqs != nil {
+		g.RopeFreqs = vector("rope_freqs.weight", m.RopeFreqs, n)
+		g.RopeFreqs.Layer = -1 // shared by every layer
+	}
+	return g
+}
+
+// Weights lists every weight leaf once.
+func (m *Model) Weights() []*Tensor {
+	out := []*Tensor{m.TokEmbd}
+	for _, l := range m.Layers {
+		out = append(out, l.AttnNorm, l.Wq, l.Wk, l.Wv, l.Wo, l.FFNNorm, l.WGate, l.WUp, l.WDown)
+	}
+	out = append(out, m.OutputNorm)
+	if m.Output != m.TokEmbd {
+		out = append(out, m.Output)
+	}
+	if m.RopeFreqs != nil {
+		out = append(out, m.RopeFreqs)
+	}
+	return out
+}
+
+// KV is one sequence's cache: a K and a V leaf per layer, each
+// [NEmbdKV, NCtx] of its type.
+type KV struct {
+	K, V []*Tensor
+	NCtx int
+}
+
+// NewKV describes a cache of nCtx cells (backends allocate it).
+func NewKV(c ref.Config, nCtx int, typeK, typeV quant.Type) *KV {
+	kv := &KV{NCtx: nCtx}
+	for l := 0; l < c.NLayer; l++ {
+		kv.K = append(kv.K, &Tensor{Name: fmt.Sprintf("cache_k.%d", l), Type: typeK, Shape: [4]int{c.NEmbdKV(), nCtx, 1, 1}, Kind: Cache, Layer: l})
+		kv.V = append(kv.V, &Tensor{Name: fmt.Sprintf("cache_v.%d", l), Type: typeV, Shape: [4]int{c.NEmbdKV(), nCtx, 1, 1}, Kind: Cache, Layer: l})
+	}
+	return kv
+}
+
+// builder appends nodes to a graph.
+type builder struct {
+	g     *Graph
+	layer int
+}
+
+func (b *builder) node(op Op, name string, shape [4]int, src ...*Tensor) *Tensor {
+	t := &Tensor{Name: name, Op: op, Type: quant.F32, Shape: shape, Kind: Intermediate, Layer: b.layer}
+	copy(t.Src[:], src)
+	b.g.Nodes = append(b.g.Nodes, t)
+	return t
+}
+
+func rows(width, n int) [4]int { return [4]int{width, n, 1, 1} }
+
+func input(name string, v []int32) *Tensor {
+	return &Tensor{Name: name, Type: I32, Shape: [4]int{len(v), 1, 1, 1}, Kind: Input, I32s: v, Layer: -1}
+}
+
+// Build emits one micro-batch of the Llama forward pass: tokens at
+// positions pos0, pos0+1, ..., written into cells of the same numbers of
+// kv, and the logits `want` asks for.
+func Build(m *Model, kv *KV, tokens []int32, pos0 int, want ref.Logits) (*Graph, error) {
+	c := m.Config
+	n := len(tokens)
+	if n == 0 {
+		return nil, fmt.Errorf("graph: empty batch")
+	}
+	if pos0 < 0 || pos0+n > kv.NCtx {
+		return nil, fmt.Errorf("graph: %d tokens at position %d exceed the cache of %d cells", n, pos0, kv.NCtx)
+	}
+	pos := make([]int32, n)
+	for i := range pos {
+		pos[i] = int32(pos0 + i)
+	}
+	ids, positions := input("inp_tokens", append([]int32(nil), tokens...)), input("inp_pos", pos)
+	cells := positions // one sequence: a token's cell is its position
+
+	b := &builder{g: &Graph{}, layer: -1}
+	x := b.node(OpGetRows, "inp_embd", rows(c.NEmbd, n), m.TokEmbd, ids)
+	for l, w := range m.Layers {
+		b.layer = l
+		kvw := c.NEmbdKV()
+
+		// Attention block.
+		h := b.node(OpRMSNorm, fmt.Sprintf("attn_norm-%d", l), rows(c.NEmbd, n), x)
+		h.Param.Eps = c.RMSEps
+		h = b.node(OpMul, fmt.Sprintf("attn_norm_w-%d", l), rows(c.NEmbd, n), h, w.AttnNorm)
+		q := b.node(OpMulMat, fmt.Sprintf("Qcur-%d", l), rows(c.NHead*c.HeadDim, n), w.Wq, h)
+		k := b.node(OpMulMat, fmt.Sprintf("Kcur-%d", l), rows(kvw, n), w.Wk, h)
+		v := b.node(OpMulMat, fmt.Sprintf("Vcur-%d", l), rows(kvw, n), w.Wv, h)
+		q = b.node(OpRope, fmt.Sprintf("Qrope-%d", l), q.Shape, q, positions, m.RopeFreqs)
+		k = b.node(OpRope, fmt.Sprintf("Krope-%d", l), k.Shape, k, positions, m.RopeFreqs)
+		for _, r := range []*Tensor{q, k} {
+			r.Param.RopeBase, r.Param.HeadDim = c.RopeBase, c.HeadDim
+		}
+		ks := b.node(OpSetRows, fmt.Sprintf("k_store-%d", l), kv.K[l].Shape, k, kv.K[l], cells)
+		vs := b.node(OpSetRows, fmt.Sprintf("v_store-%d", l), kv.V[l].Shape, v, kv.V[l], cells)
+		ks.Type, vs.Type = kv.K[l].Type, kv.V[l].Type
+		att := b.node(OpAttention, fmt.Sprintf("attn-%d", l), rows(c.NHead*c.HeadDim, n), q, ks, vs)
+		att.Param = Params{HeadDim: c.HeadDim, NHead: c.NHead, NHeadKV: c.NHeadKV, Pos0: pos0, NKV: pos0 + n, Scale: attnScale(c.HeadDim)}
+		o := b.node(OpMulMat, fmt.Sprintf("attn_out-%d", l), rows(c.NEmbd, n), w.Wo, att)
+		x = b.node(OpAdd, fmt.Sprintf("ffn_inp-%d", l), rows(c.NEmbd, n), x, o)
+
+		// Feed-forward block.
+		h = b.node(OpRMSNorm, fmt.Sprintf("ffn_norm-%d", l), rows(c.NEmbd, n), x)
+		h.Param.Eps = c.RMSEps
+		h = b.node(OpMul, fmt.Sprintf("ffn_norm_w-%d", l), rows(c.NEmbd, n), h, w.FFNNorm)
+		gate := b.node(OpMulMat, fmt.Sprintf("ffn_gate-%d", l), rows(c.NFF, n), w.WGate, h)
+		up := b.node(OpMulMat, fmt.Sprintf("ffn_up-%d", l), rows(c.NFF, n), w.WUp, h)
+		act := b.node(OpSwiGLU, fmt.Sprintf("ffn_swiglu-%d", l), rows(c.NFF, n), gate, up)
+		down := b.node(OpMulMat, fmt.Sprintf("ffn_out-%d", l), rows(c.NEmbd, n), w.WDown, act)
+		x = b.node(OpAdd, fmt.Sprintf("l_out-%d", l), rows(c.NEmbd, n), x, down)
+	}
+	if want == ref.LogitsNone {
+		return b.g, nil
+	}
+	b.layer = c.NLayer
+	if want == ref.LogitsLast && n > 1 {
+		x = b.node(OpGetRows, "last_row", rows(c.NEmbd, 1), x, input("inp_out_ids", []int32{int32(n - 1)}))
+	}
+	h := b.node(OpRMSNorm, "result_norm", x.Shape, x)
+	h.Param.Eps = c.RMSEps
+	h = b.node(OpMul, "result_norm_w", x.Shape, h, m.OutputNorm)
+	b.g.Out = b.node(OpMulMat, "result_output", rows(c.NVocab, x.Shape[1]), m.Output, h)
+	return b.g, nil
+}
+
+func attnScale(headDim int) float32 {
+	return float32(1 / math.Sqrt(float64(headDim)))
+}
