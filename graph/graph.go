@@ -250,7 +250,13 @@ func (g *Graph) Dump(w io.Writer) {
 			if j, ok := index[s]; ok {
 				srcs = append(srcs, fmt.Sprintf("#%d", j))
 			} else {
-				srcs = append(srcs, fmt.Sprintf("%s(%s@%s)", s.Name, s.Kind, place(s)))
+				// A leaf is read where its consumer runs: weights and
+				// caches are resident there, inputs come from the host.
+				where := place(n)
+				if s.Kind == Input {
+					where = "host"
+				}
+				srcs = append(srcs, fmt.Sprintf("%s(%s@%s)", s.Name, s.Kind, where))
 			}
 		}
 		fmt.Fprintf(w, "#%-4d %-9s %-24s %-5s %-16s on %-7s <- %s\n", i, n.Op, n.Name, n.Type, n.shapeString(), place(n), strings.Join(srcs, ", "))
