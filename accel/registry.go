@@ -1,0 +1,111 @@
+package accel
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Config is what opening an accelerator takes.
+type Config struct {
+	Device  int                           // device index (-1: the backend's default choice)
+	Profile bool                          // collect per-kernel timings
+	Logf    func(format string, a ...any) // where the backend logs (nil: nowhere)
+}
+
+// Factory opens an accelerator backend. Plugins register one in init.
+type Factory struct {
+	Name string
+	// Open opens the backend and runs its self-test; an error means the
+	// backend cannot be used here, and says why.
+	Open func(Config) (Backend, error)
+}
+
+var registry struct {
+	sync.Mutex
+	m map[string]Factory
+}
+
+// Register makes an accelerator available under its name.
+func Register(f Factory) {
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.m == nil {
+		registry.m = map[string]Factory{}
+	}
+	registry.m[f.Name] = f
+}
+
+// Registered lists the accelerators compiled in.
+func Registered() []string {
+	registry.Lock()
+	defer registry.Unlock()
+	var names []string
+	for n := range registry.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func lookup(name string) (Factory, bool) {
+	registry.Lock()
+	defer registry.Unlock()
+	f, ok := registry.m[name]
+	return f, ok
+}
+
+// Select opens the accelerator a --backend value asks for: none for
+// "cpu"; the named one for "opencl" (an error if it cannot be used); for
+// "auto" the first registered accelerator that opens and passes its
+// self-test, or none. The reason says, in one line, which was chosen and
+// why.
+func Select(name string, cfg Config) (Backend, string, error) {
+	switch name {
+	case "cpu":
+		return nil, "backend cpu: chosen by --backend cpu", nil
+	case "auto":
+		var why []string
+		for _, n := range Registered() {
+			f, _ := lookup(n)
+			b, err := f.Open(cfg)
+			if err == nil {
+				return b, fmt.Sprintf("backend %s: %s passed its self-test", n, b.Device()), nil
+			}
+			why = append(why, fmt.Sprintf("%s: %v", n, err))
+		}
+		if len(why) == 0 {
+			return nil, "backend cpu: no accelerator is compiled in", nil
+		}
+		return nil, fmt.Sprintf("backend cpu: no accelerator available (%s)", joinSemi(why)), nil
+	default:
+		f, ok := lookup(name)
+		if !ok {
+			return nil, "", fmt.Errorf("accel: backend %q is not available (have cpu%s)", name, prefixed(Registered()))
+		}
+		b, err := f.Open(cfg)
+		if err != nil {
+			return nil, "", fmt.Errorf("accel: %s: %w", name, err)
+		}
+		return b, fmt.Sprintf("backend %s: %s, chosen by --backend %s", name, b.Device(), name), nil
+	}
+}
+
+func joinSemi(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += "; "
+		}
+		out += x
+	}
+	return out
+}
+
+func prefixed(names []string) string {
+	out := ""
+	for _, n := range names {
+		out += ", " + n
+	}
+	return out
+}
