@@ -109,7 +109,13 @@ func (o *Options) plan(nVocab int) ([]tensorPlan, error) {
 	ostd := float32(4 / math.Sqrt(float64(nEmbd)))
 	wt := o.Type
 	var plans []tensorPlan
-	plans = append(plans, tensorPlan{name: "token_embd.weight", typ: wt, shape: []int64{nEmbd, int64(nVocab)}, std: ostd})
+	// As llama.cpp's quantizer does, a tied model stores its embedding in
+	// the output's type, since it serves as the output too.
+	embdType := wt
+	if p.Tied {
+		embdType = o.OutputType
+	}
+	plans = append(plans, tensorPlan{name: "token_embd.weight", typ: embdType, shape: []int64{nEmbd, int64(nVocab)}, std: ostd})
 	plans = append(plans, tensorPlan{name: "rope_freqs.weight", typ: quant.F32, shape: []int64{int64(p.HeadDim() / 2)}, data: ropeFreqFactors(p.HeadDim())})
 	for l := 0; l < p.NLayer; l++ {
 		b := fmt.Sprintf("blk.%d.", l)
@@ -276,4 +282,4 @@ func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
 
 // FormatVersion changes whenever Generate would write different bytes for
 // the same options, so that cached models are made again.
-const FormatVersion = 1
+const FormatVersion = 2
