@@ -92,9 +92,12 @@ type tensorPlan struct {
 	std   float32
 	norm  bool
 	data  []float32 // fixed values (rope_freqs)
+	// row, when set, makes row r's values (instead of the chunk streams).
+	row func(r int64, dst []float32)
 }
 
-func (o *Options) plan(nVocab int) ([]tensorPlan, error) {
+func (o *Options) plan(voc vocabKVs) ([]tensorPlan, error) {
+	nVocab := voc.nVocab
 	p := o.Preset
 	if p.NEmbd <= 0 || p.NLayer <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NFF <= 0 {
 		return nil, fmt.Errorf("synth: preset %q has a non-positive dimension", p.Name)
@@ -104,8 +107,9 @@ func (o *Options) plan(nVocab int) ([]tensorPlan, error) {
 	}
 	nEmbd, nFF, nKV := int64(p.NEmbd), int64(p.NFF), int64(p.NHeadKV*p.HeadDim())
 	wstd := float32(1 / math.Sqrt(float64(nEmbd)))
-	// The output projection is scaled so logits spread by a few units:
-	// random models then have clear top choices, as trained ones do.
+	// The output projection is scaled so logits spread by a few units.
+	// (An untied model's embedding has unit values and its output rows
+	// carry a bigram signal: see bigram.)
 	ostd := float32(4 / math.Sqrt(float64(nEmbd)))
 	wt := o.Type
 	var plans []tensorPlan
@@ -115,7 +119,13 @@ func (o *Options) plan(nVocab int) ([]tensorPlan, error) {
 	if p.Tied {
 		embdType = o.OutputType
 	}
-	plans = append(plans, tensorPlan{name: "token_embd.weight", typ: embdType, shape: []int64{nEmbd, int64(nVocab)}, std: ostd})
+	embd := tensorPlan{name: "token_embd.weight", typ: embdType, shape: []int64{nEmbd, int64(nVocab)}, std: ostd}
+	var out *tensorPlan
+	if !p.Tied {
+		out = &tensorPlan{name: "output.weight", typ: o.OutputType, shape: []int64{nEmbd, int64(nVocab)}, std: ostd}
+		o.bigram(&embd, out, voc)
+	}
+	plans = append(plans, embd)
 	plans = append(plans, tensorPlan{name: "rope_freqs.weight", typ: quant.F32, shape: []int64{int64(p.HeadDim() / 2)}, data: ropeFreqFactors(p.HeadDim())})
 	for l := 0; l < p.NLayer; l++ {
 		b := fmt.Sprintf("blk.%d.", l)
@@ -132,8 +142,8 @@ func (o *Options) plan(nVocab int) ([]tensorPlan, error) {
 		)
 	}
 	plans = append(plans, tensorPlan{name: "output_norm.weight", typ: quant.F32, shape: []int64{nEmbd}, norm: true})
-	if !p.Tied {
-		plans = append(plans, tensorPlan{name: "output.weight", typ: o.OutputType, shape: []int64{nEmbd, int64(nVocab)}, std: ostd})
+	if out != nil {
+		plans = append(plans, *out)
 	}
 	for _, t := range plans {
 		if bs := int64(t.typ.BlockSize()); t.shape[0]%bs != 0 {
@@ -157,7 +167,7 @@ func Generate(path string, opt Options) error {
 	if err != nil {
 		return err
 	}
-	plans, err := opt.plan(voc.nVocab)
+	plans, err := opt.plan(voc)
 	if err != nil {
 		return err
 	}
@@ -258,10 +268,16 @@ func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
 				c := first + k
 				r0 := c * rowsPerChunk
 				r1 := min(r0+rowsPerChunk, rows)
-				r := newRNG(seed ^ uint64(c)*0x9e3779b97f4a7c15)
 				v := make([]float32, (r1-r0)*rowLen)
-				for j := range v {
-					v[j] = t.std * r.normal()
+				if t.row != nil {
+					for r := r0; r < r1; r++ {
+						t.row(r, v[(r-r0)*rowLen:(r-r0+1)*rowLen])
+					}
+				} else {
+					r := newRNG(seed ^ uint64(c)*0x9e3779b97f4a7c15)
+					for j := range v {
+						v[j] = t.std * r.normal()
+					}
 				}
 				buf := make([]byte, (r1-r0)*rowBytes)
 				res[k] = result{buf, quant.Quantize(t.typ, buf, v)}
@@ -282,4 +298,68 @@ func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
 
 // FormatVersion changes whenever Generate would write different bytes for
 // the same options, so that cached models are made again.
-const FormatVersion = 2
+const FormatVersion = 3
+
+// bigramStrength is the share of each output row that is the embedding of
+// the token it follows (see bigram).
+const bigramStrength = 0.5
+
+// bigram gives an untied model the confidence of a trained one. Random
+// weights alone make a model whose next-token distribution is flat, with
+// near-ties everywhere: then any engine's rounding (llama.cpp quantizes
+// activations to Q8_0) flips the greedy choice, and engines cannot be
+// compared by their text. So each normal token t is given a successor
+// π(t) (a seeded permutation of the normal tokens), and the output row of
+// π(t) holds, besides random values, the embedding of t. The embedding
+// reaches the output through the residual stream, so the model prefers
+// π(t) after t by a clear margin, while every layer still moves the
+// logits. Non-normal tokens (control, byte...) get random rows only.
+func (o *Options) bigram(embd, out *tensorPlan, voc vocabKVs) {
+	n, width := voc.nVocab, int(embd.shape[0])
+	embdSeed := hashString(o.Seed, embd.name)
+	embdRow := func(r int64, dst []float32) {
+		g := newRNG(embdSeed ^ uint64(r)*0x9e3779b97f4a7c15)
+		for i := range dst {
+			dst[i] = g.normal()
+		}
+	}
+	embd.row = embdRow
+	var normal []int32
+	for id := 0; id < n; id++ {
+		if voc.types == nil || id >= len(voc.types) || voc.types[id] == 1 {
+			normal = append(normal, int32(id))
+		}
+	}
+	prev := make([]int32, n) // prev[j]: the token whose successor is j, or -1
+	for i := range prev {
+		prev[i] = -1
+	}
+	perm := newRNG(hashString(o.Seed, "bigram"))
+	succ := append([]int32(nil), normal...)
+	for i := len(succ) - 1; i > 0; i-- {
+		j := int(perm.next() % uint64(i+1))
+		succ[i], succ[j] = succ[j], succ[i]
+	}
+	for i, t := range normal {
+		prev[succ[i]] = t
+	}
+	outSeed := hashString(o.Seed, out.name)
+	std := out.std
+	mix := float32(math.Sqrt(1 - bigramStrength*bigramStrength))
+	out.row = func(r int64, dst []float32) {
+		g := newRNG(outSeed ^ uint64(r)*0x9e3779b97f4a7c15)
+		for i := range dst {
+			dst[i] = g.normal()
+		}
+		if p := prev[r]; p >= 0 {
+			tmp := make([]float32, width)
+			embdRow(int64(p), tmp)
+			for i := range dst {
+				dst[i] = mix*dst[i] + bigramStrength*tmp[i]
+			}
+		}
+		for i := range dst {
+			dst[i] *= std
+		}
+	}
+}

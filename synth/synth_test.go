@@ -24,7 +24,7 @@ func TestPresetParameterCounts(t *testing.T) {
 		}
 		o := DefaultOptions(p)
 		o.setDefaults()
-		plans, err := o.plan(p.NVocab)
+		plans, err := o.plan(vocabKVs{nVocab: p.NVocab})
 		if err != nil {
 			t.Fatal(err)
 		}

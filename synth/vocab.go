@@ -25,6 +25,7 @@ var corpus embed.FS
 type vocabKVs struct {
 	nVocab int
 	kvs    []gguf.KV
+	types  []int32 // token types (1: normal), nil when unknown
 }
 
 func loadVocab(o Options) (vocabKVs, error) {
@@ -35,7 +36,7 @@ func loadVocab(o Options) (vocabKVs, error) {
 	if err != nil {
 		return vocabKVs{}, err
 	}
-	return vocabKVs{nVocab: len(v.Tokens), kvs: VocabMetadata(v)}, nil
+	return vocabKVs{nVocab: len(v.Tokens), kvs: VocabMetadata(v), types: v.Types}, nil
 }
 
 // vocabFromFile copies the tokenizer.* metadata of a GGUF file.
@@ -51,6 +52,9 @@ func vocabFromFile(path string) (vocabKVs, error) {
 	}
 	var out vocabKVs
 	out.nVocab = len(toks)
+	if types, err := f.Int32s("tokenizer.ggml.token_type"); err == nil && len(types) == len(toks) {
+		out.types = append([]int32(nil), types...)
+	}
 	for _, kv := range f.KVs() {
 		if strings.HasPrefix(kv.Key, "tokenizer.") {
 			out.kvs = append(out.kvs, kv)
