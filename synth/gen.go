@@ -298,7 +298,7 @@ func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
 
 // FormatVersion changes whenever Generate would write different bytes for
 // the same options, so that cached models are made again.
-const FormatVersion = 3
+const FormatVersion = 4
 
 // bigramStrength is the share of each output row that is the embedding of
 // the token it follows (see bigram).
@@ -313,7 +313,7 @@ const bigramStrength = 0.5
 // π(t) holds, besides random values, the embedding of t. The embedding
 // reaches the output through the residual stream, so the model prefers
 // π(t) after t by a clear margin, while every layer still moves the
-// logits. Non-normal tokens (control, byte...) get random rows only.
+// logits. Non-normal tokens (control, byte...) get small random rows only.
 func (o *Options) bigram(embd, out *tensorPlan, voc vocabKVs) {
 	n, width := voc.nVocab, int(embd.shape[0])
 	embdSeed := hashString(o.Seed, embd.name)
@@ -351,15 +351,21 @@ func (o *Options) bigram(embd, out *tensorPlan, voc vocabKVs) {
 		for i := range dst {
 			dst[i] = g.normal()
 		}
+		scale := std
 		if p := prev[r]; p >= 0 {
 			tmp := make([]float32, width)
 			embdRow(int64(p), tmp)
 			for i := range dst {
 				dst[i] = mix*dst[i] + bigramStrength*tmp[i]
 			}
+		} else {
+			// Control and byte tokens are rarely the likely next token,
+			// as in trained models: a random model should not stop at
+			// once on an end-of-generation token.
+			scale *= 0.25
 		}
 		for i := range dst {
-			dst[i] *= std
+			dst[i] *= scale
 		}
 	}
 }
