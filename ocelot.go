@@ -38,7 +38,18 @@ type Options struct {
 	Threads    int    // worker goroutines (all cores)
 	TypeK      string // K cache type: "f32", "f16" (default), "q8_0", "q4_0"
 	TypeV      string // V cache type, likewise
-	Backend    string // "ref", "auto" (default); "cpu" and "opencl" arrive with their backends
+	Backend    string // "ref", "cpu", "opencl" or "auto" (default: an accelerator if one works, else the CPU)
+	Device     string // accelerator device index as `ocelot devices` numbers them ("": the first GPU, else any device)
+	// NoKVOffload keeps the KV cache, and attention, in host memory even
+	// for offloaded layers (llama.cpp's -nkvo).
+	NoKVOffload bool
+	Profile     bool // collect per-kernel timings on the accelerator
+	// CPUPrecision is how the CPU backend multiplies quantized weights:
+	// "int8" (default: activations quantized to Q8_0, as llama.cpp does),
+	// "int8x2" (two int8 terms: within float rounding of ref, twice the
+	// integer work) or "float" (dequantized rows, as ref).
+	CPUPrecision string
+	Logf         func(format string, a ...any) // where backend selection and loading log (nil: nowhere)
 	// ChatTemplate overrides the model's chat template ("llama3", "llama2"
 	// or a template text).
 	ChatTemplate string
@@ -93,9 +104,7 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("ocelot: n_gpu_layers must be non-negative, got %d", o.NGPULayers)
 	}
 	switch o.Backend {
-	case "ref", "auto":
-	case "cpu", "opencl":
-		return fmt.Errorf("ocelot: backend %q is not available yet (use ref)", o.Backend)
+	case "ref", "cpu", "opencl", "auto":
 	default:
 		return fmt.Errorf("ocelot: unknown backend %q (use ref, cpu, opencl or auto)", o.Backend)
 	}
@@ -108,6 +117,7 @@ type Model struct {
 	opt  Options
 	file *gguf.File
 	net  *ref.Model
+	eng  engine
 	tok  *tokenizer.Tokenizer
 
 	// mu is held for reading by every evaluation and for writing by Close,
@@ -150,8 +160,22 @@ func Load(path string, opt Options) (*Model, error) {
 		f.Close()
 		return nil, fmt.Errorf("ocelot: %s: the tokenizer has %d tokens but token_embd.weight has %d rows", path, tok.VocabSize(), net.NVocab)
 	}
-	return &Model{opt: opt, file: f, net: net, tok: tok}, nil
+	m := &Model{opt: opt, file: f, net: net, tok: tok}
+	if opt.Backend == "ref" {
+		m.eng = &refEngine{net: net, opt: &m.opt}
+	} else if m.eng, err = newGraphEngine(net, &m.opt); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
 }
+
+// Backend says what runs the model: "ref", "cpu", or an accelerator with
+// the CPU ("opencl+cpu").
+func (m *Model) Backend() string { return m.eng.backend() }
+
+// KVPlace says where the KV cache lives: "host memory" or "device memory".
+func (m *Model) KVPlace() string { return m.eng.kvPlace() }
 
 // Options returns the settings the model runs with, defaults filled in.
 func (m *Model) Options() Options { return m.opt }
@@ -194,7 +218,11 @@ func (m *Model) Close() error {
 		return nil
 	}
 	m.closed = true
-	return m.file.Close()
+	err := m.eng.close()
+	if ferr := m.file.Close(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // Session is one sequence: its own KV cache over the model's shared
@@ -203,7 +231,7 @@ func (m *Model) Close() error {
 type Session struct {
 	m      *Model
 	mu     sync.Mutex
-	st     *ref.State
+	sq     seq
 	closed bool
 }
 
@@ -214,33 +242,45 @@ func (m *Model) NewSession() (*Session, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	kv, err := ref.NewKVCache(m.net.Config, m.opt.NCtx, m.opt.typeK, m.opt.typeV)
+	sq, err := m.eng.newSeq()
 	if err != nil {
 		return nil, fmt.Errorf("ocelot: %w", err)
 	}
-	return &Session{m: m, st: &ref.State{KV: kv}}, nil
+	return &Session{m: m, sq: sq}, nil
 }
 
 // Pos is the number of positions in the session's cache.
 func (s *Session) Pos() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.st.Pos
+	if s.closed {
+		return 0
+	}
+	return s.sq.pos()
 }
 
 // Reset empties the session's cache.
 func (s *Session) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.st.Pos = 0
+	if !s.closed {
+		s.sq.reset()
+	}
 }
 
 // Close releases the session's cache.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
 	s.closed = true
-	s.st = nil
+	s.m.mu.RLock()
+	defer s.m.mu.RUnlock()
+	if !s.m.closed {
+		s.sq.close()
+	}
 	return nil
 }
 
@@ -275,10 +315,10 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float
 	if len(tokens) == 0 {
 		return nil, errors.New("ocelot: no tokens to evaluate")
 	}
-	if need := s.st.Pos + len(tokens); need > m.opt.NCtx {
-		return nil, fmt.Errorf("ocelot: %d tokens (%d new after %d in the cache) do not fit the context of %d (n_ctx); raise -c or shorten the prompt", need, len(tokens), s.st.Pos, m.opt.NCtx)
+	if need := s.sq.pos() + len(tokens); need > m.opt.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens (%d new after %d in the cache) do not fit the context of %d (n_ctx); raise -c or shorten the prompt", need, len(tokens), s.sq.pos(), m.opt.NCtx)
 	}
-	return m.net.Eval(ctx, s.st, tokens, m.opt.NBatch, m.opt.NUbatch, all, m.opt.Threads)
+	return s.sq.eval(ctx, tokens, all)
 }
 
 // Timings measure a generation.

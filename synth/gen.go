@@ -298,11 +298,11 @@ func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
 
 // FormatVersion changes whenever Generate would write different bytes for
 // the same options, so that cached models are made again.
-const FormatVersion = 4
+const FormatVersion = 5
 
 // bigramStrength is the share of each output row that is the embedding of
 // the token it follows (see bigram).
-const bigramStrength = 0.5
+const bigramStrength = 0.7
 
 // bigram gives an untied model the confidence of a trained one. Random
 // weights alone make a model whose next-token distribution is flat, with

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 
@@ -16,6 +17,8 @@ type engineFlags struct {
 	model, prompt, file           string
 	nCtx, nBatch, nUbatch, ngl, t int
 	ctk, ctv, backend, chatTmpl   string
+	device, cpuPrecision          string
+	nkvo, profile, quiet          bool
 }
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
@@ -31,6 +34,11 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.ctv, "ctv", "f16", "V cache type: f32, f16, q8_0, q4_0")
 	fs.StringVar(&e.backend, "backend", "auto", "engine: ref, cpu, opencl, auto")
 	fs.StringVar(&e.chatTmpl, "chat-template", "", "chat template override: llama3, llama2, or a template text")
+	fs.StringVar(&e.device, "device", "", "accelerator device index, as `ocelot devices` lists them (default: the first GPU)")
+	fs.BoolVar(&e.nkvo, "nkvo", false, "keep the KV cache and attention in host memory (same as --no-kv-offload)")
+	fs.BoolVar(&e.nkvo, "no-kv-offload", false, "keep the KV cache and attention in host memory")
+	fs.BoolVar(&e.profile, "profile", false, "print the time spent in each accelerator kernel")
+	fs.StringVar(&e.cpuPrecision, "cpu-precision", "int8", "CPU matmul precision: int8 (as llama.cpp), int8x2 (within rounding of ref) or float")
 }
 
 // check rejects nonsensical values with a usage error. Batch sizes the
@@ -81,10 +89,16 @@ func (e *engineFlags) promptText() (string, error) {
 	return string(data), nil
 }
 
-func (e *engineFlags) load() (*ocelot.Model, error) {
+func (e *engineFlags) load(stderr io.Writer) (*ocelot.Model, error) {
 	return ocelot.Load(e.model, ocelot.Options{
 		NCtx: e.nCtx, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,
 		TypeK: e.ctk, TypeV: e.ctv, Backend: e.backend, ChatTemplate: e.chatTmpl,
+		Device: e.device, NoKVOffload: e.nkvo, Profile: e.profile, CPUPrecision: e.cpuPrecision,
+		Logf: func(format string, a ...any) {
+			if !e.quiet {
+				fmt.Fprintf(stderr, "ocelot: "+format+"\n", a...)
+			}
+		},
 	})
 }
 

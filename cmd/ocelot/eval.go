@@ -32,10 +32,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err := e.check(fs); err != nil {
 		return err
 	}
+	e.quiet = *asJSON
 	if *topK <= 0 {
 		return usagef("--top-k must be positive, got %d", *topK)
 	}
-	m, err := e.load()
+	m, err := e.load(stderr)
 	if err != nil {
 		return err
 	}

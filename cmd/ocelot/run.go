@@ -26,6 +26,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	n := fs.Int("n", 64, "tokens to generate (-1: until the context is full)")
 	chat := fs.Bool("chat", false, "interactive chat through the model's chat template (reads stdin)")
 	asJSON := fs.Bool("json", false, "print {tokens, generated, timings} as JSON instead of text")
+	dump := fs.Bool("dump-graph", false, "print the op graph of a prompt micro-batch, with each op's placement, and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ocelot run -m M.gguf -p PROMPT [-n 64] [-c 4096] [-b 2048] [-ub 512] [-t N] [-ngl 0] [-ctk f16] [-ctv f16] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed 1] [--chat] [--json]")
 		fs.PrintDefaults()
@@ -43,11 +44,14 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := e.load()
+	m, err := e.load(stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if *dump {
+		return m.DumpGraph(stdout, e.nUbatch)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *chat {
@@ -102,13 +106,7 @@ func nonNil(ids []int32) []int32 {
 	return ids
 }
 
-// kvPlace says where the KV cache lives.
-func kvPlace(m *ocelot.Model) string {
-	if m.Options().NGPULayers > 0 && m.Options().Backend == "opencl" {
-		return "device memory"
-	}
-	return "host memory"
-}
+func kvPlace(m *ocelot.Model) string { return m.KVPlace() }
 
 // printReport prints the prompt-evaluation report: the numbers the
 // analysis behind ocelot was made of.
@@ -123,12 +121,7 @@ func printReport(w io.Writer, m *ocelot.Model, t ocelot.Timings) {
 		o.NCtx, o.NBatch, o.NUbatch, o.Threads, o.NGPULayers, c.NLayer, o.TypeK, o.TypeV, kvPlace(m), backendName(m))
 }
 
-func backendName(m *ocelot.Model) string {
-	if b := m.Options().Backend; b != "auto" {
-		return b
-	}
-	return "ref"
-}
+func backendName(m *ocelot.Model) string { return m.Backend() }
 
 func timingsJSON(m *ocelot.Model, t ocelot.Timings) map[string]any {
 	o := m.Options()

@@ -1,0 +1,247 @@
+package accel
+
+import (
+	"math"
+
+	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/quant"
+)
+
+// attnTile is how many cache cells attention scores at a time before it
+// folds them into the running softmax.
+const attnTile = 64
+
+// attentionTask is fused attention. A job is one token and one KV head
+// with its group of query heads (grouped-query attention), so each K and
+// V row is read once for the whole group. The scores of a tile of cells
+// are one quant.MatMul of the K rows, straight from the cache in its type,
+// by the group's queries (quantized to Q8_0 for a q8_0 or q4_0 cache); they
+// are folded into an online softmax (running maximum m, running sum l, and
+// the accumulators rescaled whenever m grows) together with the V rows,
+// expanded to f32 once per cell.
+type attentionTask struct {
+	c                *CPU
+	q, out           []float32
+	k, v             []byte
+	tk, tv           quant.Type
+	rowK, rowV       int
+	hd, nHead, group int
+	nHeadKV          int
+	pos0, nkv        int
+	scale            float32
+	qTerms           int  // 0: f32 queries; 1 or 2: Q8_0 queries in that many terms
+	kDirect          bool // K head rows can be multiplied in place (else expanded to f32 first)
+	vBlocked         bool // V heads start on block boundaries
+}
+
+// scratch layout of one worker, in floats.
+func (t *attentionTask) scratchSize() int {
+	g, hd := t.group, t.hd
+	return g*max(t.qTerms, 1)*attnTile + // scores (one row per head and term)
+		g*2 + // m and l per head
+		g*hd + // accumulators
+		attnTile*hd + // a tile of K rows expanded to f32
+		hd*attnTile + g*hd + // a tile of V transposed, and its products
+		hd + 2*quant.QK_K // one V row, and room for straddling blocks
+}
+
+func (t *attentionTask) run(w, lo, hi int) {
+	s := &t.c.scratch[w]
+	g, hd := t.group, t.hd
+	terms := max(t.qTerms, 1)
+	f := s.f32
+	take := func(n int) []float32 { v := f[:n:n]; f = f[n:]; return v }
+	scores := take(g * terms * attnTile)
+	ms, ls := take(g), take(g)
+	acc := take(g * hd)
+	kTile := take(attnTile * hd)
+	vT := take(hd * attnTile)
+	pv := take(g * hd)
+	vRow := take(hd)
+	tmp := f
+	qb := hd / 32 * q8Bytes
+	for job := lo; job < hi; job++ {
+		tok, kvh := job/t.nHeadKV, job%t.nHeadKV
+		q := t.q[(tok*t.nHead+kvh*g)*hd:][:g*hd] // the group's query heads
+		var act []byte
+		aRow := 4 * hd
+		if t.qTerms > 0 {
+			aRow = qb
+			act = s.b[:g*terms*qb]
+			for h := 0; h < g; h++ {
+				qh := q[h*hd : (h+1)*hd]
+				dst := act[h*terms*qb:]
+				_ = quant.QuantizeRowQ8_0(dst[:qb], qh)
+				if terms == 2 {
+					rest := tmp[:hd]
+					_ = quant.DequantizeQ8_0(rest, dst[:qb])
+					up := 1 / termScale(1)
+					for i, v := range qh {
+						rest[i] = (v - rest[i]) * up
+					}
+					_ = quant.QuantizeRowQ8_0(dst[qb:2*qb], rest)
+				}
+			}
+		} else {
+			act = bytesView(q)
+		}
+		visible := min(t.pos0+tok+1, t.nkv)
+		clear(acc)
+		for h := range ms {
+			ms[h], ls[h] = float32(math.Inf(-1)), 0
+		}
+		for c0 := 0; c0 < visible; c0 += attnTile {
+			nc := min(attnTile, visible-c0)
+			t.scores(scores, act, aRow, terms, kvh, c0, nc, kTile, tmp)
+			// Fold the tile into each head's softmax: rescale when the
+			// maximum grows, then add the weighted V rows.
+			for h := 0; h < g; h++ {
+				sc := scores[h*terms*attnTile:][:nc]
+				if terms == 2 {
+					lo := scores[(h*terms+1)*attnTile:][:nc]
+					for j := range sc {
+						sc[j] += lo[j] * termScale(1)
+					}
+				}
+				tmax := float32(math.Inf(-1))
+				for j := range sc {
+					sc[j] *= t.scale
+					tmax = max(tmax, sc[j])
+				}
+				if tmax > ms[h] {
+					if ls[h] != 0 {
+						f := expf(ms[h] - tmax)
+						ls[h] *= f
+						a := acc[h*hd : (h+1)*hd]
+						for i := range a {
+							a[i] *= f
+						}
+					}
+					ms[h] = tmax
+				}
+				for j := range sc {
+					sc[j] = expf(sc[j] - ms[h])
+					ls[h] += sc[j]
+				}
+			}
+			// acc[h] += Σ_j p[h][j]·V[j]: one MatMul of the tile's V,
+			// transposed, by the group's probability rows.
+			for j := 0; j < nc; j++ {
+				v := t.valueRow(vRow, kvh, c0+j, tmp)
+				for d, x := range v {
+					vT[d*attnTile+j] = x
+				}
+			}
+			_ = quant.MatMul(quant.F32, nc, bytesView(vT), 4*attnTile, hd, bytesView(scores), 4*terms*attnTile, g, pv, hd)
+			for i, x := range pv {
+				acc[i] += x
+			}
+		}
+		out := t.out[(tok*t.nHead+kvh*g)*hd:][:g*hd]
+		for h := 0; h < g; h++ {
+			inv := 1 / ls[h]
+			a, o := acc[h*hd:(h+1)*hd], out[h*hd:(h+1)*hd]
+			for i := range o {
+				o[i] = a[i] * inv
+			}
+		}
+	}
+}
+
+// scores writes the raw scores q·K[c0+j] of the group's heads (and terms)
+// into rows of attnTile: one MatMul of the tile's K head rows by the
+// group's queries.
+func (t *attentionTask) scores(scores []float32, act []byte, aRow, terms, kvh, c0, nc int, kTile, tmp []float32) {
+	hd := t.hd
+	nAct := t.group * terms
+	if t.kDirect {
+		bs, ts := t.tk.BlockSize(), t.tk.TypeSize()
+		k := t.k[c0*t.rowK+kvh*hd/bs*ts:]
+		_ = quant.MatMul(t.tk, hd, k, t.rowK, nc, act, aRow, nAct, scores, attnTile)
+		return
+	}
+	// Expand the tile's K head rows to f32 first (blocks that straddle
+	// heads, or float precision with a quantized cache).
+	for j := 0; j < nc; j++ {
+		row := t.k[(c0+j)*t.rowK:]
+		if t.tk == quant.F16 {
+			convertF16(kTile[j*hd:(j+1)*hd], row[2*kvh*hd:])
+			continue
+		}
+		copy(kTile[j*hd:(j+1)*hd], headOf(tmp, row, t.tk, kvh*hd, hd))
+	}
+	_ = quant.MatMul(quant.F32, hd, bytesView(kTile), 4*hd, nc, act, aRow, nAct, scores, attnTile)
+}
+
+// valueRow returns V[cell] of KV head kvh as f32.
+func (t *attentionTask) valueRow(dst []float32, kvh, cell int, tmp []float32) []float32 {
+	hd := t.hd
+	row := t.v[cell*t.rowV:]
+	switch {
+	case t.tv == quant.F32:
+		f, _ := floatsView(row[4*kvh*hd : 4*(kvh+1)*hd])
+		return f
+	case t.tv == quant.F16:
+		convertF16(dst, row[2*kvh*hd:])
+	case t.vBlocked && t.tv == quant.Q8_0:
+		_ = quant.DequantizeQ8_0(dst, row[kvh*hd/32*q8Bytes:])
+	case t.vBlocked && t.tv == quant.Q4_0:
+		_ = quant.DequantizeQ4_0(dst, row[kvh*hd/32*q4Bytes:])
+	default:
+		copy(dst, headOf(tmp, row, t.tv, kvh*hd, hd))
+	}
+	return dst
+}
+
+// headOf dequantizes elements [off, off+n) of a row of type typ, whose
+// blocks need not align with them, into tmp and returns them.
+func headOf(tmp []float32, row []byte, typ quant.Type, off, n int) []float32 {
+	bs, ts := typ.BlockSize(), typ.TypeSize()
+	b0, b1 := off/bs, (off+n+bs-1)/bs
+	buf := tmp[:(b1-b0)*bs]
+	_ = quant.Dequantize(typ, buf, row[b0*ts:b1*ts])
+	return buf[off-b0*bs:][:n]
+}
+
+func (c *CPU) attention(a *cpuArena, n *graph.Tensor) error {
+	p := n.Param
+	kc, vc := n.Src[1].Storage(), n.Src[2].Storage()
+	kb, err := bufOf(kc)
+	if err != nil {
+		return err
+	}
+	vb, err := bufOf(vc)
+	if err != nil {
+		return err
+	}
+	t := &c.attn
+	defer func() { t.q, t.out, t.k, t.v = nil, nil, nil, nil }()
+	if t.q, err = a.floats(n.Src[0]); err != nil {
+		return err
+	}
+	if t.out, err = a.floats(n); err != nil {
+		return err
+	}
+	rk, _ := quant.RowSize(kc.Type, int64(kc.Shape[0]))
+	rv, _ := quant.RowSize(vc.Type, int64(vc.Shape[0]))
+	t.k, t.v = kb.data, vb.data
+	t.tk, t.tv, t.rowK, t.rowV = kc.Type, vc.Type, int(rk), int(rv)
+	t.hd, t.nHead, t.nHeadKV, t.group = p.HeadDim, p.NHead, p.NHeadKV, p.NHead/p.NHeadKV
+	t.pos0, t.nkv, t.scale = p.Pos0, p.NKV, p.Scale
+	blocked := p.HeadDim%32 == 0
+	quantK := kc.Type == quant.Q8_0 || kc.Type == quant.Q4_0
+	t.qTerms = 0
+	t.kDirect = kc.Type == quant.F32 // f16 converts faster through a table
+	if blocked && quantK {
+		switch c.precision {
+		case PrecisionInt8:
+			t.qTerms, t.kDirect = 1, true
+		case PrecisionInt8x2:
+			t.qTerms, t.kDirect = 2, true
+		}
+	}
+	t.vBlocked = blocked
+	c.growScratch(t.scratchSize(), t.group*2*p.HeadDim/32*q8Bytes)
+	c.pool.parallelFor(n.Rows()*p.NHeadKV, 1, t)
+	return nil
+}

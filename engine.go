@@ -1,0 +1,314 @@
+package ocelot
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+
+	"github.com/ocelot-llm/ocelot/accel"
+	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/quant"
+	"github.com/ocelot-llm/ocelot/ref"
+)
+
+// engine runs a model; seq is one sequence in it.
+type engine interface {
+	newSeq() (seq, error)
+	backend() string // what runs the model, for reports
+	kvPlace() string // where the KV cache lives
+	close() error
+}
+
+type seq interface {
+	eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error)
+	pos() int
+	reset()
+	close()
+}
+
+// refEngine is the reference transformer: plain float32, the definition
+// of correct output.
+type refEngine struct {
+	net *ref.Model
+	opt *Options
+}
+
+type refSeq struct {
+	e  *refEngine
+	st *ref.State
+}
+
+func (e *refEngine) newSeq() (seq, error) {
+	kv, err := ref.NewKVCache(e.net.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
+	if err != nil {
+		return nil, err
+	}
+	return &refSeq{e: e, st: &ref.State{KV: kv}}, nil
+}
+
+func (e *refEngine) backend() string { return "ref" }
+func (e *refEngine) kvPlace() string { return "host memory" }
+func (e *refEngine) close() error    { return nil }
+
+func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
+	o := s.e.opt
+	return s.e.net.Eval(ctx, s.st, tokens, o.NBatch, o.NUbatch, all, o.Threads)
+}
+func (s *refSeq) pos() int { return s.st.Pos }
+func (s *refSeq) reset()   { s.st.Pos = 0 }
+func (s *refSeq) close()   { s.st = nil }
+
+// graphEngine runs the op graph on the CPU backend and, where one was
+// chosen, an accelerator.
+type graphEngine struct {
+	opt    *Options
+	model  *graph.Model
+	runner accel.Runner
+	policy graph.Policy
+	reason string // the backend selection's log line
+
+	// mu serialises graph runs: the backends' worker pools and queues
+	// are shared by every session.
+	mu sync.Mutex
+}
+
+func newGraphEngine(net *ref.Model, opt *Options) (*graphEngine, error) {
+	e := &graphEngine{opt: opt, model: graph.NewModel(net)}
+	cpu := accel.NewCPU(opt.Threads)
+	e.runner.Backends[graph.CPU] = cpu
+	if opt.CPUPrecision != "" {
+		p, err := accel.ParsePrecision(opt.CPUPrecision)
+		if err != nil {
+			e.close()
+			return nil, fmt.Errorf("ocelot: %w", err)
+		}
+		cpu.SetPrecision(p)
+	}
+	e.policy = graph.Policy{NLayer: net.NLayer, NGPULayers: opt.NGPULayers, KVOnHost: opt.NoKVOffload}
+	dev := -1
+	if opt.Device != "" {
+		n, err := strconv.Atoi(opt.Device)
+		if err != nil || n < 0 {
+			e.close()
+			return nil, fmt.Errorf("ocelot: device %q is not a device index (see ocelot devices)", opt.Device)
+		}
+		dev = n
+	}
+	acc, reason, err := accel.Select(opt.Backend, accel.Config{Device: dev, Profile: opt.Profile, Logf: opt.Logf})
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("ocelot: %w", err)
+	}
+	e.reason = reason
+	if acc != nil {
+		e.runner.Backends[graph.Accel] = acc
+		e.policy.Accel, e.policy.Supports = acc.Name(), acc.Supports
+		if !e.policy.KVOnHost && !supportsKV(acc, net.Config, opt.typeK, opt.typeV) {
+			e.policy.KVOnHost = true
+			e.reason += fmt.Sprintf("; KV cache %s/%s kept in host memory (%s cannot attend over it)", opt.TypeK, opt.TypeV, acc.Name())
+		}
+	}
+	if opt.Logf != nil {
+		opt.Logf("%s", e.reason)
+	}
+	if err := e.loadWeights(); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// supportsKV asks an accelerator whether it can store and attend over a
+// cache of these types.
+func supportsKV(b accel.Backend, c ref.Config, tk, tv quant.Type) bool {
+	kv := graph.NewKV(c, 1, tk, tv)
+	q := &graph.Tensor{Op: graph.OpLeaf, Type: quant.F32, Shape: [4]int{c.NHead * c.HeadDim, 1, 1, 1}}
+	k := &graph.Tensor{Op: graph.OpLeaf, Type: quant.F32, Shape: [4]int{c.NEmbdKV(), 1, 1, 1}}
+	pos := &graph.Tensor{Op: graph.OpLeaf, Type: graph.I32, Shape: [4]int{1, 1, 1, 1}, Kind: graph.Input}
+	ks := &graph.Tensor{Op: graph.OpSetRows, Type: tk, Shape: kv.K[0].Shape, Src: [3]*graph.Tensor{k, kv.K[0], pos}}
+	vs := &graph.Tensor{Op: graph.OpSetRows, Type: tv, Shape: kv.V[0].Shape, Src: [3]*graph.Tensor{k, kv.V[0], pos}}
+	att := &graph.Tensor{Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [3]*graph.Tensor{q, ks, vs},
+		Param: graph.Params{HeadDim: c.HeadDim, NHead: c.NHead, NHeadKV: c.NHeadKV, NKV: 1, Scale: 1}}
+	return b.Supports(ks) && b.Supports(vs) && b.Supports(att)
+}
+
+// loadWeights makes every weight resident where the schedule reads it:
+// all on the CPU (zero-copy from the file), and those of offloaded
+// layers on the accelerator too. A one-token graph scheduled by the same
+// policy says which.
+func (e *graphEngine) loadWeights() error {
+	for _, w := range e.model.Weights() {
+		if err := e.runner.Backends[graph.CPU].Load(w); err != nil {
+			return fmt.Errorf("ocelot: cpu: %s: %w", w.Name, err)
+		}
+	}
+	acc := e.runner.Backends[graph.Accel]
+	if acc == nil {
+		return nil
+	}
+	probe := graph.NewKV(e.model.Config, 1, e.opt.typeK, e.opt.typeV)
+	g, err := graph.Build(e.model, probe, []int32{0}, 0, ref.LogitsLast)
+	if err != nil {
+		return err
+	}
+	if err := graph.Schedule(g, e.policy); err != nil {
+		return err
+	}
+	loaded := map[*graph.Tensor]bool{}
+	for _, n := range g.Nodes {
+		if n.Backend != graph.Accel {
+			continue
+		}
+		for _, s := range n.Inputs() {
+			if s.Kind == graph.Weight && !loaded[s] {
+				loaded[s] = true
+				if err := acc.Load(s); err != nil {
+					return fmt.Errorf("ocelot: %s: upload %s: %w (try a smaller -ngl)", acc.Name(), s.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (e *graphEngine) backend() string {
+	if acc := e.runner.Backends[graph.Accel]; acc != nil && e.policy.NGPULayers > 0 {
+		return acc.Name() + "+cpu"
+	}
+	return "cpu"
+}
+
+func (e *graphEngine) kvPlace() string {
+	for l := 0; l < e.policy.NLayer; l++ {
+		if e.policy.CacheOnAccel(l) {
+			return "device memory"
+		}
+	}
+	return "host memory"
+}
+
+func (e *graphEngine) close() error {
+	var first error
+	for i, b := range e.runner.Backends {
+		if b != nil {
+			if err := b.Close(); err != nil && first == nil {
+				first = err
+			}
+			e.runner.Backends[i] = nil
+		}
+	}
+	return first
+}
+
+type graphSeq struct {
+	e   *graphEngine
+	kv  *graph.KV
+	ctx accel.Context
+	n   int // positions filled
+}
+
+func (e *graphEngine) newSeq() (seq, error) {
+	kv := graph.NewKV(e.model.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
+	s := &graphSeq{e: e, kv: kv}
+	for l := range kv.K {
+		b := e.runner.Backends[graph.CPU]
+		if e.policy.CacheOnAccel(l) {
+			b = e.runner.Backends[graph.Accel]
+		}
+		for _, t := range []*graph.Tensor{kv.K[l], kv.V[l]} {
+			if err := b.Load(t); err != nil {
+				s.close()
+				return nil, fmt.Errorf("ocelot: %s: KV cache %s of %d bytes: %w", b.Name(), t.Name, t.Bytes(), err)
+			}
+		}
+	}
+	return s, nil
+}
+
+func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
+	o := s.e.opt
+	if s.n+len(tokens) > s.kv.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), s.n, s.n+len(tokens), s.kv.NCtx)
+	}
+	var out [][]float32
+	for b := 0; b < len(tokens); b += o.NBatch {
+		chunk := tokens[b:min(b+o.NBatch, len(tokens))]
+		for u := 0; u < len(chunk); u += o.NUbatch {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			ub := chunk[u:min(u+o.NUbatch, len(chunk))]
+			want := ref.LogitsNone
+			switch {
+			case all:
+				want = ref.LogitsAll
+			case b+u+len(ub) == len(tokens):
+				want = ref.LogitsLast
+			}
+			logits, err := s.run(ub, want)
+			if err != nil {
+				return nil, err
+			}
+			nv := s.e.model.Config.NVocab
+			for i := 0; i+nv <= len(logits); i += nv {
+				out = append(out, logits[i:i+nv])
+			}
+		}
+	}
+	return out, nil
+}
+
+// run evaluates one micro-batch.
+func (s *graphSeq) run(tokens []int32, want ref.Logits) ([]float32, error) {
+	g, err := graph.Build(s.e.model, s.kv, tokens, s.n, want)
+	if err != nil {
+		return nil, err
+	}
+	if err := graph.Schedule(g, s.e.policy); err != nil {
+		return nil, err
+	}
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	out, err := s.e.runner.Run(&s.ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	s.n += len(tokens)
+	return out, nil
+}
+
+func (s *graphSeq) pos() int { return s.n }
+func (s *graphSeq) reset()   { s.n = 0 }
+func (s *graphSeq) close() {
+	s.ctx.Close()
+	for l := range s.kv.K {
+		for _, t := range []*graph.Tensor{s.kv.K[l], s.kv.V[l]} {
+			for i, b := range s.e.runner.Backends {
+				if b != nil && t.Bufs[i] != nil {
+					b.Free(t)
+				}
+			}
+		}
+	}
+}
+
+// DumpGraph prints the scheduled graph of a micro-batch of n tokens, with
+// each op's placement (the reference engine has no graph).
+func (m *Model) DumpGraph(w io.Writer, n int) error {
+	e, ok := m.eng.(*graphEngine)
+	if !ok {
+		return fmt.Errorf("ocelot: backend %s runs no op graph (use --backend cpu, opencl or auto)", m.eng.backend())
+	}
+	kv := graph.NewKV(e.model.Config, max(n, 1), e.opt.typeK, e.opt.typeV)
+	g, err := graph.Build(e.model, kv, make([]int32, max(n, 1)), 0, ref.LogitsLast)
+	if err != nil {
+		return err
+	}
+	if err := graph.Schedule(g, e.policy); err != nil {
+		return err
+	}
+	g.Dump(w)
+	return nil
+}

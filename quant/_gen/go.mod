@@ -1,0 +1,3 @@
+module github.com/ocelot-llm/ocelot/quant/_gen
+
+go 1.26
