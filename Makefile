@@ -32,14 +32,22 @@ demo: build $(TINY)
 	$(BIN) run -m $(TINY) -c 512 -b 64 -ub 8 -n 32 --temp 0 \
 		-p "The ocelot is a wild cat of the Americas. It hunts at night, and it"
 
-# Benchmarks. `ocelot bench` arrives with issue 8; until then this runs the
-# package benchmarks that exist, briefly.
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 200ms ./quant ./gguf ./tokenizer
+# A short benchmark on the machine at hand: the tiny and 1b presets (1b
+# with --fast weights), prompt processing and generation, on every backend
+# that works here. docs/PERFORMANCE.md has the full study.
+BENCH1B := $(CACHE)/bench-1b-fast.gguf
+$(BENCH1B): | build
+	@mkdir -p $(CACHE)
+	$(BIN) gen --preset 1b --fast -o $(BENCH1B)
 
-# `ocelot conformance` arrives with issue 7 (every backend against ref).
-conformance:
-	@echo "conformance: the runner arrives with issue 7; nothing to compare yet (only the reference engine exists)"
+bench: build $(TINY) $(BENCH1B)
+	$(BIN) bench -m $(TINY) -p 128 -n 32 -r 2 --backend cpu
+	$(BIN) bench -m $(BENCH1B) -p 64 -n 8 -r 1 --backend auto -ngl auto
+
+# Every backend against the reference engine, op by op and end to end, on
+# models it generates itself.
+conformance: build
+	$(BIN) conformance --backend all
 
 lint:
 	@out=$$(gofmt -l . | grep -v '^testdata/' || true); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -17,6 +17,7 @@ import (
 type engine interface {
 	newSeq() (seq, error)
 	backend() string // what runs the model, for reports
+	device() string  // the device it runs on
 	kvPlace() string // where the KV cache lives
 	close() error
 }
@@ -50,6 +51,7 @@ func (e *refEngine) newSeq() (seq, error) {
 
 func (e *refEngine) backend() string { return "ref" }
 func (e *refEngine) kvPlace() string { return "host memory" }
+func (e *refEngine) device() string  { return "cpu (reference engine)" }
 func (e *refEngine) close() error    { return nil }
 
 func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
@@ -109,6 +111,11 @@ func newGraphEngine(net *ref.Model, opt *Options) (*graphEngine, error) {
 			e.policy.KVOnHost = true
 			e.reason += fmt.Sprintf("; KV cache %s/%s kept in host memory (%s cannot attend over it)", opt.TypeK, opt.TypeV, acc.Name())
 		}
+	}
+	if opt.NGPULayers == AutoGPULayers {
+		opt.NGPULayers = autoLayers(net, acc, opt)
+		e.policy.NGPULayers = opt.NGPULayers
+		e.reason += fmt.Sprintf("; -ngl auto: %d layers", opt.NGPULayers)
 	}
 	if opt.Logf != nil {
 		opt.Logf("%s", e.reason)
@@ -178,6 +185,13 @@ func (e *graphEngine) backend() string {
 		return acc.Name() + "+cpu"
 	}
 	return "cpu"
+}
+
+func (e *graphEngine) device() string {
+	if acc := e.runner.Backends[graph.Accel]; acc != nil && e.policy.NGPULayers > 0 {
+		return acc.Device()
+	}
+	return e.runner.Backends[graph.CPU].Device()
 }
 
 func (e *graphEngine) kvPlace() string {
@@ -311,4 +325,50 @@ func (m *Model) DumpGraph(w io.Writer, n int) error {
 	}
 	g.Dump(w)
 	return nil
+}
+
+// MemoryReporter is implemented by accelerators that know their memory.
+type MemoryReporter interface {
+	// Memory returns the device's memory and the largest single
+	// allocation it allows, in bytes.
+	Memory() (total, maxAlloc int64)
+}
+
+// autoLayers counts how many layers, from the last down (and the output
+// layer first), fit 90% of the accelerator's memory with their KV cache
+// and a scratch allowance. Without an accelerator it is 0; an accelerator
+// that cannot say its memory gets everything.
+func autoLayers(net *ref.Model, acc accel.Backend, opt *Options) int {
+	if acc == nil {
+		return 0
+	}
+	mr, ok := acc.(MemoryReporter)
+	if !ok {
+		return net.NLayer + 1
+	}
+	total, _ := mr.Memory()
+	budget := total * 9 / 10
+	kvPerLayer, _ := ref.KVBytes(ref.Config{NLayer: 1, NHeadKV: net.NHeadKV, HeadDim: net.HeadDim}, opt.NCtx, opt.typeK, opt.typeV)
+	// Scratch: the largest activations of a micro-batch, a few times over.
+	scratch := int64(opt.NUbatch) * int64(max(net.NFF, net.NVocab)) * 4 * 4
+	used := scratch
+	outBytes := int64(len(net.Output.Data)) + int64(4*len(net.OutputNorm))
+	if used+outBytes > budget {
+		return 0
+	}
+	used += outBytes
+	n := 0
+	for l := net.NLayer - 1; l >= 0; l-- {
+		ly := net.Layers[l]
+		b := kvPerLayer
+		for _, w := range []*ref.Weight{ly.Wq, ly.Wk, ly.Wv, ly.Wo, ly.WGate, ly.WUp, ly.WDown} {
+			b += int64(len(w.Data))
+		}
+		if used+b > budget {
+			return n
+		}
+		used += b
+		n++
+	}
+	return net.NLayer + 1
 }

@@ -57,6 +57,19 @@ type Options struct {
 	typeK, typeV quant.Type
 }
 
+// AutoGPULayers, as Options.NGPULayers, offloads as many layers (and the
+// output layer) as fit the accelerator's memory with their KV cache.
+const AutoGPULayers = -1
+
+// AutoUbatch picks a micro-batch for a prompt of n tokens: the whole
+// prompt at once up to 512 tokens (matrix products are most efficient on
+// large batches, on the CPU and on GPUs alike, and one micro-batch means
+// one pass over the weights), and 512 beyond that, which bounds the
+// scratch memory.
+func AutoUbatch(n int, backend string) int {
+	return max(1, min(n, 512))
+}
+
 // ErrClosed is returned by calls on a closed Model or Session.
 var ErrClosed = errors.New("ocelot: closed")
 
@@ -100,8 +113,8 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("ocelot: n_ubatch %d is larger than n_batch %d", o.NUbatch, o.NBatch)
 	case o.Threads < 0:
 		return fmt.Errorf("ocelot: threads must be positive, got %d", o.Threads)
-	case o.NGPULayers < 0:
-		return fmt.Errorf("ocelot: n_gpu_layers must be non-negative, got %d", o.NGPULayers)
+	case o.NGPULayers < 0 && o.NGPULayers != AutoGPULayers:
+		return fmt.Errorf("ocelot: n_gpu_layers must be non-negative (or AutoGPULayers), got %d", o.NGPULayers)
 	}
 	switch o.Backend {
 	case "ref", "cpu", "opencl", "auto":
@@ -173,6 +186,9 @@ func Load(path string, opt Options) (*Model, error) {
 // Backend says what runs the model: "ref", "cpu", or an accelerator with
 // the CPU ("opencl+cpu").
 func (m *Model) Backend() string { return m.eng.backend() }
+
+// Device describes the accelerator in use, or the CPU.
+func (m *Model) Device() string { return m.eng.device() }
 
 // KVPlace says where the KV cache lives: "host memory" or "device memory".
 func (m *Model) KVPlace() string { return m.eng.kvPlace() }

@@ -176,3 +176,34 @@ func TestRunAndEval(t *testing.T) {
 		t.Fatalf("long prompt: code %d, %q", code, errs)
 	}
 }
+
+func TestBench(t *testing.T) {
+	tiny := testmodel.Preset(t, "tiny")
+	code, out, errs := cli(t, "bench", "-m", tiny, "-p", "16", "-n", "2", "-ub", "4,auto", "-r", "1", "-o", "json", "--backend", "cpu")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errs)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want 2 tests × 2 micro-batch sizes", len(rows))
+	}
+	for _, k := range []string{"model", "backend", "device", "n_threads", "n_batch", "n_ubatch", "n_gpu_layers", "type_k", "type_v", "kv_offload", "test", "n_prompt", "n_gen", "tps_mean", "tps_std", "ms_per_token"} {
+		if _, ok := rows[0][k]; !ok {
+			t.Errorf("row lacks %q: %v", k, rows[0])
+		}
+	}
+	if rows[0]["test"] != "pp16" || rows[0]["n_ubatch"] != 4.0 || rows[2]["n_ubatch"] != 16.0 || rows[0]["tps_mean"].(float64) <= 0 {
+		t.Errorf("rows: %v", rows)
+	}
+	if !strings.Contains(errs, "bench [1/4]") {
+		t.Errorf("no progress on stderr: %q", errs)
+	}
+	for _, args := range [][]string{{"bench"}, {"bench", "-m", tiny, "-ub", "x"}, {"bench", "-m", tiny, "-r", "0"}, {"bench", "-m", tiny, "-p", "0", "-n", "0"}, {"bench", "-m", tiny, "-o", "xml"}} {
+		if code, _, errs := cli(t, args...); code != 2 {
+			t.Errorf("%v: code %d, %q", args, code, errs)
+		}
+	}
+}

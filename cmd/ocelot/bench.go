@@ -1,0 +1,364 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ocelot-llm/ocelot"
+)
+
+func init() {
+	register(&command{name: "bench", summary: "measure prompt processing and generation speed (like llama-bench)", run: runBench})
+}
+
+// benchRow is one result row; the JSON names are llama-bench's.
+type benchRow struct {
+	Model      string  `json:"model"`
+	Backend    string  `json:"backend"`
+	Device     string  `json:"device"`
+	Threads    int     `json:"n_threads"`
+	NBatch     int     `json:"n_batch"`
+	NUbatch    int     `json:"n_ubatch"`
+	NGPULayers int     `json:"n_gpu_layers"`
+	TypeK      string  `json:"type_k"`
+	TypeV      string  `json:"type_v"`
+	KVOffload  bool    `json:"kv_offload"`
+	Test       string  `json:"test"`
+	NPrompt    int     `json:"n_prompt"`
+	NGen       int     `json:"n_gen"`
+	TPSMean    float64 `json:"tps_mean"`
+	TPSStd     float64 `json:"tps_std"`
+	MsPerToken float64 `json:"ms_per_token"`
+	kvPlace    string
+}
+
+// intList parses "8,64,512" (and "auto" where allowed, as -1).
+func intList(flagName, s string, allowAuto bool) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "auto" && allowAuto {
+			out = append(out, -1)
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, usagef("%s: %q is not a number", flagName, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func strList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+type benchTest struct {
+	name       string
+	nPrompt    int
+	nGen       int
+	reportOnly bool
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", stderr)
+	var models multiFlag
+	fs.Var(&models, "m", "model file (repeatable)")
+	pFlag := fs.String("p", "512", "prompt lengths to test (pp), comma-separated; 0 for none")
+	nFlag := fs.String("n", "128", "generation lengths to test (tg), comma-separated; 0 for none")
+	pgFlag := fs.String("pg", "", "prompt+generation tests, as pp,tg pairs separated by ';' (e.g. 512,128)")
+	bFlag := fs.String("b", "2048", "logical batch sizes")
+	ubFlag := fs.String("ub", "512", "micro-batch sizes (or auto)")
+	nglFlag := fs.String("ngl", "0", "GPU layers (or auto)")
+	tFlag := fs.String("t", "2", "threads")
+	ctkFlag := fs.String("ctk", "f16", "K cache types")
+	ctvFlag := fs.String("ctv", "f16", "V cache types")
+	nkvoFlag := fs.String("nkvo", "0", "keep the KV cache in host memory: 0, 1 or 0,1")
+	backends := fs.String("backend", "auto", "backends: ref, cpu, opencl, auto (comma-separated)")
+	device := fs.String("device", "", "accelerator device index")
+	reps := fs.Int("r", 3, "repetitions (after one warm-up run)")
+	out := fs.String("o", "md", "output: md, csv or json")
+	report := fs.Bool("report", false, "print the prompt-evaluation report of the original analysis for each prompt test")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json] [--report]")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if len(models) == 0 {
+		return usagef("-m is required")
+	}
+	if *reps <= 0 {
+		return usagef("-r must be positive, got %d", *reps)
+	}
+	if *out != "md" && *out != "csv" && *out != "json" {
+		return usagef("-o must be md, csv or json, got %q", *out)
+	}
+	ps, err := intList("-p", *pFlag, false)
+	if err != nil {
+		return err
+	}
+	ns, err := intList("-n", *nFlag, false)
+	if err != nil {
+		return err
+	}
+	bs, err := intList("-b", *bFlag, false)
+	if err != nil {
+		return err
+	}
+	ubs, err := intList("-ub", *ubFlag, true)
+	if err != nil {
+		return err
+	}
+	ngls, err := intList("-ngl", *nglFlag, true)
+	if err != nil {
+		return err
+	}
+	ts, err := intList("-t", *tFlag, false)
+	if err != nil {
+		return err
+	}
+	nkvos, err := intList("-nkvo", *nkvoFlag, false)
+	if err != nil {
+		return err
+	}
+	var tests []benchTest
+	for _, p := range ps {
+		if p < 0 {
+			return usagef("-p must not be negative, got %d", p)
+		}
+		if p > 0 {
+			tests = append(tests, benchTest{name: fmt.Sprintf("pp%d", p), nPrompt: p})
+		}
+	}
+	for _, n := range ns {
+		if n < 0 {
+			return usagef("-n must not be negative, got %d", n)
+		}
+		if n > 0 {
+			tests = append(tests, benchTest{name: fmt.Sprintf("tg%d", n), nGen: n})
+		}
+	}
+	for _, pair := range strList(strings.ReplaceAll(*pgFlag, ";", "|")) {
+		for _, pg := range strings.Split(pair, "|") {
+			v, err := intList("-pg", pg, false)
+			if err != nil || len(v) != 2 || v[0] < 0 || v[1] < 0 {
+				return usagef("-pg wants pp,tg pairs, got %q", pg)
+			}
+			tests = append(tests, benchTest{name: fmt.Sprintf("pp%d+tg%d", v[0], v[1]), nPrompt: v[0], nGen: v[1]})
+		}
+	}
+	if len(tests) == 0 {
+		return usagef("nothing to measure: give -p, -n or -pg")
+	}
+	for _, v := range append(append(append([]int{}, bs...), ts...), ubs...) {
+		if v == 0 || v < -1 {
+			return usagef("batch sizes and thread counts must be positive")
+		}
+	}
+	for _, v := range ngls {
+		if v < -1 {
+			return usagef("-ngl must not be negative")
+		}
+	}
+	for _, v := range nkvos {
+		if v != 0 && v != 1 {
+			return usagef("-nkvo takes 0 or 1")
+		}
+	}
+
+	var rows []benchRow
+	total := len(models) * len(strList(*backends)) * len(ngls) * len(ts) * len(strList(*ctkFlag)) * len(strList(*ctvFlag)) * len(nkvos) * len(bs) * len(ubs) * len(tests)
+	done := 0
+	for _, model := range models {
+		for _, be := range strList(*backends) {
+			for _, ngl := range ngls {
+				for _, t := range ts {
+					for _, ctk := range strList(*ctkFlag) {
+						for _, ctv := range strList(*ctvFlag) {
+							for _, nkvo := range nkvos {
+								for _, b := range bs {
+									for _, ub := range ubs {
+										for _, test := range tests {
+											done++
+											fmt.Fprintf(stderr, "bench [%d/%d] %s %s ngl=%s t=%d kv=%s/%s nkvo=%d b=%d ub=%s\n", done, total, filepath.Base(model), test.name, autoStr(ngl), t, ctk, ctv, nkvo, b, autoStr(ub))
+											row, err := benchOne(model, be, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, stderr)
+											if err != nil {
+												return err
+											}
+											rows = append(rows, row)
+										}
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return writeBench(stdout, *out, rows)
+}
+
+func autoStr(v int) string {
+	if v < 0 {
+		return "auto"
+	}
+	return strconv.Itoa(v)
+}
+
+// benchTokens are the ids a test evaluates: a fixed spread over the
+// vocabulary, after BOS.
+func benchTokens(m *ocelot.Model, n int) []int32 {
+	nv := m.Config().NVocab
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32((i*7919 + 101) % nv)
+	}
+	if n > 0 {
+		ids[0] = m.Tokenizer().BOS()
+		if ids[0] < 0 {
+			ids[0] = 1
+		}
+	}
+	return ids
+}
+
+func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report bool, stderr io.Writer) (benchRow, error) {
+	nCtx := test.nPrompt + test.nGen + 1
+	if nUbatch < 0 {
+		nUbatch = ocelot.AutoUbatch(test.nPrompt, backend)
+	}
+	nUbatch = min(nUbatch, nBatch)
+	opts := ocelot.Options{NCtx: nCtx, NBatch: nBatch, NUbatch: nUbatch, NGPULayers: max(ngl, 0), Threads: threads,
+		TypeK: ctk, TypeV: ctv, Backend: backend, Device: device, NoKVOffload: nkvo}
+	if ngl < 0 {
+		opts.NGPULayers = ocelot.AutoGPULayers
+	}
+	m, err := ocelot.Load(model, opts)
+	if err != nil {
+		return benchRow{}, err
+	}
+	defer m.Close()
+	o := m.Options()
+	row := benchRow{Model: filepath.Base(model), Backend: m.Backend(), Device: m.Device(), Threads: threads, NBatch: o.NBatch, NUbatch: o.NUbatch,
+		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen}
+	row.kvPlace = strings.TrimSuffix(m.KVPlace(), " memory")
+	prompt := benchTokens(m, test.nPrompt)
+	var tps []float64
+	var last ocelot.Timings
+	for r := 0; r <= reps; r++ { // run 0 is the warm-up
+		s, err := m.NewSession()
+		if err != nil {
+			return row, err
+		}
+		start := time.Now()
+		var t ocelot.Timings
+		if test.nPrompt > 0 {
+			if _, err := s.Eval(prompt); err != nil {
+				s.Close()
+				return row, err
+			}
+			t.PromptTokens, t.Prompt = test.nPrompt, time.Since(start)
+		}
+		tok := benchTokens(m, test.nGen+1)
+		genStart := time.Now()
+		for i := 0; i < test.nGen; i++ {
+			if _, err := s.Eval(tok[i+1 : i+2]); err != nil {
+				s.Close()
+				return row, err
+			}
+		}
+		t.GenTokens, t.Gen = test.nGen, time.Since(genStart)
+		elapsed := time.Since(start)
+		s.Close()
+		if r > 0 {
+			tps = append(tps, float64(test.nPrompt+test.nGen)/elapsed.Seconds())
+			last = t
+		}
+	}
+	row.TPSMean, row.TPSStd = meanStd(tps)
+	if row.TPSMean > 0 {
+		row.MsPerToken = 1000 / row.TPSMean
+	}
+	if report && test.nPrompt > 0 {
+		printAnalysisReport(stderr, row, m.KVPlace(), last)
+	}
+	return row, nil
+}
+
+func meanStd(v []float64) (float64, float64) {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	mean := s / float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var d float64
+	for _, x := range v {
+		d += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(d / float64(len(v)-1))
+}
+
+// printAnalysisReport prints the table of the analysis that started
+// ocelot: prompt tokens, total time, ms/token, tokens/s, and the distance
+// to its target of 20–50 ms/token.
+func printAnalysisReport(w io.Writer, row benchRow, kvPlace string, t ocelot.Timings) {
+	ms := t.PromptMsPerToken()
+	gap := "within the 20–50 ms/token target"
+	switch {
+	case ms > 50:
+		gap = fmt.Sprintf("%.1f× slower than the 50 ms/token end of the target (%.1f× from 20 ms/token)", ms/50, ms/20)
+	case ms < 20:
+		gap = fmt.Sprintf("%.1f× faster than the 20 ms/token end of the target", 20/ms)
+	}
+	fmt.Fprintln(w, "--- prompt evaluation (the original analysis's table) ---")
+	fmt.Fprintf(w, "model %s, backend %s, n_batch %d, n_ubatch %d, gpu layers %d, threads %d, KV %s/%s in %s\n",
+		row.Model, row.Backend, row.NBatch, row.NUbatch, row.NGPULayers, row.Threads, row.TypeK, row.TypeV, kvPlace)
+	fmt.Fprintf(w, "prompt tokens  %d\ntotal          %.1f ms\nper token      %.2f ms\nspeed          %.2f tokens/s\ntarget         %s\n",
+		t.PromptTokens, float64(t.Prompt.Microseconds())/1000, ms, t.PromptTokensPerSec(), gap)
+}
+
+func writeBench(w io.Writer, format string, rows []benchRow) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"model", "backend", "device", "n_threads", "n_batch", "n_ubatch", "n_gpu_layers", "type_k", "type_v", "kv_offload", "test", "n_prompt", "n_gen", "tps_mean", "tps_std", "ms_per_token"})
+		for _, r := range rows {
+			cw.Write([]string{r.Model, r.Backend, r.Device, fmt.Sprint(r.Threads), fmt.Sprint(r.NBatch), fmt.Sprint(r.NUbatch), fmt.Sprint(r.NGPULayers),
+				r.TypeK, r.TypeV, fmt.Sprint(r.KVOffload), r.Test, fmt.Sprint(r.NPrompt), fmt.Sprint(r.NGen),
+				fmt.Sprintf("%.3f", r.TPSMean), fmt.Sprintf("%.3f", r.TPSStd), fmt.Sprintf("%.3f", r.MsPerToken)})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	fmt.Fprintln(w, "| model | backend | threads | n_batch | n_ubatch | ngl | type_k | type_v | kv | test | t/s | ms/token |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |")
+	for _, r := range rows {
+		kv := r.kvPlace
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %.2f ± %.2f | %.2f |\n", r.Model, r.Backend, r.Threads, r.NBatch, r.NUbatch, r.NGPULayers, r.TypeK, r.TypeV, kv, r.Test, r.TPSMean, r.TPSStd, r.MsPerToken)
+	}
+	return nil
+}
