@@ -11,6 +11,10 @@ type Config struct {
 	Device  int                           // device index (-1: the backend's default choice)
 	Profile bool                          // collect per-kernel timings
 	Logf    func(format string, a ...any) // where the backend logs (nil: nowhere)
+	// Auto is set when the backend is being chosen automatically
+	// (--backend auto): it should then take only devices that are worth
+	// it (a GPU, not a CPU OpenCL device) unless Device names one.
+	Auto bool
 }
 
 // Factory opens an accelerator backend. Plugins register one in init.
@@ -66,6 +70,7 @@ func Select(name string, cfg Config) (Backend, string, error) {
 		return nil, "backend cpu: chosen by --backend cpu", nil
 	case "auto":
 		var why []string
+		cfg.Auto = true
 		for _, n := range Registered() {
 			f, _ := lookup(n)
 			b, err := f.Open(cfg)

@@ -1,0 +1,567 @@
+package opencl
+
+import (
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// The OpenCL object handles. They are opaque pointers in C; here they are
+// typed integers so that one kind cannot be passed for another.
+type (
+	clPlatform uintptr
+	clDevice   uintptr
+	clContext  uintptr
+	clQueue    uintptr
+	clMem      uintptr
+	clProgram  uintptr
+	clKernel   uintptr
+	clEvent    uintptr
+)
+
+// OpenCL enumerants this package uses (cl.h, OpenCL 1.2).
+const (
+	clPlatformVersion = 0x0901
+	clPlatformName    = 0x0902
+	clPlatformVendor  = 0x0903
+
+	clDeviceTypeCPU         = 1 << 1
+	clDeviceTypeGPU         = 1 << 2
+	clDeviceTypeAccelerator = 1 << 3
+	clDeviceTypeAll         = 0xFFFFFFFF
+
+	clDeviceType                            = 0x1000
+	clDeviceMaxComputeUnits                 = 0x1002
+	clDeviceMaxWorkGroupSize                = 0x1004
+	clDeviceMaxClockFrequency               = 0x100C
+	clDeviceMaxMemAllocSize                 = 0x1010
+	clDeviceImageSupport                    = 0x1016
+	clDeviceMemBaseAddrAlign                = 0x1019
+	clDeviceSingleFPConfig                  = 0x101B
+	clDeviceGlobalMemSize                   = 0x101F
+	clDeviceLocalMemSize                    = 0x1023
+	clDeviceAvailable                       = 0x1027
+	clDeviceCompilerAvailable               = 0x1028
+	clDeviceName                            = 0x102B
+	clDeviceVendor                          = 0x102C
+	clDriverVersion                         = 0x102D
+	clDeviceVersion                         = 0x102F
+	clDeviceExtensions                      = 0x1030
+	clDeviceOpenCLCVersion                  = 0x103D
+	clDeviceImageMaxBufferSize              = 0x1040
+	clDeviceComputeCapabilityMajorNV        = 0x4000 // cl_nv_device_attribute_query
+	clDeviceComputeCapabilityMinorNV        = 0x4001
+	clFPCorrectlyRoundedDivSqrt             = 1 << 7
+	clQueueProfilingEnable                  = 1 << 1
+	clMemReadWrite                          = 1 << 0
+	clProgramNumDevices                     = 0x1162
+	clProgramBinarySizes                    = 0x1165
+	clProgramBinaries                       = 0x1166
+	clProgramBuildLog                       = 0x1183
+	clKernelWorkGroupSize                   = 0x11B0
+	clKernelLocalMemSize                    = 0x11B2
+	clKernelPreferredWGSMultiple            = 0x11B3
+	clProfilingCommandStart                 = 0x1282
+	clProfilingCommandEnd                   = 0x1283
+	clTrue                           uint32 = 1
+	clFalse                          uint32 = 0
+)
+
+// api is the small, typed surface of the OpenCL library ocelot calls.
+// Every call goes through one of its methods, which consult callHook
+// first and turn a failed status into an *Error naming the call: no other
+// code in the package calls the library's functions.
+type api struct {
+	path string // the library that was loaded
+
+	getPlatformIDs          func(n uint32, platforms *clPlatform, numPlatforms *uint32) int32
+	getPlatformInfo         func(p clPlatform, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
+	getDeviceIDs            func(p clPlatform, typ uint64, n uint32, devices *clDevice, numDevices *uint32) int32
+	getDeviceInfo           func(d clDevice, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
+	createContext           func(props unsafe.Pointer, n uint32, devices *clDevice, notify, user uintptr, errcode *int32) clContext
+	releaseContext          func(c clContext) int32
+	createCommandQueue      func(c clContext, d clDevice, props uint64, errcode *int32) clQueue
+	releaseCommandQueue     func(q clQueue) int32
+	createBuffer            func(c clContext, flags uint64, size uintptr, host unsafe.Pointer, errcode *int32) clMem
+	releaseMemObject        func(m clMem) int32
+	createProgramWithSource func(c clContext, count uint32, strs **byte, lengths *uintptr, errcode *int32) clProgram
+	createProgramWithBinary func(c clContext, n uint32, devices *clDevice, lengths *uintptr, bins **byte, status *int32, errcode *int32) clProgram
+	buildProgram            func(p clProgram, n uint32, devices *clDevice, options *byte, notify, user uintptr) int32
+	getProgramBuildInfo     func(p clProgram, d clDevice, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
+	getProgramInfo          func(p clProgram, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
+	releaseProgram          func(p clProgram) int32
+	createKernel            func(p clProgram, name *byte, errcode *int32) clKernel
+	releaseKernel           func(k clKernel) int32
+	setKernelArg            func(k clKernel, index uint32, size uintptr, value unsafe.Pointer) int32
+	getKernelWorkGroupInfo  func(k clKernel, d clDevice, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
+	enqueueNDRangeKernel    func(q clQueue, k clKernel, dim uint32, offset, global, local *uintptr, nWait uint32, wait, ev *clEvent) int32
+	enqueueWriteBuffer      func(q clQueue, m clMem, blocking uint32, offset, size uintptr, ptr unsafe.Pointer, nWait uint32, wait, ev *clEvent) int32
+	enqueueReadBuffer       func(q clQueue, m clMem, blocking uint32, offset, size uintptr, ptr unsafe.Pointer, nWait uint32, wait, ev *clEvent) int32
+	finish                  func(q clQueue) int32
+	flush                   func(q clQueue) int32
+	getEventProfilingInfo   func(e clEvent, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
+	releaseEvent            func(e clEvent) int32
+
+	// Optional: nil when the library lacks it (it is OpenCL 1.2).
+	enqueueFillBuffer func(q clQueue, m clMem, pattern unsafe.Pointer, patSize, offset, size uintptr, nWait uint32, wait, ev *clEvent) int32
+}
+
+// callHook, when set (by tests), is consulted before every OpenCL call
+// with the function's name. A non-zero status it returns becomes that
+// call's result and the library is not called, so a test can make any
+// call site fail.
+var callHook func(name string) int32
+
+// pre runs the hook for one call.
+func pre(name string) int32 {
+	if h := callHook; h != nil {
+		return h(name)
+	}
+	return clSuccess
+}
+
+func check(call, obj string, st int32) error {
+	if st == clSuccess {
+		return nil
+	}
+	return &Error{Call: call, Object: obj, Code: st}
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *api
+	loadErr  error
+)
+
+// library loads the OpenCL library once per process.
+func library() (*api, error) {
+	loadOnce.Do(func() {
+		defer func() {
+			// The loader never panics by design; this is a last line of
+			// defence against a library that makes purego panic.
+			if r := recover(); r != nil {
+				loaded, loadErr = nil, errorf("loading the OpenCL library panicked: %v", r)
+			}
+		}()
+		loaded, loadErr = loadAPI()
+	})
+	return loaded, loadErr
+}
+
+// cString returns s as a NUL-terminated byte slice.
+func cString(s string) []byte {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return b
+}
+
+// goString returns the bytes of b up to the first NUL.
+func goString(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+func (a *api) platforms() ([]clPlatform, error) {
+	var n uint32
+	st := pre("clGetPlatformIDs")
+	if st == clSuccess {
+		st = a.getPlatformIDs(0, nil, &n)
+	}
+	if st == -1001 || (st == clSuccess && n == 0) { // CL_PLATFORM_NOT_FOUND_KHR: the ICD loader found no driver
+		return nil, nil
+	}
+	if err := check("clGetPlatformIDs", "", st); err != nil {
+		return nil, err
+	}
+	ps := make([]clPlatform, n)
+	if st := a.getPlatformIDs(n, &ps[0], &n); st != clSuccess {
+		return nil, check("clGetPlatformIDs", "", st)
+	}
+	return ps[:n], nil
+}
+
+func (a *api) platformString(p clPlatform, param uint32) (string, error) {
+	var size uintptr
+	st := pre("clGetPlatformInfo")
+	if st == clSuccess {
+		st = a.getPlatformInfo(p, param, 0, nil, &size)
+	}
+	if err := check("clGetPlatformInfo", "", st); err != nil {
+		return "", err
+	}
+	if size == 0 {
+		return "", nil
+	}
+	b := make([]byte, size)
+	if st := a.getPlatformInfo(p, param, size, unsafe.Pointer(&b[0]), nil); st != clSuccess {
+		return "", check("clGetPlatformInfo", "", st)
+	}
+	return goString(b), nil
+}
+
+func (a *api) devices(p clPlatform) ([]clDevice, error) {
+	var n uint32
+	st := pre("clGetDeviceIDs")
+	if st == clSuccess {
+		st = a.getDeviceIDs(p, clDeviceTypeAll, 0, nil, &n)
+	}
+	if st == clDeviceNotFound || (st == clSuccess && n == 0) {
+		return nil, nil
+	}
+	if err := check("clGetDeviceIDs", "", st); err != nil {
+		return nil, err
+	}
+	ds := make([]clDevice, n)
+	if st := a.getDeviceIDs(p, clDeviceTypeAll, n, &ds[0], &n); st != clSuccess {
+		return nil, check("clGetDeviceIDs", "", st)
+	}
+	return ds[:n], nil
+}
+
+func (a *api) deviceInfo(d clDevice, param uint32, size uintptr, value unsafe.Pointer) error {
+	st := pre("clGetDeviceInfo")
+	if st == clSuccess {
+		st = a.getDeviceInfo(d, param, size, value, nil)
+	}
+	return check("clGetDeviceInfo", "", st)
+}
+
+func (a *api) deviceString(d clDevice, param uint32) (string, error) {
+	var size uintptr
+	st := pre("clGetDeviceInfo")
+	if st == clSuccess {
+		st = a.getDeviceInfo(d, param, 0, nil, &size)
+	}
+	if err := check("clGetDeviceInfo", "", st); err != nil {
+		return "", err
+	}
+	if size == 0 {
+		return "", nil
+	}
+	b := make([]byte, size)
+	if err := a.deviceInfo(d, param, size, unsafe.Pointer(&b[0])); err != nil {
+		return "", err
+	}
+	return goString(b), nil
+}
+
+func (a *api) deviceUint(d clDevice, param uint32) (uint32, error) {
+	v := new(uint32)
+	err := a.deviceInfo(d, param, 4, unsafe.Pointer(v))
+	return *v, err
+}
+
+func (a *api) deviceUlong(d clDevice, param uint32) (uint64, error) {
+	v := new(uint64)
+	err := a.deviceInfo(d, param, 8, unsafe.Pointer(v))
+	return *v, err
+}
+
+func (a *api) deviceSize(d clDevice, param uint32) (uint64, error) {
+	v := new(uintptr)
+	err := a.deviceInfo(d, param, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(v))
+	return uint64(*v), err
+}
+
+func (a *api) newContext(d clDevice) (clContext, error) {
+	if st := pre("clCreateContext"); st != clSuccess {
+		return 0, check("clCreateContext", "", st)
+	}
+	dev := new(clDevice)
+	*dev = d
+	var st int32
+	c := a.createContext(nil, 1, dev, 0, 0, &st)
+	if st == clSuccess && c == 0 {
+		st = clInvalidValue
+	}
+	return c, check("clCreateContext", "", st)
+}
+
+func (a *api) freeContext(c clContext) {
+	if c != 0 && pre("clReleaseContext") == clSuccess {
+		a.releaseContext(c)
+	}
+}
+
+func (a *api) newQueue(c clContext, d clDevice, props uint64) (clQueue, error) {
+	if st := pre("clCreateCommandQueue"); st != clSuccess {
+		return 0, check("clCreateCommandQueue", "", st)
+	}
+	var st int32
+	q := a.createCommandQueue(c, d, props, &st)
+	if st == clSuccess && q == 0 {
+		st = clInvalidValue
+	}
+	return q, check("clCreateCommandQueue", "", st)
+}
+
+func (a *api) freeQueue(q clQueue) {
+	if q != 0 && pre("clReleaseCommandQueue") == clSuccess {
+		a.releaseCommandQueue(q)
+	}
+}
+
+func (a *api) newBuffer(c clContext, size int64, what string) (clMem, error) {
+	if st := pre("clCreateBuffer"); st != clSuccess {
+		return 0, check("clCreateBuffer", what, st)
+	}
+	var st int32
+	m := a.createBuffer(c, clMemReadWrite, uintptr(size), nil, &st)
+	if st == clSuccess && m == 0 {
+		st = clMemObjectAllocationFailure
+	}
+	return m, check("clCreateBuffer", what, st)
+}
+
+func (a *api) freeBuffer(m clMem) {
+	if m != 0 && pre("clReleaseMemObject") == clSuccess {
+		a.releaseMemObject(m)
+	}
+}
+
+func (a *api) programFromSource(c clContext, src string) (clProgram, error) {
+	if st := pre("clCreateProgramWithSource"); st != clSuccess {
+		return 0, check("clCreateProgramWithSource", "", st)
+	}
+	b := cString(src)
+	strs := []*byte{&b[0]}
+	lens := []uintptr{uintptr(len(src))}
+	var st int32
+	p := a.createProgramWithSource(c, 1, &strs[0], &lens[0], &st)
+	runtime.KeepAlive(b)
+	if st == clSuccess && p == 0 {
+		st = clInvalidValue
+	}
+	return p, check("clCreateProgramWithSource", "", st)
+}
+
+func (a *api) programFromBinary(c clContext, d clDevice, bin []byte) (clProgram, error) {
+	if len(bin) == 0 {
+		return 0, check("clCreateProgramWithBinary", "", clInvalidBinary)
+	}
+	if st := pre("clCreateProgramWithBinary"); st != clSuccess {
+		return 0, check("clCreateProgramWithBinary", "", st)
+	}
+	dev := []clDevice{d}
+	lens := []uintptr{uintptr(len(bin))}
+	bins := []*byte{&bin[0]}
+	status := []int32{0}
+	var st int32
+	p := a.createProgramWithBinary(c, 1, &dev[0], &lens[0], &bins[0], &status[0], &st)
+	runtime.KeepAlive(bin)
+	if st == clSuccess && status[0] != clSuccess {
+		st = status[0]
+	}
+	if st == clSuccess && p == 0 {
+		st = clInvalidBinary
+	}
+	if st != clSuccess && p != 0 {
+		a.freeProgram(p)
+		p = 0
+	}
+	return p, check("clCreateProgramWithBinary", "", st)
+}
+
+func (a *api) build(p clProgram, d clDevice, options string) error {
+	if st := pre("clBuildProgram"); st != clSuccess {
+		return check("clBuildProgram", "", st)
+	}
+	dev := []clDevice{d}
+	opts := cString(options)
+	st := a.buildProgram(p, 1, &dev[0], &opts[0], 0, 0)
+	runtime.KeepAlive(opts)
+	return check("clBuildProgram", "", st)
+}
+
+// buildLog is the compiler's output for a program (empty when the call
+// fails).
+func (a *api) buildLog(p clProgram, d clDevice) string {
+	if pre("clGetProgramBuildInfo") != clSuccess {
+		return ""
+	}
+	var size uintptr
+	if a.getProgramBuildInfo(p, d, clProgramBuildLog, 0, nil, &size) != clSuccess || size == 0 {
+		return ""
+	}
+	b := make([]byte, size)
+	if a.getProgramBuildInfo(p, d, clProgramBuildLog, size, unsafe.Pointer(&b[0]), nil) != clSuccess {
+		return ""
+	}
+	return goString(b)
+}
+
+// binary returns a built program's binary for its one device.
+func (a *api) binary(p clProgram) ([]byte, error) {
+	if st := pre("clGetProgramInfo"); st != clSuccess {
+		return nil, check("clGetProgramInfo", "", st)
+	}
+	n := new(uint32)
+	if st := a.getProgramInfo(p, clProgramNumDevices, 4, unsafe.Pointer(n), nil); st != clSuccess {
+		return nil, check("clGetProgramInfo", "CL_PROGRAM_NUM_DEVICES", st)
+	}
+	if *n != 1 {
+		return nil, check("clGetProgramInfo", "CL_PROGRAM_NUM_DEVICES", clInvalidValue)
+	}
+	size := new(uintptr)
+	if st := a.getProgramInfo(p, clProgramBinarySizes, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(size), nil); st != clSuccess {
+		return nil, check("clGetProgramInfo", "CL_PROGRAM_BINARY_SIZES", st)
+	}
+	if *size == 0 {
+		return nil, check("clGetProgramInfo", "CL_PROGRAM_BINARY_SIZES", clInvalidBinary)
+	}
+	bin := make([]byte, *size)
+	ptrs := []*byte{&bin[0]}
+	st := a.getProgramInfo(p, clProgramBinaries, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(&ptrs[0]), nil)
+	runtime.KeepAlive(bin)
+	if st != clSuccess {
+		return nil, check("clGetProgramInfo", "CL_PROGRAM_BINARIES", st)
+	}
+	return bin, nil
+}
+
+func (a *api) freeProgram(p clProgram) {
+	if p != 0 && pre("clReleaseProgram") == clSuccess {
+		a.releaseProgram(p)
+	}
+}
+
+func (a *api) newKernel(p clProgram, name string) (clKernel, error) {
+	if st := pre("clCreateKernel"); st != clSuccess {
+		return 0, check("clCreateKernel", name, st)
+	}
+	b := cString(name)
+	var st int32
+	k := a.createKernel(p, &b[0], &st)
+	runtime.KeepAlive(b)
+	if st == clSuccess && k == 0 {
+		st = clInvalidValue
+	}
+	return k, check("clCreateKernel", name, st)
+}
+
+func (a *api) freeKernel(k clKernel) {
+	if k != 0 && pre("clReleaseKernel") == clSuccess {
+		a.releaseKernel(k)
+	}
+}
+
+func (a *api) setArg(k clKernel, name string, index uint32, size uintptr, value unsafe.Pointer) error {
+	st := pre("clSetKernelArg")
+	if st == clSuccess {
+		st = a.setKernelArg(k, index, size, value)
+	}
+	return check("clSetKernelArg", name, st)
+}
+
+func (a *api) kernelWGInfo(k clKernel, d clDevice, name string, param uint32) (uint64, error) {
+	st := pre("clGetKernelWorkGroupInfo")
+	var v uint64
+	switch param {
+	case clKernelLocalMemSize:
+		p := new(uint64)
+		if st == clSuccess {
+			st = a.getKernelWorkGroupInfo(k, d, param, 8, unsafe.Pointer(p), nil)
+		}
+		v = *p
+	default:
+		p := new(uintptr)
+		if st == clSuccess {
+			st = a.getKernelWorkGroupInfo(k, d, param, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(p), nil)
+		}
+		v = uint64(*p)
+	}
+	return v, check("clGetKernelWorkGroupInfo", name, st)
+}
+
+func (a *api) launch(q clQueue, k clKernel, name string, dims uint32, global, local *[3]uintptr, ev *clEvent) error {
+	st := pre("clEnqueueNDRangeKernel")
+	if st == clSuccess {
+		st = a.enqueueNDRangeKernel(q, k, dims, nil, &global[0], &local[0], 0, nil, ev)
+	}
+	return check("clEnqueueNDRangeKernel", name, st)
+}
+
+func (a *api) write(q clQueue, m clMem, what string, blocking bool, offset int64, src unsafe.Pointer, size int64, ev *clEvent) error {
+	st := pre("clEnqueueWriteBuffer")
+	if st == clSuccess {
+		b := clFalse
+		if blocking {
+			b = clTrue
+		}
+		st = a.enqueueWriteBuffer(q, m, b, uintptr(offset), uintptr(size), src, 0, nil, ev)
+	}
+	return check("clEnqueueWriteBuffer", what, st)
+}
+
+func (a *api) read(q clQueue, m clMem, what string, blocking bool, offset int64, dst unsafe.Pointer, size int64, ev *clEvent) error {
+	st := pre("clEnqueueReadBuffer")
+	if st == clSuccess {
+		b := clFalse
+		if blocking {
+			b = clTrue
+		}
+		st = a.enqueueReadBuffer(q, m, b, uintptr(offset), uintptr(size), dst, 0, nil, ev)
+	}
+	return check("clEnqueueReadBuffer", what, st)
+}
+
+// fill zeroes size bytes of m from offset; without clEnqueueFillBuffer it
+// writes zeros from host memory (blocking).
+func (a *api) zero(q clQueue, m clMem, what string, offset, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	if a.enqueueFillBuffer != nil && offset%4 == 0 && size%4 == 0 {
+		st := pre("clEnqueueFillBuffer")
+		if st == clSuccess {
+			pat := new(uint32)
+			st = a.enqueueFillBuffer(q, m, unsafe.Pointer(pat), 4, uintptr(offset), uintptr(size), 0, nil, nil)
+			runtime.KeepAlive(pat)
+		}
+		return check("clEnqueueFillBuffer", what, st)
+	}
+	zeros := make([]byte, min(size, 1<<24))
+	for done := int64(0); done < size; {
+		n := min(size-done, int64(len(zeros)))
+		if err := a.write(q, m, what, true, offset+done, unsafe.Pointer(&zeros[0]), n, nil); err != nil {
+			return err
+		}
+		done += n
+	}
+	return nil
+}
+
+func (a *api) finishQueue(q clQueue) error {
+	st := pre("clFinish")
+	if st == clSuccess {
+		st = a.finish(q)
+	}
+	return check("clFinish", "", st)
+}
+
+func (a *api) flushQueue(q clQueue) error {
+	st := pre("clFlush")
+	if st == clSuccess {
+		st = a.flush(q)
+	}
+	return check("clFlush", "", st)
+}
+
+func (a *api) eventTime(e clEvent, name string, param uint32) (uint64, error) {
+	st := pre("clGetEventProfilingInfo")
+	v := new(uint64)
+	if st == clSuccess {
+		st = a.getEventProfilingInfo(e, param, 8, unsafe.Pointer(v), nil)
+	}
+	return *v, check("clGetEventProfilingInfo", name, st)
+}
+
+func (a *api) freeEvent(e clEvent) {
+	if e != 0 && pre("clReleaseEvent") == clSuccess {
+		a.releaseEvent(e)
+	}
+}

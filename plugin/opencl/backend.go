@@ -1,0 +1,832 @@
+package opencl
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/ocelot-llm/ocelot/accel"
+	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/quant"
+)
+
+// Options configure Open.
+type Options struct {
+	// Device is the device index `ocelot devices` lists; -1 takes
+	// $OCELOT_OPENCL_DEVICE when set, else the first GPU, else the first
+	// device of any kind.
+	Device int
+	// Profile times every kernel with OpenCL events
+	// (CL_QUEUE_PROFILING_ENABLE); Backend.Profile returns the totals.
+	Profile bool
+	// CacheDir holds compiled program binaries, keyed by device, driver
+	// and kernel source, so that a second start skips the compiler. ""
+	// means os.UserCacheDir()/ocelot/opencl (except on PoCL, which caches
+	// its kernels itself and compiles slowly for a binary); "-" disables
+	// the cache.
+	CacheDir string
+	// Logf receives one line per notable event (kernel variant chosen,
+	// fallback to generic kernels, cache problems). nil discards them.
+	Logf func(format string, args ...any)
+	// Generic builds only the kernels that every device runs, without the
+	// device-specific fast paths (inline PTX, sub-groups). Without it,
+	// $OCELOT_OPENCL_KERNELS may name a variant to try first (generic,
+	// nvidia-ptx, nvidia-ptx+mma, subgroups-khr, subgroups-intel).
+	Generic bool
+	// GPUOnly declines CPU OpenCL devices (PoCL and the like) unless
+	// Device names one: automatic backend selection uses it, since the CPU
+	// backend beats OpenCL on the same CPU.
+	GPUOnly bool
+}
+
+// DefaultOptions are the options of a plain Open: default device, no
+// profiling, the default cache.
+func DefaultOptions() Options { return Options{Device: -1} }
+
+// Backend runs graph ops on one OpenCL device. It implements
+// accel.Backend in the accelerator slot (graph.Accel): weights and KV
+// caches live in device buffers for good, intermediates in one buffer per
+// arena, and Compute only enqueues work on one in-order queue.
+type Backend struct {
+	mu sync.Mutex
+	a  *api
+
+	info    DeviceInfo
+	ctx     clContext
+	q       clQueue
+	prog    clProgram
+	kernels map[string]*kernel
+	variant variant
+	opts    Options
+	start   StartInfo
+
+	// Tuning, from the kernels' limits.
+	lwsMV, lwsNorm, lwsAttn, lwsElem, lws2D int
+	gemm                                    bool // the tiled GEMM fits this device
+	tc                                      bool // the tensor-core GEMM runs here (NVIDIA)
+	mmMin                                   int  // batches of this many tokens or more use the GEMM
+	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
+
+	used     int64 // bytes of device memory this backend holds
+	ropeTabs map[string]clMem
+
+	pending []any // host memory read by queued writes, kept until Sync
+	arenas  map[*arena]bool
+	events  []profEvent
+	prof    map[string]*KernelTime
+	closed  bool
+}
+
+var _ accel.Backend = (*Backend)(nil)
+
+// forceVariant, set by tests, replaces the variant Open would choose (to
+// exercise the fallback from a variant that fails to build).
+var forceVariant *variant
+
+// StartInfo says how Open went: which kernel variant was built, whether
+// the program came from the binary cache, and how long each step took.
+type StartInfo struct {
+	Variant   string
+	FromCache bool
+	CacheFile string
+	Build     time.Duration // program build (or load from the cache)
+	SelfTest  time.Duration
+	Total     time.Duration
+}
+
+// KernelTime is one kernel's profile: how often it ran and for how long
+// in total on the device.
+type KernelTime struct {
+	Name  string
+	Calls int
+	Total time.Duration
+}
+
+type profEvent struct {
+	name string
+	ev   clEvent
+}
+
+// devTensor is the backend's handle of a resident tensor, kept in the
+// tensor's Bufs[graph.Accel].
+type devTensor struct {
+	mem  clMem
+	lay  layout
+	name string
+}
+
+// Open loads the OpenCL library, picks a device, builds the kernels (or
+// loads them from the binary cache) and runs a self-test: a small matrix
+// product, KV-cache write and attention compared with the CPU. Any failure
+// is an error and the caller runs on the CPU; a device-specific kernel
+// variant that fails to build or fails the self-test is replaced by the
+// generic kernels first.
+func Open(opts Options) (*Backend, error) {
+	t0 := time.Now()
+	a, err := library()
+	if err != nil {
+		return nil, err
+	}
+	ds, err := listDevices(a)
+	if err != nil {
+		return nil, err
+	}
+	d, err := pickDevice(ds, opts.Device, opts.GPUOnly)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{a: a, info: *d, opts: opts, ropeTabs: map[string]clMem{}, arenas: map[*arena]bool{}, prof: map[string]*KernelTime{}, fuse: true}
+	cacheDir := opts.CacheDir
+	switch {
+	case cacheDir == "-":
+		cacheDir = ""
+	case cacheDir == "" && binaryCacheByDefault(d):
+		cacheDir = defaultCacheDir()
+	}
+	variants := candidateVariants(d)
+	if k := os.Getenv("OCELOT_OPENCL_KERNELS"); k != "" && k != "auto" {
+		// A named variant (as `ocelot devices --device N` reports it),
+		// then the generic one: a way around a driver that miscompiles
+		// a fast path.
+		variants = nil
+		for _, v := range allVariants {
+			if v.String() == k {
+				variants = []variant{v, {}}
+			}
+		}
+		if variants == nil {
+			return nil, errorf("OCELOT_OPENCL_KERNELS=%q is not a kernel variant (use auto, generic, nvidia-ptx, nvidia-ptx+mma, subgroups-khr or subgroups-intel)", k)
+		}
+	}
+	if opts.Generic {
+		variants = []variant{{}}
+	}
+	if forceVariant != nil {
+		variants = []variant{*forceVariant, {}}
+	}
+	// Each variant gets a fresh context and queue: a kernel that faults
+	// leaves NVIDIA's context unusable.
+	for i, v := range variants {
+		err = b.setup(v, cacheDir)
+		if err == nil {
+			break
+		}
+		b.teardown()
+		if i == len(variants)-1 || v == (variant{}) {
+			return nil, err
+		}
+		b.logf("opencl: %s kernels unusable on %s, trying %s: %v", v, d.Name, variants[i+1], err)
+	}
+	b.start.Total = time.Since(t0)
+	b.logf("opencl: %s: %s kernels, built in %v (cache: %v), self-test %v", d.Name, b.variant, b.start.Build.Round(time.Millisecond), b.start.FromCache, b.start.SelfTest.Round(time.Millisecond))
+	return b, nil
+}
+
+// setup makes a context and queue, builds the program of one variant,
+// makes its kernels, tunes the launch sizes and runs the self-test; only a
+// program that passes it goes into the binary cache.
+func (b *Backend) setup(v variant, cacheDir string) error {
+	var err error
+	if b.ctx, err = b.a.newContext(b.info.id); err != nil {
+		return err
+	}
+	var props uint64
+	if b.opts.Profile {
+		props |= clQueueProfilingEnable
+	}
+	if b.q, err = b.a.newQueue(b.ctx, b.info.id, props); err != nil {
+		return err
+	}
+	res, err := buildProgram(b.a, b.ctx, &b.info, kernelSource, v.options(), cacheDir)
+	if err != nil {
+		return err
+	}
+	b.prog, b.variant = res.prog, v
+	b.start = StartInfo{Variant: v.String(), FromCache: res.fromCache, CacheFile: res.cacheFile, Build: res.took}
+	if b.kernels, err = makeKernels(b.a, b.prog, b.info.id, v.kernelNames()); err != nil {
+		return err
+	}
+	if err := b.tune(); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := b.selfTest(); err != nil {
+		return fmt.Errorf("self-test: %w", err)
+	}
+	b.start.SelfTest = time.Since(t)
+	if res.cacheFile != "" && !res.fromCache {
+		if err := saveBinary(b.a, b.prog, res.cacheFile); err != nil {
+			b.logf("opencl: could not cache the program binary in %s: %v", cacheDir, err)
+			b.start.CacheFile = ""
+		}
+	}
+	return nil
+}
+
+// teardown releases what setup made.
+func (b *Backend) teardown() {
+	b.teardownProgram()
+	for _, m := range b.ropeTabs {
+		b.a.freeBuffer(m)
+	}
+	clear(b.ropeTabs)
+	b.events, b.pending, b.used = nil, nil, 0
+	b.a.freeQueue(b.q)
+	b.a.freeContext(b.ctx)
+	b.q, b.ctx = 0, 0
+}
+
+func (b *Backend) teardownProgram() {
+	if b.kernels != nil {
+		freeKernels(b.a, b.kernels)
+		b.kernels = nil
+	}
+	b.a.freeProgram(b.prog)
+	b.prog = 0
+}
+
+// pow2Floor is the largest power of two <= n (n >= 1).
+func pow2Floor(n int) int {
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
+}
+
+// tune chooses work-group sizes from what the driver allows each kernel
+// and the device's local memory.
+func (b *Backend) tune() error {
+	lim := func(name string, want int) int {
+		k := b.kernels[name]
+		return pow2Floor(max(1, min(want, k.maxWG, b.info.MaxWorkGroup)))
+	}
+	minOf := func(want int, names ...string) int {
+		l := want
+		for _, n := range names {
+			l = min(l, lim(n, want))
+		}
+		return l
+	}
+	var mv, mm, tc []string
+	for _, n := range b.variant.kernelNames() {
+		switch {
+		case strings.HasPrefix(n, "mul_mv_"):
+			mv = append(mv, n)
+		case strings.HasPrefix(n, "mul_mm_tc_"):
+			tc = append(tc, n)
+		case strings.HasPrefix(n, "mul_mm_"):
+			mm = append(mm, n)
+		}
+	}
+	b.lwsMV = minOf(64, mv...)
+	b.lwsNorm = minOf(256, "rms_norm_f32", "rms_norm_mul_f32")
+	b.lwsAttn = minOf(64, "attention")
+	b.lwsElem = minOf(256, "add_f32", "mul_f32", "swiglu_f32")
+	b.lws2D = minOf(64, "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
+		"rope_f32", "set_rows_f32", "set_rows_f16", "set_rows_q8_0", "set_rows_q4_0",
+		"rope_set_rows_f32", "rope_set_rows_f16", "rope_set_rows_q8_0", "rope_set_rows_q4_0")
+	// The tiled GEMM needs 64 work-items and its tiles in local memory.
+	b.gemm = minOf(64, mm...) == 64 && b.info.LocalMem >= mmLocalBytes+1024
+	// The tensor-core GEMM needs 4 warps and its f16 tiles.
+	b.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
+	b.mmMin = 16
+	if b.lwsAttn < 8 {
+		return errorf("the attention kernel allows only %d work-items per group", b.lwsAttn)
+	}
+	return nil
+}
+
+// Local memory of the GEMM's tiles (see mul_mm in kernels.cl).
+const (
+	mmTM         = 64
+	mmTN         = 32
+	mmLocalBytes = 4 * (32*(mmTM+1) + 32*(mmTN+1))
+	mvNT         = 4 // tokens per GEMV work-group
+	tcBM, tcBN   = 64, 64
+	tcLD         = 40 // halves per local row of the tensor-core tiles
+	tcLocalBytes = 2 * tcLD * (tcBM + tcBN)
+	attDPT       = 8 // output dimensions per attention work-item
+)
+
+func (b *Backend) logf(format string, args ...any) {
+	if b.opts.Logf != nil {
+		b.opts.Logf(format, args...)
+	}
+}
+
+// Name is "opencl".
+func (b *Backend) Name() string { return "opencl" }
+
+// Device describes the device, its platform and driver, and the kernel
+// variant.
+func (b *Backend) Device() string {
+	return fmt.Sprintf("%s (%s, %s, driver %s, %s kernels)", b.info.Name, b.info.Platform, b.info.OpenCLC, b.info.Driver, b.variant)
+}
+
+// Info returns the device's description.
+func (b *Backend) Info() DeviceInfo { return b.info }
+
+// Start says how Open went.
+func (b *Backend) Start() StartInfo { return b.start }
+
+// ---------------------------------------------------------------------------
+// What the backend runs.
+
+func weightType(t quant.Type) bool { return deviceType(t) }
+
+func kvType(t quant.Type) bool {
+	switch t {
+	case quant.F32, quant.F16, quant.Q8_0, quant.Q4_0:
+		return true
+	}
+	return false
+}
+
+const maxDim = 1<<31 - 1
+
+// Supports says whether the backend runs node n with its types and
+// shapes.
+func (b *Backend) Supports(n *graph.Tensor) bool {
+	if n == nil || n.Type != quant.F32 && n.Op != graph.OpSetRows {
+		return false
+	}
+	if int64(n.Elements()) > maxDim || n.Shape[2] != 1 || n.Shape[3] != 1 {
+		return false
+	}
+	s0, s1, s2 := n.Src[0], n.Src[1], n.Src[2]
+	f32 := func(t *graph.Tensor) bool { return t != nil && t.Type == quant.F32 }
+	// Index inputs must be inputs, whose values the host checks before
+	// the kernels use them (Supports may be asked before they are set).
+	input := func(t *graph.Tensor, count int) bool {
+		return t != nil && t.Type == graph.I32 && t.Kind == graph.Input && t.Elements() == count
+	}
+	width, rows := n.Shape[0], n.Rows()
+	switch n.Op {
+	case graph.OpGetRows:
+		return s0 != nil && weightType(s0.Type) && s0.Shape[0] == width && input(s1, rows) && s0.Shape[0]%s0.Type.BlockSize() == 0
+	case graph.OpMulMat:
+		return s0 != nil && s0.Kind == graph.Weight && weightType(s0.Type) && f32(s1) &&
+			s0.Shape[0] == s1.Shape[0] && s0.Shape[1] == width && s1.Rows() == rows && s0.Shape[0]%s0.Type.BlockSize() == 0
+	case graph.OpRMSNorm:
+		return f32(s0) && s0.Shape == n.Shape
+	case graph.OpAdd, graph.OpMul, graph.OpSwiGLU:
+		return f32(s0) && f32(s1) && s0.Shape == n.Shape && s1.Shape[0] == width && (s1.Rows() == rows || s1.Rows() == 1)
+	case graph.OpRope:
+		hd := n.Param.HeadDim
+		return f32(s0) && s0.Shape == n.Shape && hd > 0 && hd%2 == 0 && width%hd == 0 && input(s1, rows) &&
+			(s2 == nil || f32(s2) && s2.Elements() == hd/2 && s2.Kind == graph.Weight && len(s2.Data) == 2*hd)
+	case graph.OpSetRows:
+		c := s1
+		if c == nil {
+			return false
+		}
+		c = c.Storage()
+		return f32(s0) && c.Kind == graph.Cache && kvType(c.Type) && n.Type == c.Type && s0.Shape[0] == c.Shape[0] &&
+			c.Shape[0]%c.Type.BlockSize() == 0 && input(s2, s0.Rows())
+	case graph.OpAttention:
+		p := n.Param
+		if !f32(s0) || s1 == nil || s2 == nil || p.HeadDim <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NHead%p.NHeadKV != 0 {
+			return false
+		}
+		k, v := s1.Storage(), s2.Storage()
+		w := p.HeadDim * p.NHeadKV
+		return k.Kind == graph.Cache && v.Kind == graph.Cache && kvType(k.Type) && kvType(v.Type) &&
+			k.Shape[0] == w && v.Shape[0] == w && width == p.HeadDim*p.NHead && s0.Shape == n.Shape &&
+			p.NKV <= k.Shape[1] && p.NKV <= v.Shape[1] && p.NKV >= 1 && p.Pos0 >= 0 &&
+			p.HeadDim <= b.lwsAttn*attDPT && w%k.Type.BlockSize() == 0 && w%v.Type.BlockSize() == 0
+	}
+	return false
+}
+
+// ---------------------------------------------------------------------------
+// Resident tensors.
+
+func devOf(t *graph.Tensor) *devTensor {
+	d, _ := t.Bufs[graph.Accel].(*devTensor)
+	return d
+}
+
+// oomError explains an allocation the device could not make.
+func (b *Backend) oomError(what string, size int64, err error) error {
+	return fmt.Errorf("opencl: out of device memory for %s (%s; %s of %s already in use on %s): offload fewer layers (a smaller -ngl) or use a smaller KV cache type: %w",
+		what, mib(size), mib(b.used), mib(b.info.GlobalMem), b.info.Name, err)
+}
+
+// alloc makes a device buffer, checking the device's limits first.
+func (b *Backend) alloc(what string, size int64) (clMem, error) {
+	if size > b.info.MaxAlloc {
+		return 0, fmt.Errorf("opencl: %s needs one buffer of %s, more than %s allows (CL_DEVICE_MAX_MEM_ALLOC_SIZE %s): keep it on the CPU (a smaller -ngl)",
+			what, mib(size), b.info.Name, mib(b.info.MaxAlloc))
+	}
+	if b.used+size > b.info.GlobalMem {
+		return 0, b.oomError(what, size, errorf("the device has %s", mib(b.info.GlobalMem)))
+	}
+	m, err := b.a.newBuffer(b.ctx, max(size, 4), what)
+	if err != nil {
+		if IsOutOfMemory(err) {
+			return 0, b.oomError(what, size, err)
+		}
+		return 0, err
+	}
+	b.used += size
+	return m, nil
+}
+
+// Load makes a weight or cache resident: a weight is uploaded in the
+// device's layout, a cache is allocated and zeroed. Loading a resident
+// tensor again does nothing.
+func (b *Backend) Load(t *graph.Tensor) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errorf("backend is closed")
+	}
+	if devOf(t) != nil {
+		return nil
+	}
+	if t.Kind != graph.Weight && t.Kind != graph.Cache {
+		return errorf("load %s: a %s tensor is not persistent", t.Name, t.Kind)
+	}
+	lay, err := newLayout(t.Type, t.Shape[0], t.Rows())
+	if err != nil {
+		return errorf("load %s: %v", t.Name, err)
+	}
+	if t.Kind == graph.Weight && int64(len(t.Data)) != lay.size {
+		return errorf("load %s: %d bytes of data for %s %v, which needs %d", t.Name, len(t.Data), t.Type, t.Shape, lay.size)
+	}
+	m, err := b.alloc(t.Name, lay.size)
+	if err != nil {
+		return err
+	}
+	d := &devTensor{mem: m, lay: lay, name: t.Name}
+	if t.Kind == graph.Weight {
+		err = b.upload(d, t.Data)
+	} else {
+		err = b.a.zero(b.q, m, t.Name, 0, lay.size)
+	}
+	if err == nil {
+		// Allocation failures surface at the first use of a buffer.
+		err = b.a.finishQueue(b.q)
+	}
+	if err != nil {
+		b.a.freeBuffer(m)
+		b.used -= lay.size
+		if IsOutOfMemory(err) {
+			return b.oomError(t.Name, lay.size, err)
+		}
+		return err
+	}
+	t.Bufs[graph.Accel] = d
+	return nil
+}
+
+// upload writes raw (ggml-layout) bytes into a resident tensor, blocking.
+func (b *Backend) upload(d *devTensor, raw []byte) error {
+	dev := d.lay.toDevice(raw)
+	return b.a.write(b.q, d.mem, d.name, true, 0, unsafe.Pointer(&dev[0]), d.lay.size, nil)
+}
+
+// Free releases a resident tensor.
+func (b *Backend) Free(t *graph.Tensor) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := devOf(t)
+	if d == nil {
+		return
+	}
+	b.a.freeBuffer(d.mem)
+	b.used -= d.lay.size
+	t.Bufs[graph.Accel] = nil
+}
+
+// Upload replaces a resident tensor's bytes (raw, in its type).
+func (b *Backend) Upload(t *graph.Tensor, src []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := devOf(t)
+	if d == nil {
+		return errorf("upload %s: not resident on the device", t.Name)
+	}
+	if int64(len(src)) != d.lay.size {
+		return errorf("upload %s: %d bytes, want %d", t.Name, len(src), d.lay.size)
+	}
+	return b.upload(d, src)
+}
+
+// Download reads a resident tensor's bytes back, in ggml's layout, for
+// any type.
+func (b *Backend) Download(t *graph.Tensor, dst []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := devOf(t)
+	if d == nil {
+		return errorf("download %s: not resident on the device", t.Name)
+	}
+	if int64(len(dst)) != d.lay.size {
+		return errorf("download %s: %d bytes of room, want %d", t.Name, len(dst), d.lay.size)
+	}
+	buf := dst
+	if d.lay.split() {
+		buf = make([]byte, d.lay.size)
+	}
+	if err := b.a.read(b.q, d.mem, d.name, true, 0, unsafe.Pointer(&buf[0]), d.lay.size, nil); err != nil {
+		return err
+	}
+	if d.lay.split() {
+		d.lay.fromDevice(dst, buf)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Arenas.
+
+// arena is one buffer for a sequence's intermediates, plus a small device
+// buffer for the graph's inputs (token ids, positions, cells).
+type arena struct {
+	b      *Backend
+	mem    clMem
+	size   int64
+	in     clMem
+	inCap  int64
+	inUsed int64
+	inputs map[*graph.Tensor]loc
+	old    []clMem // input buffers outgrown since the last Sync
+}
+
+func (a *arena) Size() int64 { return a.size }
+
+// Free releases the arena (OpenCL keeps the memory until queued work that
+// uses it is done).
+func (a *arena) Free() {
+	b := a.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if a.mem == 0 {
+		return
+	}
+	b.a.freeBuffer(a.mem)
+	b.used -= a.size
+	a.mem = 0
+	b.releaseInputs(a)
+	if a.in != 0 {
+		b.a.freeBuffer(a.in)
+		b.used -= a.inCap
+		a.in = 0
+	}
+	delete(b.arenas, a)
+}
+
+// NewArena allocates scratch memory for intermediates.
+func (b *Backend) NewArena(size int64) (accel.Arena, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errorf("backend is closed")
+	}
+	m, err := b.alloc("intermediates", size)
+	if err != nil {
+		return nil, err
+	}
+	a := &arena{b: b, mem: m, size: size, inputs: map[*graph.Tensor]loc{}}
+	b.arenas[a] = true
+	return a, nil
+}
+
+func (b *Backend) arenaOf(x accel.Arena) (*arena, error) {
+	a, ok := x.(*arena)
+	if !ok || a.b != b {
+		return nil, errorf("arena %T does not belong to this backend", x)
+	}
+	if a.mem == 0 {
+		return nil, errorf("arena was freed")
+	}
+	return a, nil
+}
+
+// releaseInputs forgets staged inputs and frees outgrown input buffers.
+func (b *Backend) releaseInputs(a *arena) {
+	for _, m := range a.old {
+		b.a.freeBuffer(m)
+	}
+	a.old = nil
+	clear(a.inputs)
+	a.inUsed = 0
+}
+
+// loc is where a tensor's data is: a buffer and the offsets of its
+// regions there.
+type loc struct {
+	mem clMem
+	off [4]uint64
+	typ quant.Type
+	lay *layout // resident tensors only
+}
+
+// input stages an I32 input in the arena's input buffer with a
+// non-blocking write from a host copy that lives until Sync.
+func (b *Backend) input(a *arena, t *graph.Tensor) (loc, error) {
+	if l, ok := a.inputs[t]; ok {
+		return l, nil
+	}
+	if len(t.I32s) != t.Elements() {
+		return loc{}, errorf("input %s has %d values for %d elements", t.Name, len(t.I32s), t.Elements())
+	}
+	size := int64(4 * len(t.I32s))
+	need := (size + 255) / 256 * 256
+	if a.inUsed+need > a.inCap {
+		newCap := max(2*a.inCap, need, 64<<10)
+		m, err := b.alloc("inputs", newCap)
+		if err != nil {
+			return loc{}, err
+		}
+		if a.in != 0 {
+			a.old = append(a.old, a.in)
+			b.used -= a.inCap
+		}
+		a.in, a.inCap, a.inUsed = m, newCap, 0
+	}
+	host := append([]int32(nil), t.I32s...)
+	b.pending = append(b.pending, host)
+	if err := b.a.write(b.q, a.in, t.Name, false, a.inUsed, unsafe.Pointer(&host[0]), size, nil); err != nil {
+		return loc{}, err
+	}
+	l := loc{mem: a.in, off: [4]uint64{uint64(a.inUsed)}, typ: graph.I32}
+	a.inUsed += need
+	a.inputs[t] = l
+	return l, nil
+}
+
+// locate finds a tensor's data: resident tensors in their buffers,
+// inputs staged in the arena, intermediates at their planned offset.
+func (b *Backend) locate(a *arena, t *graph.Tensor) (loc, error) {
+	t = t.Storage()
+	switch t.Kind {
+	case graph.Weight, graph.Cache:
+		d := devOf(t)
+		if d == nil {
+			return loc{}, errorf("%s (%s) is not resident on the device", t.Name, t.Kind)
+		}
+		var off [4]uint64
+		for i, o := range d.lay.off {
+			off[i] = uint64(o)
+		}
+		return loc{mem: d.mem, off: off, typ: t.Type, lay: &d.lay}, nil
+	case graph.Input:
+		return b.input(a, t)
+	}
+	if t.Offset < 0 || t.Offset+t.Bytes() > a.size {
+		return loc{}, errorf("%s at offset %d (%d bytes) lies outside the arena of %d bytes", t.Name, t.Offset, t.Bytes(), a.size)
+	}
+	return loc{mem: a.mem, off: [4]uint64{uint64(t.Offset)}, typ: t.Type}, nil
+}
+
+// Read copies an intermediate's f32 values out of the arena: the one
+// blocking read of a forward pass.
+func (b *Backend) Read(x accel.Arena, t *graph.Tensor, dst []float32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, err := b.arenaOf(x)
+	if err != nil {
+		return err
+	}
+	if t.Type != quant.F32 || len(dst) != t.Elements() {
+		return errorf("read %s: %d floats from a %s tensor of %d elements", t.Name, len(dst), t.Type, t.Elements())
+	}
+	l, err := b.locate(a, t)
+	if err != nil {
+		return err
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	return b.a.read(b.q, l.mem, t.Name, true, int64(l.off[0]), unsafe.Pointer(&dst[0]), int64(4*len(dst)), nil)
+}
+
+// Write copies f32 values into an intermediate's place (the receiving end
+// of a CPY). It blocks until the copy is made, so src may be reused.
+func (b *Backend) Write(x accel.Arena, t *graph.Tensor, src []float32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	a, err := b.arenaOf(x)
+	if err != nil {
+		return err
+	}
+	if t.Type != quant.F32 || len(src) != t.Elements() || t.Kind != graph.Intermediate {
+		return errorf("write %s: %d floats into a %s %s tensor of %d elements", t.Name, len(src), t.Kind, t.Type, t.Elements())
+	}
+	l, err := b.locate(a, t)
+	if err != nil {
+		return err
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return b.a.write(b.q, l.mem, t.Name, true, int64(l.off[0]), unsafe.Pointer(&src[0]), int64(4*len(src)), nil)
+}
+
+// Sync waits for all queued work, collects the profile, and releases the
+// host memory and staged inputs of the finished work.
+func (b *Backend) Sync() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sync()
+}
+
+func (b *Backend) sync() error {
+	if b.closed {
+		return nil
+	}
+	err := b.a.finishQueue(b.q)
+	for _, e := range b.events {
+		if err == nil {
+			start, e1 := b.a.eventTime(e.ev, e.name, clProfilingCommandStart)
+			end, e2 := b.a.eventTime(e.ev, e.name, clProfilingCommandEnd)
+			if e1 == nil && e2 == nil && end >= start {
+				kt := b.prof[e.name]
+				if kt == nil {
+					kt = &KernelTime{Name: e.name}
+					b.prof[e.name] = kt
+				}
+				kt.Calls++
+				kt.Total += time.Duration(end - start)
+			}
+		}
+		b.a.freeEvent(e.ev)
+	}
+	b.events = b.events[:0]
+	b.pending = nil
+	for a := range b.arenas {
+		b.releaseInputs(a)
+	}
+	return err
+}
+
+// Profile returns the time each kernel ran on the device since Open (or
+// ResetProfile), longest first. It is empty unless Options.Profile was
+// set; work still queued is counted after the next Sync.
+func (b *Backend) Profile() []KernelTime {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]KernelTime, 0, len(b.prof))
+	for _, k := range b.prof {
+		out = append(out, *k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Total != out[j].Total {
+			return out[i].Total > out[j].Total
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// ResetProfile clears the kernel times.
+func (b *Backend) ResetProfile() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.prof)
+}
+
+// Memory returns the device's global memory and the largest single
+// allocation it allows, in bytes (for -ngl auto).
+func (b *Backend) Memory() (total, maxAlloc int64) {
+	return b.info.GlobalMem, b.info.MaxAlloc
+}
+
+// MemoryUsed is the device memory the backend holds, in bytes.
+func (b *Backend) MemoryUsed() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// Close waits for queued work and releases everything. Tensors still
+// resident must not be used afterwards.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	var err error
+	if b.q != 0 {
+		err = b.sync()
+	}
+	b.closed = true
+	for a := range b.arenas {
+		b.a.freeBuffer(a.mem)
+		if a.in != 0 {
+			b.a.freeBuffer(a.in)
+		}
+		a.mem, a.in = 0, 0
+	}
+	b.arenas = nil
+	b.teardown()
+	return err
+}

@@ -1,0 +1,56 @@
+// Package opencl is ocelot's OpenCL backend: it runs the graph's ops on any
+// conformant OpenCL 1.2 device (PoCL, NVIDIA, Intel, AMD, Mali, Adreno),
+// loaded at run time through purego, with no cgo on Linux and macOS.
+//
+// # Loading
+//
+// The library is looked for in order: $OCELOT_OPENCL_LIB, libOpenCL.so.1,
+// libOpenCL.so, the Android vendor paths and Mali's libGLES_mali.so, and
+// on macOS the OpenCL framework. A missing library or symbol is an error
+// from Devices and Open, never a panic, and the caller runs on the CPU.
+// Android and FreeBSD builds need cgo (purego does there); without it the
+// package compiles and Open reports that OpenCL is unavailable.
+//
+// Every OpenCL call goes through one small typed layer (api.go) that maps
+// a failed status to an *Error naming the call, the object and the status
+// ("opencl: clEnqueueNDRangeKernel(mul_mv_q4_0): CL_OUT_OF_RESOURCES
+// (-5)"); tests inject failures per call through its hook.
+//
+// # Devices and kernels
+//
+// Devices lists every platform's devices with the capabilities ocelot
+// uses. Open takes Options.Device, else $OCELOT_OPENCL_DEVICE, else the
+// first GPU, else the first device. The kernels (kernels.cl, OpenCL C 1.2)
+// come in variants chosen from the device's capabilities: "generic", which
+// every device runs; "nvidia-ptx", whose quantizers use PTX mul.rn/add.rn
+// so that no compiler can fuse them; and, opt-in through
+// $OCELOT_OPENCL_KERNELS, "nvidia-ptx+mma" (a prefill GEMM on the tensor
+// cores with inline mma.sync) and "subgroups-khr"/"subgroups-intel"
+// (sub-group reductions). Open builds the fastest variant offered, runs a
+// self-test (a matrix product on both paths, a Q8_0 cache write that must
+// match quant.Quantize byte for byte, attention), and falls back to the
+// next variant in a fresh context if it fails to build or to pass. The
+// program binary is cached in os.UserCacheDir()/ocelot/opencl, keyed by
+// device, driver, build options and source.
+//
+// # Memory
+//
+// Weights and KV caches are resident device buffers (Tensor.Bufs[graph.Accel]):
+// quantized blocks are split into dense arrays of quants and scales
+// (layout.go) and joined again by Download, so Download(Upload(x)) == x
+// for every type. Intermediates live in one buffer per arena at their
+// planned offsets, passed to kernels as (buffer, offset) pairs. Inputs
+// (token ids, positions, cells) are written without blocking from host
+// copies kept until Sync.
+//
+// # Execution
+//
+// Compute only enqueues kernels on one in-order queue; Read (the logits)
+// is the one blocking read of a forward pass. RMS_NORM is fused with the
+// MUL by its weight, and ROPE with the SET_ROWS that stores the rotated
+// keys. SET_ROWS quantizes on write (f16, q8_0, q4_0) bit-identically to
+// quant.Quantize, and attention reads the quantized cache in place with
+// online softmax, grouped-query heads and the causal mask. Work-group
+// sizes come from the driver's per-kernel limits. With Options.Profile,
+// every kernel is timed with events and Profile returns the totals.
+package opencl

@@ -1,0 +1,1102 @@
+// ocelot's OpenCL kernels. OpenCL C 1.2, no extension required.
+//
+// Build options select variants (see variant.go):
+//   -DOCL_NVIDIA      NVIDIA: inline PTX (mul.rn/add.rn for bit-exact
+//                     quantization, dp4a for the integer GEMV)
+//   -DOCL_SUBGROUPS   reductions use sub_group_reduce_add/max
+//                     (cl_khr_subgroups or cl_intel_subgroups)
+//
+// Buffers are passed as (global uchar* base, ulong byte offset) pairs: the
+// arena's intermediates live at planned offsets inside one buffer, and a
+// weight's regions (quants, scales) at offsets inside its buffer.
+//
+// Weight layouts (the device layout, see layout.go), for B blocks:
+//   f32, f16, bf16: the elements, row-major              (o0)
+//   q4_0: qs[B][16] at o0, d[B] (f16 bits) at o1
+//   q8_0: qs[B][32] at o0, d[B] (f16 bits) at o1
+//   q6_K: ql[B][128] at o0, qh[B][64] at o1, scales[B][16] at o2, d[B] at o3
+// KV caches use the same layouts (f32, f16, q8_0, q4_0), one row a cell.
+
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifdef OCL_SUBGROUPS_KHR
+#pragma OPENCL EXTENSION cl_khr_subgroups : enable
+#define OCL_SUBGROUPS 1
+#endif
+#ifdef OCL_SUBGROUPS_INTEL
+#pragma OPENCL EXTENSION cl_intel_subgroups : enable
+#define OCL_SUBGROUPS 1
+#endif
+
+// FN marks helper functions: static, so no external definition is needed
+// when a compiler does not inline them (OpenCL C 1.2 allows static).
+#define FN static inline
+
+#define GP(T, b, o) ((global T*)((global uchar*)(b) + (o)))
+
+// Type codes: ggml's numbers.
+#define T_F32 0
+#define T_F16 1
+#define T_Q4_0 2
+#define T_Q8_0 8
+#define T_Q6_K 14
+#define T_BF16 30
+
+// ---------------------------------------------------------------------------
+// Exact arithmetic for the quantizers. The pragma above forbids fusing a
+// product into an add, but NVIDIA's compiler fuses regardless; PTX
+// instructions with an explicit rounding mode are never fused.
+
+#ifdef OCL_NVIDIA
+FN float mul_rn(float a, float b) {
+	float r;
+	asm("mul.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+	return r;
+}
+FN float add_rn(float a, float b) {
+	float r;
+	asm("add.rn.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b));
+	return r;
+}
+#else
+FN float mul_rn(float a, float b) { return a * b; }
+FN float add_rn(float a, float b) { return a + b; }
+#endif
+
+// div_rn is a/b correctly rounded (OpenCL's '/' may be 2.5 ulp off): it
+// moves the quotient to the neighbour with the smaller exact remainder
+// until neither neighbour is closer. A quotient of floats is never exactly
+// half-way between two floats, so the nearest is unique.
+FN float div_rn(float a, float b) {
+	float q = a / b;
+	if (!isfinite(q) || q == 0.0f) {
+		return q;
+	}
+	for (int i = 0; i < 4; i++) {
+		float up = nextafter(q, INFINITY), dn = nextafter(q, -INFINITY);
+		float r = fabs(fma(-q, b, a));
+		float ru = fabs(fma(-up, b, a)), rd = fabs(fma(-dn, b, a));
+		if (ru < r) {
+			q = up;
+		} else if (rd < r) {
+			q = dn;
+		} else {
+			break;
+		}
+	}
+	return q;
+}
+
+// h2f converts IEEE half bits to float exactly (subnormals included, so a
+// device that flushes float subnormals still gets every f16 value).
+FN float h2f(uint h) {
+	uint s = (h & 0x8000u) << 16;
+	uint e = (h >> 10) & 0x1fu;
+	uint m = h & 0x3ffu;
+	if (e == 0u) {
+		return as_float(s | as_uint((float)m * 5.9604644775390625e-8f));
+	}
+	if (e == 31u) {
+		return as_float(s | 0x7f800000u | (m << 13) | (m != 0u ? 0x400000u : 0u));
+	}
+	return as_float(s | ((e + 112u) << 23) | (m << 13));
+}
+
+// f2h converts float to half bits, rounding to nearest even, exactly as
+// quant.Float32ToFP16 (and ggml) do.
+FN ushort f2h(float f) {
+	uint b = as_uint(f);
+	uint e8 = (b >> 23) & 0xffu;
+	if (e8 - 113u < 30u) {
+		uint v = (b & 0x7fffffffu) - (112u << 23);
+		v = (v + 0x0fffu + ((v >> 13) & 1u)) >> 13;
+		return (ushort)(((b >> 16) & 0x8000u) | v);
+	}
+	uint sign = (b >> 16) & 0x8000u;
+	uint mant = b & 0x7fffffu;
+	if (e8 == 0xffu) {
+		return (ushort)(sign | (mant != 0u ? 0x7e00u : 0x7c00u));
+	}
+	if (e8 >= 143u || e8 == 0u) {
+		return (ushort)(e8 == 0u ? sign : (sign | 0x7c00u));
+	}
+	uint m = mant | 0x800000u;
+	uint shift = 126u - e8;
+	if (shift > 24u) {
+		return (ushort)sign;
+	}
+	uint h = m >> shift;
+	uint rem = m & ((1u << shift) - 1u);
+	uint half_ = 1u << (shift - 1u);
+	if (rem > half_ || (rem == half_ && (h & 1u) != 0u)) {
+		h++;
+	}
+	return (ushort)(sign | h);
+}
+
+FN float bf2f(uint h) { return as_float(h << 16); }
+
+// ---------------------------------------------------------------------------
+// Work-group reductions. Without sub-groups: a tree in local memory, for a
+// power-of-two work-group size. red holds get_local_size(0) floats.
+
+FN float wg_sum(float v, local float* red) {
+#ifdef OCL_SUBGROUPS
+	v = sub_group_reduce_add(v);
+	uint ns = get_num_sub_groups();
+	if (ns == 1u) {
+		return v;
+	}
+	if (get_sub_group_local_id() == 0u) {
+		red[get_sub_group_id()] = v;
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	float s = 0.0f;
+	for (uint i = 0; i < ns; i++) {
+		s += red[i];
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return s;
+#else
+	uint lid = get_local_id(0);
+	red[lid] = v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (uint s = get_local_size(0) / 2; s > 0u; s >>= 1) {
+		if (lid < s) {
+			red[lid] += red[lid + s];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	float r = red[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return r;
+#endif
+}
+
+FN float wg_max(float v, local float* red) {
+#ifdef OCL_SUBGROUPS
+	v = sub_group_reduce_max(v);
+	uint ns = get_num_sub_groups();
+	if (ns == 1u) {
+		return v;
+	}
+	if (get_sub_group_local_id() == 0u) {
+		red[get_sub_group_id()] = v;
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	float s = -INFINITY;
+	for (uint i = 0; i < ns; i++) {
+		s = fmax(s, red[i]);
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return s;
+#else
+	uint lid = get_local_id(0);
+	red[lid] = v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (uint s = get_local_size(0) / 2; s > 0u; s >>= 1) {
+		if (lid < s) {
+			red[lid] = fmax(red[lid], red[lid + s]);
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	float r = red[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return r;
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// Weight chunks: 32 consecutive elements of a row, dequantized into
+// v[0..7] (4 each). For float types a chunk past the row's end is padded
+// with zeros; quantized rows are whole blocks.
+
+FN void chunk_f32(global const uchar* w, ulong o0, uint row, uint K, uint c, float4* v) {
+	global const float* p = GP(const float, w, o0) + (size_t)row * K + c * 32u;
+	if (c * 32u + 32u <= K) {
+		for (int i = 0; i < 8; i++) {
+			v[i] = vload4(i, p);
+		}
+	} else {
+		float* f = (float*)v;
+		uint n = K - c * 32u;
+		for (uint i = 0; i < 32u; i++) {
+			f[i] = i < n ? p[i] : 0.0f;
+		}
+	}
+}
+
+FN void chunk_f16(global const uchar* w, ulong o0, uint row, uint K, uint c, float4* v) {
+	global const half* p = GP(const half, w, o0) + (size_t)row * K + c * 32u;
+	if (c * 32u + 32u <= K) {
+		for (int i = 0; i < 8; i++) {
+			v[i] = vload_half4(i, p);
+		}
+	} else {
+		float* f = (float*)v;
+		uint n = K - c * 32u;
+		for (uint i = 0; i < 32u; i++) {
+			f[i] = i < n ? vload_half(i, p) : 0.0f;
+		}
+	}
+}
+
+FN void chunk_bf16(global const uchar* w, ulong o0, uint row, uint K, uint c, float4* v) {
+	global const ushort* p = GP(const ushort, w, o0) + (size_t)row * K + c * 32u;
+	if (c * 32u + 32u <= K) {
+		for (int i = 0; i < 8; i++) {
+			uint4 u = convert_uint4(vload4(i, p));
+			v[i] = as_float4(u << 16);
+		}
+	} else {
+		float* f = (float*)v;
+		uint n = K - c * 32u;
+		for (uint i = 0; i < 32u; i++) {
+			f[i] = i < n ? bf2f(p[i]) : 0.0f;
+		}
+	}
+}
+
+FN void chunk_q4_0(global const uchar* w, ulong o0, ulong o1, uint row, uint K, uint c, float4* v) {
+	size_t b = (size_t)row * (K / 32u) + c;
+	float d = h2f(GP(const ushort, w, o1)[b]);
+	uchar16 q = vload16(0, w + o0 + b * 16u);
+	float16 lo = convert_float16(convert_int16(q & (uchar16)(0x0f)) - 8);
+	float16 hi = convert_float16(convert_int16(q >> (uchar16)(4)) - 8);
+	v[0] = lo.s0123 * d;
+	v[1] = lo.s4567 * d;
+	v[2] = lo.s89ab * d;
+	v[3] = lo.scdef * d;
+	v[4] = hi.s0123 * d;
+	v[5] = hi.s4567 * d;
+	v[6] = hi.s89ab * d;
+	v[7] = hi.scdef * d;
+}
+
+FN void chunk_q8_0(global const uchar* w, ulong o0, ulong o1, uint row, uint K, uint c, float4* v) {
+	size_t b = (size_t)row * (K / 32u) + c;
+	float d = h2f(GP(const ushort, w, o1)[b]);
+	global const char* q = GP(const char, w, o0) + b * 32u;
+	float16 a = convert_float16(vload16(0, q));
+	float16 e = convert_float16(vload16(1, q));
+	v[0] = a.s0123 * d;
+	v[1] = a.s4567 * d;
+	v[2] = a.s89ab * d;
+	v[3] = a.scdef * d;
+	v[4] = e.s0123 * d;
+	v[5] = e.s4567 * d;
+	v[6] = e.s89ab * d;
+	v[7] = e.scdef * d;
+}
+
+// Q6_K: chunk c is 32 elements of super-block c/8; within the block, chunk
+// j = c%8 lies in half h = j/4 at quarter jj = j%4 (see quant.BlockQ6_K).
+FN void chunk_q6_K(global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3, uint row, uint K, uint c, float4* v) {
+	size_t b = (size_t)row * (K / 256u) + c / 8u;
+	uint j = c % 8u, h = j / 4u, jj = j % 4u;
+	global const uchar* ql = w + o0 + b * 128u + 64u * h + (jj & 1u) * 32u;
+	global const uchar* qh = w + o1 + b * 64u + 32u * h;
+	global const char* sc = GP(const char, w, o2) + b * 16u + 8u * h + 2u * jj;
+	float d = h2f(GP(const ushort, w, o3)[b]);
+	float d0 = d * (float)sc[0], d1 = d * (float)sc[1];
+	uchar sl = (jj >= 2u) ? 4 : 0, sh = (uchar)(2u * jj);
+	uchar16 l0 = vload16(0, ql), l1 = vload16(1, ql);
+	uchar16 h0 = vload16(0, qh), h1 = vload16(1, qh);
+	int16 q0 = convert_int16(((l0 >> (uchar16)sl) & (uchar16)(0x0f)) | (((h0 >> (uchar16)sh) & (uchar16)(3)) << (uchar16)(4))) - 32;
+	int16 q1 = convert_int16(((l1 >> (uchar16)sl) & (uchar16)(0x0f)) | (((h1 >> (uchar16)sh) & (uchar16)(3)) << (uchar16)(4))) - 32;
+	float16 a = convert_float16(q0) * d0;
+	float16 e = convert_float16(q1) * d1;
+	v[0] = a.s0123;
+	v[1] = a.s4567;
+	v[2] = a.s89ab;
+	v[3] = a.scdef;
+	v[4] = e.s0123;
+	v[5] = e.s4567;
+	v[6] = e.s89ab;
+	v[7] = e.scdef;
+}
+
+// chunk dispatches on the weight type; T is a constant in every caller,
+// so the switch folds away.
+FN void chunk(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3, uint row, uint K, uint c, float4* v) {
+	switch (T) {
+	case T_F32:
+		chunk_f32(w, o0, row, K, c, v);
+		break;
+	case T_F16:
+		chunk_f16(w, o0, row, K, c, v);
+		break;
+	case T_BF16:
+		chunk_bf16(w, o0, row, K, c, v);
+		break;
+	case T_Q4_0:
+		chunk_q4_0(w, o0, o1, row, K, c, v);
+		break;
+	case T_Q8_0:
+		chunk_q8_0(w, o0, o1, row, K, c, v);
+		break;
+	case T_Q6_K:
+		chunk_q6_K(w, o0, o1, o2, o3, row, K, c, v);
+		break;
+	}
+}
+
+// load_x32 reads elements [32c, 32c+32) of an f32 row of K, zero-padded.
+FN void load_x32(global const float* x, uint K, uint c, float4* v) {
+	global const float* p = x + c * 32u;
+	if (c * 32u + 32u <= K) {
+		for (int i = 0; i < 8; i++) {
+			v[i] = vload4(i, p);
+		}
+	} else {
+		float* f = (float*)v;
+		uint n = K - c * 32u;
+		for (uint i = 0; i < 32u; i++) {
+			f[i] = i < n ? p[i] : 0.0f;
+		}
+	}
+}
+
+FN float dot32(const float4* a, const float4* b) {
+	float4 s = a[0] * b[0];
+	for (int i = 1; i < 8; i++) {
+		s = fma(a[i], b[i], s);
+	}
+	return (s.x + s.y) + (s.z + s.w);
+}
+
+// ---------------------------------------------------------------------------
+// GET_ROWS: dst[t] = row ids[t] of the table, dequantized. Global size
+// (chunks per row, n); one work-item per 32-element chunk.
+
+FN void get_rows(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+		global const uchar* ib, ulong io, global uchar* db, ulong dof, uint W, uint N) {
+	uint c = get_global_id(0), t = get_global_id(1);
+	if (t >= N || c * 32u >= W) {
+		return;
+	}
+	uint row = (uint)GP(const int, ib, io)[t];
+	float4 v[8];
+	chunk(T, w, o0, o1, o2, o3, row, W, c, v);
+	global float* d = GP(float, db, dof) + (size_t)t * W + c * 32u;
+	if (c * 32u + 32u <= W) {
+		for (int i = 0; i < 8; i++) {
+			vstore4(v[i], i, d);
+		}
+	} else {
+		float* f = (float*)v;
+		uint n = W - c * 32u;
+		for (uint i = 0; i < n; i++) {
+			d[i] = f[i];
+		}
+	}
+}
+
+#define GET_ROWS_ARGS global const uchar *w, ulong o0, ulong o1, ulong o2, ulong o3, global const uchar *ib, ulong io, global uchar *db, ulong dof, uint W, uint N
+#define GET_ROWS_PASS w, o0, o1, o2, o3, ib, io, db, dof, W, N
+kernel void get_rows_f32(GET_ROWS_ARGS) { get_rows(T_F32, GET_ROWS_PASS); }
+kernel void get_rows_f16(GET_ROWS_ARGS) { get_rows(T_F16, GET_ROWS_PASS); }
+kernel void get_rows_bf16(GET_ROWS_ARGS) { get_rows(T_BF16, GET_ROWS_PASS); }
+kernel void get_rows_q4_0(GET_ROWS_ARGS) { get_rows(T_Q4_0, GET_ROWS_PASS); }
+kernel void get_rows_q8_0(GET_ROWS_ARGS) { get_rows(T_Q8_0, GET_ROWS_PASS); }
+kernel void get_rows_q6_K(GET_ROWS_ARGS) { get_rows(T_Q6_K, GET_ROWS_PASS); }
+
+// ---------------------------------------------------------------------------
+// MUL_MAT, decode: y[t][row] = W[row] · x[t]. One work-group per output row
+// and group of MV_NT tokens; its work-items split the row's chunks and
+// reduce. Global size (M*L, ceil(N/MV_NT)), local (L, 1), L a power of two.
+
+#define MV_NT 4
+
+FN void mul_mv(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
+	uint row = get_group_id(0);
+	uint t0 = get_group_id(1) * MV_NT;
+	uint lid = get_local_id(0), L = get_local_size(0);
+	global const float* x = GP(const float, xb, xo) + (size_t)t0 * K;
+	uint nt = min((uint)MV_NT, N - t0);
+	uint nc = (K + 31u) / 32u;
+	float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+	for (uint c = lid; c < nc; c += L) {
+		float4 wv[8], xv[8];
+		chunk(T, w, o0, o1, o2, o3, row, K, c, wv);
+		load_x32(x, K, c, xv);
+		a0 += dot32(wv, xv);
+		if (nt > 1u) {
+			load_x32(x + K, K, c, xv);
+			a1 += dot32(wv, xv);
+		}
+		if (nt > 2u) {
+			load_x32(x + 2u * K, K, c, xv);
+			a2 += dot32(wv, xv);
+		}
+		if (nt > 3u) {
+			load_x32(x + 3u * K, K, c, xv);
+			a3 += dot32(wv, xv);
+		}
+	}
+	global float* y = GP(float, yb, yo) + (size_t)t0 * M + row;
+	a0 = wg_sum(a0, red);
+	if (lid == 0u) {
+		y[0] = a0;
+	}
+	if (nt > 1u) {
+		a1 = wg_sum(a1, red);
+		if (lid == 0u) {
+			y[M] = a1;
+		}
+	}
+	if (nt > 2u) {
+		a2 = wg_sum(a2, red);
+		if (lid == 0u) {
+			y[2u * M] = a2;
+		}
+	}
+	if (nt > 3u) {
+		a3 = wg_sum(a3, red);
+		if (lid == 0u) {
+			y[3u * M] = a3;
+		}
+	}
+}
+
+#define MM_ARGS global const uchar *w, ulong o0, ulong o1, ulong o2, ulong o3, global const uchar *xb, ulong xo, global uchar *yb, ulong yo, uint K, uint M, uint N
+#define MM_PASS w, o0, o1, o2, o3, xb, xo, yb, yo, K, M, N
+kernel void mul_mv_f32(MM_ARGS, local float* red) { mul_mv(T_F32, MM_PASS, red); }
+kernel void mul_mv_f16(MM_ARGS, local float* red) { mul_mv(T_F16, MM_PASS, red); }
+kernel void mul_mv_bf16(MM_ARGS, local float* red) { mul_mv(T_BF16, MM_PASS, red); }
+kernel void mul_mv_q4_0(MM_ARGS, local float* red) { mul_mv(T_Q4_0, MM_PASS, red); }
+kernel void mul_mv_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, MM_PASS, red); }
+kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MM_PASS, red); }
+
+// ---------------------------------------------------------------------------
+// MUL_MAT, prefill: a tiled product. A work-group of 64 work-items computes
+// a tile of MM_TM weight rows by MM_TN tokens, 32 columns (one chunk) at a
+// time: each work-item dequantizes one row's chunk into local memory, the
+// group loads the tokens' chunk, and each work-item accumulates 8 rows by 4
+// tokens. Global size (ceil(M/64)*64, ceil(N/32)), local (64, 1).
+
+#define MM_TM 64
+#define MM_TN 32
+
+FN void mul_mm(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N,
+		local float* ws, local float* xs) {
+	uint lid = get_local_id(0);
+	uint m0 = get_group_id(0) * MM_TM, n0 = get_group_id(1) * MM_TN;
+	uint tm = lid % 8u, tn = lid / 8u;
+	global const float* x = GP(const float, xb, xo);
+	float acc[8][4];
+	for (int i = 0; i < 8; i++) {
+		for (int j = 0; j < 4; j++) {
+			acc[i][j] = 0.0f;
+		}
+	}
+	uint nc = (K + 31u) / 32u;
+	for (uint c = 0; c < nc; c++) {
+		// The weight tile, k-major: ws[k*(MM_TM+1) + r].
+		uint r = m0 + lid;
+		float4 v[8];
+		if (r < M) {
+			chunk(T, w, o0, o1, o2, o3, r, K, c, v);
+		} else {
+			for (int i = 0; i < 8; i++) {
+				v[i] = (float4)(0.0f);
+			}
+		}
+		for (int i = 0; i < 8; i++) {
+			ws[(4 * i + 0) * (MM_TM + 1) + lid] = v[i].x;
+			ws[(4 * i + 1) * (MM_TM + 1) + lid] = v[i].y;
+			ws[(4 * i + 2) * (MM_TM + 1) + lid] = v[i].z;
+			ws[(4 * i + 3) * (MM_TM + 1) + lid] = v[i].w;
+		}
+		// The tokens' tile, k-major: xs[k*(MM_TN+1) + t]; consecutive
+		// work-items read consecutive columns.
+		for (uint it = 0; it < (MM_TN * 32u) / 64u; it++) {
+			uint idx = it * 64u + lid;
+			uint tt = idx / 32u, kk = idx % 32u;
+			uint tok = n0 + tt, k = c * 32u + kk;
+			xs[kk * (MM_TN + 1) + tt] = (tok < N && k < K) ? x[(size_t)tok * K + k] : 0.0f;
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint k = 0; k < 32u; k++) {
+			float a[8], b[4];
+			for (int i = 0; i < 8; i++) {
+				a[i] = ws[k * (MM_TM + 1) + tm + 8u * i];
+			}
+			for (int j = 0; j < 4; j++) {
+				b[j] = xs[k * (MM_TN + 1) + tn + 8u * j];
+			}
+			for (int i = 0; i < 8; i++) {
+				for (int j = 0; j < 4; j++) {
+					acc[i][j] = fma(a[i], b[j], acc[i][j]);
+				}
+			}
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	global float* y = GP(float, yb, yo);
+	for (int i = 0; i < 8; i++) {
+		uint r = m0 + tm + 8u * i;
+		for (int j = 0; j < 4; j++) {
+			uint tok = n0 + tn + 8u * j;
+			if (r < M && tok < N) {
+				y[(size_t)tok * M + r] = acc[i][j];
+			}
+		}
+	}
+}
+
+#define MM_LOCAL local float *ws, local float *xs
+kernel void mul_mm_f32(MM_ARGS, MM_LOCAL) { mul_mm(T_F32, MM_PASS, ws, xs); }
+kernel void mul_mm_f16(MM_ARGS, MM_LOCAL) { mul_mm(T_F16, MM_PASS, ws, xs); }
+kernel void mul_mm_bf16(MM_ARGS, MM_LOCAL) { mul_mm(T_BF16, MM_PASS, ws, xs); }
+kernel void mul_mm_q4_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q4_0, MM_PASS, ws, xs); }
+kernel void mul_mm_q8_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q8_0, MM_PASS, ws, xs); }
+kernel void mul_mm_q6_K(MM_ARGS, MM_LOCAL) { mul_mm(T_Q6_K, MM_PASS, ws, xs); }
+
+// ---------------------------------------------------------------------------
+// RMS_NORM, and RMS_NORM fused with the MUL by its weight that follows it:
+// y = x / sqrt(mean(x²) + eps); z = y * w. One work-group per row.
+
+FN void rms_norm(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint W, float eps,
+		global const uchar* wb, ulong wo, global uchar* zb, ulong zo, int fused, local float* red) {
+	uint row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+	global const float* x = GP(const float, xb, xo) + (size_t)row * W;
+	float ss = 0.0f;
+	for (uint i = lid; i < W; i += L) {
+		ss = fma(x[i], x[i], ss);
+	}
+	ss = wg_sum(ss, red);
+	float scale = 1.0f / sqrt(ss / (float)W + eps);
+	global float* y = GP(float, yb, yo) + (size_t)row * W;
+	if (fused) {
+		global const float* wt = GP(const float, wb, wo);
+		global float* z = GP(float, zb, zo) + (size_t)row * W;
+		for (uint i = lid; i < W; i += L) {
+			float v = x[i] * scale;
+			y[i] = v;
+			z[i] = v * wt[i];
+		}
+	} else {
+		for (uint i = lid; i < W; i += L) {
+			y[i] = x[i] * scale;
+		}
+	}
+}
+
+kernel void rms_norm_f32(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint W, float eps, local float* red) {
+	rms_norm(xb, xo, yb, yo, W, eps, xb, 0, yb, 0, 0, red);
+}
+
+kernel void rms_norm_mul_f32(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint W, float eps,
+		global const uchar* wb, ulong wo, global uchar* zb, ulong zo, local float* red) {
+	rms_norm(xb, xo, yb, yo, W, eps, wb, wo, zb, zo, 1, red);
+}
+
+// ---------------------------------------------------------------------------
+// Element-wise ops over n elements; b is read at i % bn (bn = n, or the
+// row width when b is one row broadcast over all rows).
+
+kernel void add_f32(global const uchar* ab, ulong ao, global const uchar* bb, ulong bo, global uchar* db, ulong dof, uint n, uint bn) {
+	uint i = get_global_id(0);
+	if (i < n) {
+		GP(float, db, dof)[i] = GP(const float, ab, ao)[i] + GP(const float, bb, bo)[i % bn];
+	}
+}
+
+kernel void mul_f32(global const uchar* ab, ulong ao, global const uchar* bb, ulong bo, global uchar* db, ulong dof, uint n, uint bn) {
+	uint i = get_global_id(0);
+	if (i < n) {
+		GP(float, db, dof)[i] = GP(const float, ab, ao)[i] * GP(const float, bb, bo)[i % bn];
+	}
+}
+
+kernel void swiglu_f32(global const uchar* ab, ulong ao, global const uchar* bb, ulong bo, global uchar* db, ulong dof, uint n, uint bn) {
+	uint i = get_global_id(0);
+	if (i < n) {
+		float a = GP(const float, ab, ao)[i];
+		GP(float, db, dof)[i] = (a / (1.0f + exp(-a))) * GP(const float, bb, bo)[i % bn];
+	}
+}
+
+// ---------------------------------------------------------------------------
+// ROPE. The angle of pair i at position p is p·f[i], f[i] =
+// base^(-2i/headDim)/freqs[i], which the host computes in float64 and
+// passes split into a float pair (hi, lo). The product is formed exactly
+// (fma gives its rounding error) and reduced modulo 2π in two parts, so
+// the angle is as accurate as the reference's float64 one at any position.
+
+FN float rope_angle(int pos, float2 f, float* c) {
+	float p = (float)pos;
+	float th = p * f.x;
+	float tl = fma(p, f.x, -th) + p * f.y;
+	float k = rint(th * 0.15915494309189535f);
+	// 2π = C1 + C2: C1 = 6.2831855f, C2 = -1.7484555e-7f. th - k*C1 is
+	// exact (it fits in a float's mantissa).
+	float r = fma(-k, 6.28318548202514648f, th) + fma(-k, -1.7484556000744487e-07f, tl);
+	return sincos(r, c);
+}
+
+// rope: global size (W/2 pairs, n tokens).
+kernel void rope_f32(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, global const uchar* pb, ulong po,
+		global const uchar* fb, ulong fo, uint W, uint HD, uint N) {
+	uint p = get_global_id(0), t = get_global_id(1);
+	if (p >= W / 2u || t >= N) {
+		return;
+	}
+	float2 f = GP(const float2, fb, fo)[p % (HD / 2u)];
+	float c, s = rope_angle(GP(const int, pb, po)[t], f, &c);
+	global const float* x = GP(const float, xb, xo) + (size_t)t * W + 2u * p;
+	global float* y = GP(float, yb, yo) + (size_t)t * W + 2u * p;
+	float a = x[0], b = x[1];
+	y[0] = a * c - b * s;
+	y[1] = a * s + b * c;
+}
+
+// ---------------------------------------------------------------------------
+// SET_ROWS: quantize rows into cache cells, bit-identical to quant.Quantize.
+
+// quantize_block writes the 32 values x (private) as block blk of a cache
+// of type T in the device layout.
+FN void quantize_block(const int T, const float* x, global uchar* cb, ulong o0, ulong o1, size_t blk) {
+	if (T == T_F32) {
+		global float* d = GP(float, cb, o0) + blk * 32u;
+		for (int j = 0; j < 32; j++) {
+			d[j] = x[j];
+		}
+	} else if (T == T_F16) {
+		global ushort* d = GP(ushort, cb, o0) + blk * 32u;
+		for (int j = 0; j < 32; j++) {
+			d[j] = f2h(x[j]);
+		}
+	} else if (T == T_Q8_0) {
+		float amax = 0.0f;
+		for (int j = 0; j < 32; j++) {
+			float a = fabs(x[j]);
+			if (!(amax > a)) {
+				amax = a;
+			}
+		}
+		float d = div_rn(amax, 127.0f);
+		float id = d != 0.0f ? div_rn(1.0f, d) : 0.0f;
+		GP(ushort, cb, o1)[blk] = f2h(d);
+		global char* q = GP(char, cb, o0) + blk * 32u;
+		for (int j = 0; j < 32; j++) {
+			q[j] = (char)(int)round(mul_rn(x[j], id));
+		}
+	} else if (T == T_Q4_0) {
+		float amax = 0.0f, vmax = 0.0f;
+		for (int j = 0; j < 32; j++) {
+			float a = fabs(x[j]);
+			if (amax < a) {
+				amax = a;
+				vmax = x[j];
+			}
+		}
+		float d = div_rn(vmax, -8.0f);
+		float id = d != 0.0f ? div_rn(1.0f, d) : 0.0f;
+		GP(ushort, cb, o1)[blk] = f2h(d);
+		global uchar* q = cb + o0 + blk * 16u;
+		for (int j = 0; j < 16; j++) {
+			int q0 = min(15, (int)(char)(int)add_rn(mul_rn(x[j], id), 8.5f));
+			int q1 = min(15, (int)(char)(int)add_rn(mul_rn(x[16 + j], id), 8.5f));
+			q[j] = (uchar)(((uint)q0 | ((uint)q1 << 4)) & 0xffu);
+		}
+	}
+}
+
+// set_rows for float caches: one work-item per element (any width).
+// Global size (W, n).
+kernel void set_rows_f32(global const uchar* xb, ulong xo, global const uchar* cellb, ulong cello,
+		global uchar* cb, ulong o0, ulong o1, uint W, uint N) {
+	uint i = get_global_id(0), t = get_global_id(1);
+	if (i < W && t < N) {
+		size_t cell = (size_t)GP(const int, cellb, cello)[t];
+		GP(float, cb, o0)[cell * W + i] = GP(const float, xb, xo)[(size_t)t * W + i];
+	}
+}
+
+kernel void set_rows_f16(global const uchar* xb, ulong xo, global const uchar* cellb, ulong cello,
+		global uchar* cb, ulong o0, ulong o1, uint W, uint N) {
+	uint i = get_global_id(0), t = get_global_id(1);
+	if (i < W && t < N) {
+		size_t cell = (size_t)GP(const int, cellb, cello)[t];
+		GP(ushort, cb, o0)[cell * W + i] = f2h(GP(const float, xb, xo)[(size_t)t * W + i]);
+	}
+}
+
+// set_rows for quantized caches: one work-item per 32-element block.
+// Global size (W/32, n).
+FN void set_rows_q(const int T, global const uchar* xb, ulong xo, global const uchar* cellb, ulong cello,
+		global uchar* cb, ulong o0, ulong o1, uint W, uint N) {
+	uint c = get_global_id(0), t = get_global_id(1);
+	uint nb = W / 32u;
+	if (c >= nb || t >= N) {
+		return;
+	}
+	size_t cell = (size_t)GP(const int, cellb, cello)[t];
+	global const float* src = GP(const float, xb, xo) + (size_t)t * W + c * 32u;
+	float x[32];
+	for (int j = 0; j < 32; j++) {
+		x[j] = src[j];
+	}
+	quantize_block(T, x, cb, o0, o1, cell * nb + c);
+}
+
+#define SET_ROWS_ARGS global const uchar *xb, ulong xo, global const uchar *cellb, ulong cello, global uchar *cb, ulong o0, ulong o1, uint W, uint N
+#define SET_ROWS_PASS xb, xo, cellb, cello, cb, o0, o1, W, N
+kernel void set_rows_q8_0(SET_ROWS_ARGS) { set_rows_q(T_Q8_0, SET_ROWS_PASS); }
+kernel void set_rows_q4_0(SET_ROWS_ARGS) { set_rows_q(T_Q4_0, SET_ROWS_PASS); }
+
+// rope_set_rows: ROPE fused with the SET_ROWS that stores its result: each
+// work-item rotates 16 pairs, writes them to the ROPE node's output and
+// into the cache. W must be a multiple of 32. Global size (W/32, n).
+FN void rope_set_rows(const int T, global const uchar* xb, ulong xo, global uchar* yb, ulong yo,
+		global const uchar* pb, ulong po, global const uchar* fb, ulong fo, uint W, uint HD, uint N,
+		global const uchar* cellb, ulong cello, global uchar* cb, ulong o0, ulong o1) {
+	uint c = get_global_id(0), t = get_global_id(1);
+	uint nb = W / 32u;
+	if (c >= nb || t >= N) {
+		return;
+	}
+	int pos = GP(const int, pb, po)[t];
+	global const float2* fr = GP(const float2, fb, fo);
+	global const float* x = GP(const float, xb, xo) + (size_t)t * W + c * 32u;
+	global float* y = GP(float, yb, yo) + (size_t)t * W + c * 32u;
+	float r[32];
+	for (uint i = 0; i < 16u; i++) {
+		uint p = c * 16u + i;
+		float cs, sn = rope_angle(pos, fr[p % (HD / 2u)], &cs);
+		float a = x[2u * i], b = x[2u * i + 1u];
+		r[2u * i] = a * cs - b * sn;
+		r[2u * i + 1u] = a * sn + b * cs;
+	}
+	for (int j = 0; j < 32; j++) {
+		y[j] = r[j];
+	}
+	size_t cell = (size_t)GP(const int, cellb, cello)[t];
+	quantize_block(T, r, cb, o0, o1, cell * nb + c);
+}
+
+#define ROPE_SET_ARGS global const uchar *xb, ulong xo, global uchar *yb, ulong yo, global const uchar *pb, ulong po, global const uchar *fb, ulong fo, uint W, uint HD, uint N, global const uchar *cellb, ulong cello, global uchar *cb, ulong o0, ulong o1
+#define ROPE_SET_PASS xb, xo, yb, yo, pb, po, fb, fo, W, HD, N, cellb, cello, cb, o0, o1
+kernel void rope_set_rows_f32(ROPE_SET_ARGS) { rope_set_rows(T_F32, ROPE_SET_PASS); }
+kernel void rope_set_rows_f16(ROPE_SET_ARGS) { rope_set_rows(T_F16, ROPE_SET_PASS); }
+kernel void rope_set_rows_q8_0(ROPE_SET_ARGS) { rope_set_rows(T_Q8_0, ROPE_SET_PASS); }
+kernel void rope_set_rows_q4_0(ROPE_SET_ARGS) { rope_set_rows(T_Q4_0, ROPE_SET_PASS); }
+
+// ---------------------------------------------------------------------------
+// ATTENTION over a cache of any KV type, read in place (no dequantized
+// copy): online softmax over tiles of L cells, grouped-query heads, the
+// causal mask. One work-group per (query head, token); global size
+// (NH*L, n), local (L, 1). Work-item i scores cell j0+i of each tile, and
+// accumulates output dimensions i, i+L, ... (at most ATT_DPT of them).
+
+#define ATT_DPT 8
+
+// kv_dot is q · row[col0, col0+D) of a cache of type T and row width W.
+FN float kv_dot(int T, global const uchar* b, ulong o0, ulong o1, size_t row, uint W, uint col0, uint D, local const float* q) {
+	float s = 0.0f;
+	switch (T) {
+	case T_F32: {
+		global const float* p = GP(const float, b, o0) + row * W + col0;
+		for (uint e = 0; e < D; e++) {
+			s = fma(q[e], p[e], s);
+		}
+		break;
+	}
+	case T_F16: {
+		global const half* p = GP(const half, b, o0) + row * W + col0;
+		for (uint e = 0; e < D; e++) {
+			s = fma(q[e], vload_half(e, p), s);
+		}
+		break;
+	}
+	case T_Q8_0: {
+		uint nb = W / 32u;
+		for (uint e = 0; e < D;) {
+			uint col = col0 + e, i0 = col % 32u, cnt = min(32u - i0, D - e);
+			size_t blk = row * nb + col / 32u;
+			float d = h2f(GP(const ushort, b, o1)[blk]);
+			global const char* qs = GP(const char, b, o0) + blk * 32u + i0;
+			float part = 0.0f;
+			for (uint i = 0; i < cnt; i++) {
+				part = fma(q[e + i], (float)qs[i], part);
+			}
+			s = fma(part, d, s);
+			e += cnt;
+		}
+		break;
+	}
+	case T_Q4_0: {
+		uint nb = W / 32u;
+		for (uint e = 0; e < D;) {
+			uint col = col0 + e, i0 = col % 32u, cnt = min(32u - i0, D - e);
+			size_t blk = row * nb + col / 32u;
+			float d = h2f(GP(const ushort, b, o1)[blk]);
+			global const uchar* qs = b + o0 + blk * 16u;
+			float part = 0.0f;
+			for (uint i = 0; i < cnt; i++) {
+				uint k = i0 + i;
+				uchar by = qs[k & 15u];
+				int v = (k < 16u ? (by & 0xf) : (by >> 4)) - 8;
+				part = fma(q[e + i], (float)v, part);
+			}
+			s = fma(part, d, s);
+			e += cnt;
+		}
+		break;
+	}
+	}
+	return s;
+}
+
+// kv_axpy is Σ_j p[j] · cache[j0+j][col] over the tile's nj cells.
+FN float kv_axpy(int T, global const uchar* b, ulong o0, ulong o1, size_t j0, uint nj, uint W, uint col, local const float* p) {
+	float s = 0.0f;
+	switch (T) {
+	case T_F32: {
+		global const float* v = GP(const float, b, o0) + j0 * W + col;
+		for (uint j = 0; j < nj; j++) {
+			s = fma(p[j], v[(size_t)j * W], s);
+		}
+		break;
+	}
+	case T_F16: {
+		global const half* v = GP(const half, b, o0) + j0 * W + col;
+		for (uint j = 0; j < nj; j++) {
+			s = fma(p[j], vload_half((size_t)j * W, v), s);
+		}
+		break;
+	}
+	case T_Q8_0: {
+		uint nb = W / 32u;
+		size_t blk = j0 * nb + col / 32u;
+		global const ushort* d = GP(const ushort, b, o1) + blk;
+		global const char* qs = GP(const char, b, o0) + blk * 32u + col % 32u;
+		for (uint j = 0; j < nj; j++) {
+			s = fma(p[j], (float)qs[(size_t)j * nb * 32u] * h2f(d[(size_t)j * nb]), s);
+		}
+		break;
+	}
+	case T_Q4_0: {
+		uint nb = W / 32u;
+		uint k = col % 32u;
+		size_t blk = j0 * nb + col / 32u;
+		global const ushort* d = GP(const ushort, b, o1) + blk;
+		global const uchar* qs = b + o0 + blk * 16u + (k & 15u);
+		uint sh = k < 16u ? 0u : 4u;
+		for (uint j = 0; j < nj; j++) {
+			int v = (int)((qs[(size_t)j * nb * 16u] >> sh) & 0xfu) - 8;
+			s = fma(p[j], (float)v * h2f(d[(size_t)j * nb]), s);
+		}
+		break;
+	}
+	}
+	return s;
+}
+
+kernel void attention(global const uchar* qb, ulong qo,
+		global const uchar* kb, ulong ko0, ulong ko1, int kt,
+		global const uchar* vb, ulong vo0, ulong vo1, int vt,
+		global uchar* ob, ulong oo,
+		uint D, uint NH, uint NHKV, uint pos0, uint nkv, float scale,
+		local float* ql, local float* pl, local float* red) {
+	uint h = get_group_id(0), t = get_group_id(1);
+	uint lid = get_local_id(0), L = get_local_size(0);
+	uint kvh = h / (NH / NHKV);
+	uint W = D * NHKV;
+	global const float* q = GP(const float, qb, qo) + (size_t)t * D * NH + h * D;
+	for (uint i = lid; i < D; i += L) {
+		ql[i] = q[i];
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	uint visible = min(pos0 + t + 1u, nkv);
+	float m = -INFINITY, l = 0.0f;
+	float acc[ATT_DPT];
+	for (int k = 0; k < ATT_DPT; k++) {
+		acc[k] = 0.0f;
+	}
+	for (uint j0 = 0; j0 < visible; j0 += L) {
+		uint j = j0 + lid;
+		float s = -INFINITY;
+		if (j < visible) {
+			s = kv_dot(kt, kb, ko0, ko1, j, W, kvh * D, D, ql) * scale;
+		}
+		float mn = fmax(m, wg_max(s, red));
+		float p = j < visible ? exp(s - mn) : 0.0f;
+		pl[lid] = p;
+		float ps = wg_sum(p, red); // its barriers also publish pl
+		float alpha = exp(m - mn);
+		l = l * alpha + ps;
+		uint nj = min(L, visible - j0);
+		for (int k = 0; k < ATT_DPT; k++) {
+			uint d = lid + (uint)k * L;
+			if (d < D) {
+				acc[k] = acc[k] * alpha + kv_axpy(vt, vb, vo0, vo1, j0, nj, W, kvh * D + d, pl);
+			}
+		}
+		m = mn;
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	global float* o = GP(float, ob, oo) + (size_t)t * D * NH + h * D;
+	float inv = 1.0f / l;
+	for (int k = 0; k < ATT_DPT; k++) {
+		uint d = lid + (uint)k * L;
+		if (d < D) {
+			o[d] = acc[k] * inv;
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// NVIDIA tensor cores (compute capability 8.0 and later): the prefill
+// product with mma.sync.m16n8k16 in inline PTX. A work-group of 128
+// work-items (4 warps) computes 64 weight rows by 64 tokens, 32 columns at
+// a time: the weight chunk is dequantized and the tokens' chunk converted
+// to f16 in local memory (rounded to nearest even), and each warp
+// multiplies its 16 rows by the 64 tokens, accumulating in f32.
+// Global size (ceil(M/64)*128, ceil(N/64)), local (128, 1).
+
+#ifdef OCL_NV_MMA
+
+#define TC_BM 64
+#define TC_BN 64
+#define TC_LD 40 // halves per local row: 32 + 8 of padding against bank conflicts
+
+#ifndef OCL_MMA_EMULATE
+#define MMA_EMU_ARG
+#define MMA_EMU_PASS
+FN void mma_16x8x16(float* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1) {
+	float d0, d1, d2, d3;
+	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+		: "=f"(d0), "=f"(d1), "=f"(d2), "=f"(d3)
+		: "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+	c[0] = d0;
+	c[1] = d1;
+	c[2] = d2;
+	c[3] = d3;
+}
+#else
+// A test-only emulation of mma.sync.m16n8k16 (f16 in, f32 out) for
+// devices without tensor cores, following the PTX ISA's fragment layouts:
+// lane = 4*groupID + threadID_in_group; A (16x16, row-major) register i
+// holds rows groupID (+8 for i = 1, 3) and columns 2*tig, 2*tig+1 (+8
+// for i = 2, 3); B (16x8) register i holds rows 2*tig, 2*tig+1 (+8 for
+// i = 1) of column groupID; C holds rows groupID (+8 for c = 2, 3) and
+// columns 2*tig + (c & 1). Lanes swap fragments through local memory
+// (emu: 6 words per work-item); every work-item of the group must call
+// it together.
+#define MMA_EMU_ARG , local uint* emu
+#define MMA_EMU_PASS , emu
+FN float emu_half(uint r, uint hi) { return h2f(hi ? (r >> 16) : (r & 0xffffu)); }
+FN void mma_16x8x16_emu(float* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, local uint* emu) {
+	uint lid = get_local_id(0), lane = lid & 31u;
+	local uint* wa = emu + (lid & ~31u) * 6u;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	wa[lane * 6u + 0u] = a0;
+	wa[lane * 6u + 1u] = a1;
+	wa[lane * 6u + 2u] = a2;
+	wa[lane * 6u + 3u] = a3;
+	wa[lane * 6u + 4u] = b0;
+	wa[lane * 6u + 5u] = b1;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	uint g = lane >> 2, tq = lane & 3u;
+	for (uint e = 0; e < 4u; e++) {
+		uint row = g + 8u * (e >> 1), col = 2u * tq + (e & 1u);
+		float s = c[e];
+		for (uint k = 0; k < 16u; k++) {
+			uint kt = (k % 8u) / 2u, kh = k & 1u;
+			uint areg = (row >= 8u ? 1u : 0u) + (k >= 8u ? 2u : 0u);
+			float av = emu_half(wa[((row % 8u) * 4u + kt) * 6u + areg], kh);
+			float bv = emu_half(wa[(col * 4u + kt) * 6u + 4u + (k >= 8u ? 1u : 0u)], kh);
+			s = fma(av, bv, s);
+		}
+		c[e] = s;
+	}
+}
+#define mma_16x8x16(c, a0, a1, a2, a3, b0, b1) mma_16x8x16_emu(c, a0, a1, a2, a3, b0, b1, emu)
+#endif
+
+FN void mul_mm_tc(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N,
+		local ushort* wh, local ushort* xh MMA_EMU_ARG) {
+	uint lid = get_local_id(0);
+	uint lane = lid & 31u, warp = lid >> 5;
+	uint g = lane >> 2, tq = lane & 3u;
+	uint m0 = get_group_id(0) * TC_BM, n0 = get_group_id(1) * TC_BN;
+	global const float* x = GP(const float, xb, xo);
+	float acc[8][4];
+	for (int j = 0; j < 8; j++) {
+		for (int c = 0; c < 4; c++) {
+			acc[j][c] = 0.0f;
+		}
+	}
+	uint nc = (K + 31u) / 32u;
+	for (uint c = 0; c < nc; c++) {
+		if (lid < TC_BM) {
+			uint r = m0 + lid;
+			float4 v[8];
+			if (r < M) {
+				chunk(T, w, o0, o1, o2, o3, r, K, c, v);
+			} else {
+				for (int i = 0; i < 8; i++) {
+					v[i] = (float4)(0.0f);
+				}
+			}
+			local half* dst = (local half*)(wh + lid * TC_LD);
+			for (int i = 0; i < 8; i++) {
+				vstore_half4(v[i], i, dst);
+			}
+		}
+		// 64 tokens x 32 columns, 16 per work-item, consecutive columns
+		// across consecutive work-items.
+		for (uint it = 0; it < (TC_BN * 32u) / 128u; it++) {
+			uint idx = it * 128u + lid;
+			uint tt = idx / 32u, kk = idx % 32u;
+			uint tok = n0 + tt, k = c * 32u + kk;
+			float v = (tok < N && k < K) ? x[(size_t)tok * K + k] : 0.0f;
+			vstore_half(v, tt * TC_LD + kk, (local half*)xh);
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint k16 = 0; k16 < 32u; k16 += 16u) {
+			// Fragments are gathered from 16-bit loads (the low half holds
+			// the lower column), so no 32-bit access depends on the
+			// alignment of the local buffers.
+			local const ushort* ar = wh + (warp * 16u + g) * TC_LD + k16 + 2u * tq;
+			uint a0 = (uint)ar[0] | ((uint)ar[1] << 16);
+			uint a1 = (uint)ar[8u * TC_LD] | ((uint)ar[8u * TC_LD + 1u] << 16);
+			uint a2 = (uint)ar[8u] | ((uint)ar[9u] << 16);
+			uint a3 = (uint)ar[8u * TC_LD + 8u] | ((uint)ar[8u * TC_LD + 9u] << 16);
+			for (int j = 0; j < 8; j++) {
+				local const ushort* br = xh + ((uint)j * 8u + g) * TC_LD + k16 + 2u * tq;
+				uint b0 = (uint)br[0] | ((uint)br[1] << 16);
+				uint b1 = (uint)br[8u] | ((uint)br[9u] << 16);
+				mma_16x8x16(acc[j], a0, a1, a2, a3, b0, b1);
+			}
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	global float* y = GP(float, yb, yo);
+	for (int j = 0; j < 8; j++) {
+		for (int c = 0; c < 4; c++) {
+			uint r = m0 + warp * 16u + g + 8u * ((uint)c >> 1);
+			uint tok = n0 + (uint)j * 8u + 2u * tq + ((uint)c & 1u);
+			if (r < M && tok < N) {
+				y[(size_t)tok * M + r] = acc[j][c];
+			}
+		}
+	}
+}
+
+#define TC_LOCAL local ushort *wh, local ushort *xh MMA_EMU_ARG
+#define TC_PASS wh, xh MMA_EMU_PASS
+kernel void mul_mm_tc_f32(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_F32, MM_PASS, TC_PASS); }
+kernel void mul_mm_tc_f16(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_F16, MM_PASS, TC_PASS); }
+kernel void mul_mm_tc_bf16(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_BF16, MM_PASS, TC_PASS); }
+kernel void mul_mm_tc_q4_0(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q4_0, MM_PASS, TC_PASS); }
+kernel void mul_mm_tc_q8_0(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q8_0, MM_PASS, TC_PASS); }
+kernel void mul_mm_tc_q6_K(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q6_K, MM_PASS, TC_PASS); }
+
+#endif // OCL_NV_MMA

@@ -1,0 +1,98 @@
+package opencl
+
+import (
+	"fmt"
+
+	"github.com/ocelot-llm/ocelot/quant"
+)
+
+// layout is how a tensor's bytes sit in its device buffer. Quantized
+// blocks are split into their parts, each part a dense array (Q4_0: the
+// 16-byte quant groups, then the f16 scales), so kernels read aligned
+// vectors; float types keep ggml's row-major layout. Download joins the
+// parts again, so what comes back equals what went up.
+type layout struct {
+	typ    quant.Type
+	cols   int      // elements per row
+	rows   int      // rows
+	blocks int64    // blocks in the tensor (elements for float types)
+	off    [4]int64 // byte offset of each region in the buffer
+	size   int64    // bytes on the device (equal to the raw size)
+}
+
+// part is one region of a split block: where it sits in a raw block, and
+// how many bytes it has.
+type part struct{ at, n int }
+
+// parts lists the regions of a quantized type's block in device order.
+var parts = map[quant.Type][]part{
+	quant.Q4_0: {{2, 16}, {0, 2}},
+	quant.Q8_0: {{2, 32}, {0, 2}},
+	quant.Q6_K: {{0, 128}, {128, 64}, {192, 16}, {208, 2}},
+}
+
+// deviceTypes are the types a device buffer may hold.
+func deviceType(t quant.Type) bool {
+	switch t {
+	case quant.F32, quant.F16, quant.BF16, quant.Q4_0, quant.Q8_0, quant.Q6_K:
+		return true
+	}
+	return false
+}
+
+func newLayout(t quant.Type, cols, rows int) (layout, error) {
+	if !deviceType(t) {
+		return layout{}, fmt.Errorf("type %s cannot be stored on the device", t)
+	}
+	if cols <= 0 || rows <= 0 {
+		return layout{}, fmt.Errorf("shape [%d, %d] is empty", cols, rows)
+	}
+	rb, err := quant.RowSize(t, int64(cols))
+	if err != nil {
+		return layout{}, err
+	}
+	l := layout{typ: t, cols: cols, rows: rows, size: rb * int64(rows)}
+	l.blocks = int64(cols) / int64(t.BlockSize()) * int64(rows)
+	var at int64
+	for i, p := range parts[t] {
+		l.off[i] = at
+		at += int64(p.n) * l.blocks
+	}
+	return l, nil
+}
+
+// split reports whether the device layout differs from the raw one.
+func (l layout) split() bool { return parts[l.typ] != nil }
+
+// toDevice converts raw bytes (ggml's layout) to the device layout.
+func (l layout) toDevice(raw []byte) []byte {
+	ps := parts[l.typ]
+	if ps == nil {
+		return raw
+	}
+	ts := l.typ.TypeSize()
+	dev := make([]byte, l.size)
+	for i, p := range ps {
+		region := dev[l.off[i]:]
+		for b := int64(0); b < l.blocks; b++ {
+			copy(region[b*int64(p.n):(b+1)*int64(p.n)], raw[b*int64(ts)+int64(p.at):][:p.n])
+		}
+	}
+	return dev
+}
+
+// fromDevice converts device-layout bytes back to ggml's layout, into raw.
+func (l layout) fromDevice(raw, dev []byte) {
+	ps := parts[l.typ]
+	if ps == nil {
+		copy(raw, dev)
+		return
+	}
+	ts := l.typ.TypeSize()
+	for i, p := range ps {
+		region := dev[l.off[i]:]
+		for b := int64(0); b < l.blocks; b++ {
+			copy(raw[b*int64(ts)+int64(p.at):][:p.n], region[b*int64(p.n):(b+1)*int64(p.n)])
+		}
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !((darwin || (linux && !android) || ((android || freebsd) && cgo)) && (amd64 || arm64))
+
+package opencl
+
+import "runtime"
+
+// loadAPI fails on builds where purego cannot load libraries without cgo
+// (Android and FreeBSD), on 32-bit targets and on other systems. ocelot
+// runs on the CPU there.
+func loadAPI() (*api, error) {
+	return nil, errorf("this build of ocelot cannot load OpenCL on %s/%s (Android and FreeBSD need a cgo build)", runtime.GOOS, runtime.GOARCH)
+}

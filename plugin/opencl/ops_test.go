@@ -1,0 +1,473 @@
+package opencl
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/quant"
+	"github.com/ocelot-llm/ocelot/ref"
+)
+
+// Thresholds (NMSE = mse(ref, got) / mse(ref, 0)), as in ggml's
+// test-backend-ops.
+const (
+	// exactNMSE: ops that differ from the reference only by float
+	// rounding (summation order, exp/sqrt within a few ulp).
+	exactNMSE = 1e-7
+	// matmulNMSE: matrix products and attention over long sums.
+	matmulNMSE = 5e-4
+)
+
+var weightTypes = []quant.Type{quant.F32, quant.F16, quant.BF16, quant.Q4_0, quant.Q8_0, quant.Q6_K}
+
+// logNMSE records an op's NMSE in the test log (-v shows the table the
+// device run reports).
+func logNMSE(t *testing.T, op string, e float64) {
+	t.Helper()
+	t.Logf("NMSE %-28s %.3g", op, e)
+}
+
+func TestRMSNormAndElementwise(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, w := range []int{1, 31, 256, 4096, 4099} {
+		for _, n := range []int{1, 5, 64} {
+			if w*n > 1<<18 {
+				continue
+			}
+			name := fmt.Sprintf("%dx%d", w, n)
+			x := act("x", w, n)
+			xv := randn(rng, w*n, 3)
+			ones := make([]float32, w)
+			for i := range ones {
+				ones[i] = 1
+			}
+			wv := randn(rng, w, 1)
+			want, wantMul := make([]float32, w*n), make([]float32, w*n)
+			for r := 0; r < n; r++ {
+				ref.RMSNorm(want[r*w:(r+1)*w], xv[r*w:(r+1)*w], ones, 1e-5)
+				ref.RMSNorm(wantMul[r*w:(r+1)*w], xv[r*w:(r+1)*w], wv, 1e-5)
+			}
+			// RMS_NORM alone, and fused with the MUL that follows.
+			norm := &graph.Tensor{Name: "norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+			out := runNodes(t, b, []*graph.Tensor{norm}, map[*graph.Tensor][]float32{x: xv})
+			logNMSE(t, "RMS_NORM "+name, checkNMSE(t, "rms_norm "+name, want, out[norm], exactNMSE))
+			wt := leaf(t, "w", quant.F32, w, 1, wv)
+			norm2 := &graph.Tensor{Name: "norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+			mul := &graph.Tensor{Name: "mul", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{norm2, wt}}
+			out = runNodes(t, b, []*graph.Tensor{norm2, mul}, map[*graph.Tensor][]float32{x: xv})
+			checkNMSE(t, "rms_norm (fused) "+name, want, out[norm2], exactNMSE)
+			logNMSE(t, "RMS_NORM+MUL "+name, checkNMSE(t, "rms_norm+mul "+name, wantMul, out[mul], exactNMSE))
+
+			// ADD, MUL (plain and broadcast), SWIGLU.
+			av, bv := randn(rng, w*n, 1), randn(rng, w*n, 1)
+			for _, c := range []struct {
+				op    graph.Op
+				bcast bool
+			}{{graph.OpAdd, false}, {graph.OpMul, false}, {graph.OpMul, true}, {graph.OpSwiGLU, false}} {
+				a := act("a", w, n)
+				srcs := map[*graph.Tensor][]float32{a: av}
+				var bt *graph.Tensor
+				yv := bv
+				if c.bcast {
+					yv = bv[:w]
+					bt = leaf(t, "b", quant.F32, w, 1, yv)
+				} else {
+					bt = act("b", w, n)
+					srcs[bt] = bv
+				}
+				node := &graph.Tensor{Name: "op", Op: c.op, Type: quant.F32, Shape: a.Shape, Src: [3]*graph.Tensor{a, bt}}
+				want := make([]float32, w*n)
+				for i := range want {
+					y := yv[i%len(yv)]
+					switch c.op {
+					case graph.OpAdd:
+						want[i] = av[i] + y
+					case graph.OpMul:
+						want[i] = av[i] * y
+					default:
+						want[i] = ref.SiLU(av[i]) * y
+					}
+				}
+				got := runNodes(t, b, []*graph.Tensor{node}, srcs)[node]
+				label := fmt.Sprintf("%s bcast=%v %s", c.op, c.bcast, name)
+				logNMSE(t, label, checkNMSE(t, label, want, got, exactNMSE))
+			}
+		}
+	}
+}
+
+func TestGetRows(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(2, 1))
+	for _, typ := range weightTypes {
+		for _, s := range [][3]int{{max(typ.BlockSize(), 32), 50, 7}, {4096, 3, 1}, {typ.BlockSize() * 3, 9, 64}} {
+			w, rows, n := s[0], s[1], s[2]
+			table := leaf(t, "table", typ, w, rows, randn(rng, w*rows, 1))
+			ids := make([]int32, n)
+			for i := range ids {
+				ids[i] = int32(rng.IntN(rows))
+			}
+			node := &graph.Tensor{Name: "get_rows", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{w, n, 1, 1}, Src: [3]*graph.Tensor{table, input("ids", ids)}}
+			all := dequant(t, typ, table.Data, w*rows)
+			var want []float32
+			for _, id := range ids {
+				want = append(want, all[int(id)*w:(int(id)+1)*w]...)
+			}
+			got := runNodes(t, b, []*graph.Tensor{node}, nil)[node]
+			label := fmt.Sprintf("GET_ROWS %s %dx%d n=%d", typ, w, rows, n)
+			// A lookup dequantizes exactly as the CPU does.
+			if e := checkNMSE(t, label, want, got, 0); e == 0 {
+				logNMSE(t, label, e)
+			}
+		}
+	}
+	// From an f32 intermediate (the last-row pick before the output).
+	x := act("x", 37, 5)
+	xv := randn(rng, 37*5, 1)
+	node := &graph.Tensor{Name: "last_row", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{37, 1, 1, 1}, Src: [3]*graph.Tensor{x, input("ids", []int32{4})}}
+	got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
+	checkNMSE(t, "get_rows from an intermediate", xv[4*37:], got, 0)
+}
+
+// mmPath is one way a matrix product runs: GEMV, the tiled GEMM or the
+// tensor-core GEMM.
+type mmPath struct {
+	name  string
+	mmMin int
+	tc    bool
+}
+
+func mmPaths(b *Backend) []mmPath {
+	paths := []mmPath{{"gemv", 1 << 30, false}}
+	if b.gemm {
+		paths = append(paths, mmPath{"gemm", 1, false})
+	}
+	if b.tc {
+		paths = append(paths, mmPath{"gemm-tc", 1, true})
+	}
+	return paths
+}
+
+func TestMulMat(t *testing.T) {
+	b := testBackend(t)
+	testMulMat(t, b, mmPaths(b), false)
+}
+
+// TestTensorCoreEmulated runs the tensor-core GEMM with mma.sync
+// emulated (per the PTX fragment layouts) where there are no tensor
+// cores, so its tiling and fragment indexing are tested on any device.
+func TestTensorCoreEmulated(t *testing.T) {
+	testBackend(t)
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	forceVariant = &variant{mma: true, emulate: true}
+	b, err := Open(Options{Device: -1, CacheDir: "-"})
+	forceVariant = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !b.tc {
+		t.Skip("the device cannot run 128 work-items with the tiles")
+	}
+	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true}}, true)
+}
+
+// testMulMat compares products of every weight type on the given paths
+// with a float64 reference; quick runs fewer shapes.
+func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
+	rng := rand.New(rand.NewPCG(3, 1))
+	defer func(v int, tc bool) { b.mmMin, b.tc = v, tc }(b.mmMin, b.tc)
+	hasTC := b.tc
+	for _, typ := range weightTypes {
+		bs := typ.BlockSize()
+		k := max(bs, 64)
+		shapes := [][2]int{{k, 1}, {k, 37}, {4096, 33}, {2 * k, 300}}
+		batches := []int{1, 2, 7, 33, 64, 65}
+		if bs == 1 {
+			shapes = append(shapes, [2]int{67, 5}, [2]int{31, 65})
+		}
+		if quick {
+			shapes, batches = [][2]int{{k, 37}, {2 * k, 130}}, []int{1, 33, 65}
+			if bs == 1 {
+				shapes = append(shapes, [2]int{67, 5})
+			}
+		}
+		for _, s := range shapes {
+			k, m := s[0], s[1]
+			w := leaf(t, "w", typ, k, m, randn(rng, k*m, 0.05))
+			wv := dequant(t, typ, w.Data, k*m)
+			for _, n := range batches {
+				x := act("x", k, n)
+				xv := randn(rng, k*n, 1)
+				want := make([]float32, m*n)
+				for j := 0; j < n; j++ {
+					for i := 0; i < m; i++ {
+						var s float64
+						for l := 0; l < k; l++ {
+							s += float64(wv[i*k+l]) * float64(xv[j*k+l])
+						}
+						want[j*m+i] = float32(s)
+					}
+				}
+				for _, p := range paths {
+					b.mmMin, b.tc = p.mmMin, p.tc && hasTC
+					node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [3]*graph.Tensor{w, x}}
+					got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
+					label := fmt.Sprintf("MUL_MAT %s %s k=%d m=%d n=%d", p.name, typ, k, m, n)
+					logNMSE(t, label, checkNMSE(t, label, want, got, matmulNMSE))
+				}
+			}
+		}
+	}
+}
+
+func TestRope(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(4, 1))
+	for _, hd := range []int{32, 64, 128} {
+		for _, c := range []struct{ heads, n, pos0 int }{{1, 1, 0}, {3, 7, 5}, {8, 33, 4000}, {2, 3, 131000}} {
+			for _, freqs := range []bool{false, true} {
+				w := hd * c.heads
+				x := act("x", w, c.n)
+				xv := randn(rng, w*c.n, 1)
+				pos := make([]int32, c.n)
+				for i := range pos {
+					pos[i] = int32(c.pos0 + i)
+				}
+				var ff *graph.Tensor
+				var fv []float32
+				if freqs {
+					fv = make([]float32, hd/2)
+					for i := range fv {
+						fv[i] = 1 + 7*float32(i)/float32(len(fv))
+					}
+					ff = leaf(t, "freqs", quant.F32, hd/2, 1, fv)
+				}
+				node := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, input("pos", pos), ff},
+					Param: graph.Params{RopeBase: 500000, HeadDim: hd}}
+				want := append([]float32(nil), xv...)
+				for i := 0; i < c.n; i++ {
+					ref.Rope(want[i*w:(i+1)*w], hd, c.pos0+i, 500000, fv)
+				}
+				got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
+				label := fmt.Sprintf("ROPE hd=%d heads=%d n=%d pos0=%d freqs=%v", hd, c.heads, c.n, c.pos0, freqs)
+				// The angles are computed as accurately as ref's float64
+				// ones, so ROPE meets the exact-op threshold even at
+				// positions past 100k.
+				logNMSE(t, label, checkNMSE(t, label, want, got, exactNMSE))
+			}
+		}
+	}
+}
+
+// cacheWith returns a cache leaf [width, cells] of type t filled with
+// random rows (so untouched cells are checked too) and its bytes.
+func cacheWith(tb testing.TB, rng *rand.Rand, t quant.Type, width, cells int) (*graph.Tensor, []byte) {
+	c := leaf(tb, "cache", t, width, cells, randn(rng, width*cells, 1))
+	c.Kind = graph.Cache
+	data := c.Data
+	c.Data = nil
+	return c, data
+}
+
+func TestSetRows(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(5, 1))
+	for _, typ := range ref.KVTypes {
+		for _, s := range [][3]int{{64, 40, 7}, {1024, 9, 1}, {32, 512, 33}, {4096, 8, 3}} {
+			width, cells, n := s[0], s[1], s[2]
+			for _, fused := range []bool{false, true} {
+				cache, initial := cacheWith(t, rng, typ, width, cells)
+				if err := b.Load(cache); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Upload(cache, initial); err != nil {
+					t.Fatal(err)
+				}
+				xv := randn(rng, width*n, 2)
+				// Include values that round to ties and tiny magnitudes.
+				xv[0], xv[1] = 0.5, -1e-3
+				perm := rng.Perm(cells)[:n]
+				idx := make([]int32, n)
+				for i := range idx {
+					idx[i] = int32(perm[i])
+				}
+				rowBytes, _ := quant.RowSize(typ, int64(width))
+				var nodes []*graph.Tensor
+				x := act("x", width, n)
+				srcs := map[*graph.Tensor][]float32{x: xv}
+				rowsIn := x
+				rot := xv
+				if fused {
+					// ROPE followed by the SET_ROWS that stores it.
+					pos := make([]int32, n)
+					for i := range pos {
+						pos[i] = int32(100 + i)
+					}
+					rope := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, input("pos", pos)},
+						Param: graph.Params{RopeBase: 10000, HeadDim: 32}}
+					nodes = append(nodes, rope)
+					rowsIn = rope
+					rot = append([]float32(nil), xv...)
+					for i := 0; i < n; i++ {
+						ref.Rope(rot[i*width:(i+1)*width], 32, 100+i, 10000, nil)
+					}
+				}
+				set := &graph.Tensor{Name: "set_rows", Op: graph.OpSetRows, Type: typ, Shape: cache.Shape, Src: [3]*graph.Tensor{rowsIn, cache, input("cells", idx)}}
+				nodes = append(nodes, set)
+				out := runNodes(t, b, nodes, srcs)
+				if fused {
+					checkNMSE(t, "rope (fused with set_rows)", rot, out[nodes[0]], exactNMSE)
+				}
+				// The device's rotation may differ from ref's in the last
+				// bit, so quantize the device's own rope output.
+				src := rot
+				if fused {
+					src = out[nodes[0]]
+				}
+				want := append([]byte(nil), initial...)
+				for i, cell := range idx {
+					if err := quant.Quantize(typ, want[int64(cell)*rowBytes:], src[i*width:(i+1)*width]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got := make([]byte, len(want))
+				if err := b.Download(cache, got); err != nil {
+					t.Fatal(err)
+				}
+				b.Free(cache)
+				label := fmt.Sprintf("SET_ROWS %s %dx%d n=%d fused=%v", typ, width, cells, n, fused)
+				if !bytes.Equal(got, want) {
+					for i := range got {
+						if got[i] != want[i] {
+							t.Errorf("%s: cache bytes differ from quant.Quantize's at byte %d (cell %d): got %#02x want %#02x", label, i, int64(i)/rowBytes, got[i], want[i])
+							break
+						}
+					}
+				} else {
+					t.Logf("%s: bit-identical to quant.Quantize", label)
+				}
+			}
+		}
+	}
+}
+
+func TestAttention(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(6, 1))
+	type shape struct{ hd, heads, kvHeads, n, pos0 int }
+	shapes := []shape{{32, 1, 1, 1, 0}, {64, 4, 2, 7, 13}, {128, 8, 2, 1, 300}, {64, 8, 8, 33, 0}, {128, 32, 8, 3, 61}, {32, 8, 2, 64, 100}}
+	pairs := [][2]quant.Type{{quant.Q8_0, quant.F16}, {quant.Q4_0, quant.Q8_0}, {quant.F16, quant.Q4_0}}
+	for _, t0 := range ref.KVTypes {
+		pairs = append(pairs, [2]quant.Type{t0, t0})
+	}
+	for _, p := range pairs {
+		for _, s := range shapes {
+			cells := s.pos0 + s.n + 3 // cells past NKV must be ignored
+			width := s.hd * s.kvHeads
+			kc, kdata := cacheWith(t, rng, p[0], width, cells)
+			vc, vdata := cacheWith(t, rng, p[1], width, cells)
+			for _, c := range []struct {
+				t    *graph.Tensor
+				data []byte
+			}{{kc, kdata}, {vc, vdata}} {
+				if err := b.Load(c.t); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Upload(c.t, c.data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			q := act("q", s.hd*s.heads, s.n)
+			qv := randn(rng, s.hd*s.heads*s.n, 1)
+			node := &graph.Tensor{Name: "attention", Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [3]*graph.Tensor{q, kc, vc},
+				Param: graph.Params{HeadDim: s.hd, NHead: s.heads, NHeadKV: s.kvHeads, Pos0: s.pos0, NKV: s.pos0 + s.n, Scale: float32(1 / math.Sqrt(float64(s.hd)))}}
+			label := fmt.Sprintf("ATTENTION %s/%s hd=%d heads=%d/%d n=%d pos0=%d", p[0], p[1], s.hd, s.heads, s.kvHeads, s.n, s.pos0)
+			if !b.Supports(node) {
+				t.Errorf("%s: not supported", label)
+				continue
+			}
+			got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{q: qv})[node]
+			keys := dequant(t, p[0], kdata, width*cells)
+			vals := dequant(t, p[1], vdata, width*cells)
+			qrows, want := make([][]float32, s.n), make([][]float32, s.n)
+			for i := range qrows {
+				qrows[i] = qv[i*s.hd*s.heads : (i+1)*s.hd*s.heads]
+				want[i] = make([]float32, s.hd*s.heads)
+			}
+			ref.Attention(want, qrows, keys, vals, s.pos0, s.heads, s.kvHeads, s.hd, 1)
+			var flat []float32
+			for _, r := range want {
+				flat = append(flat, r...)
+			}
+			// The cache is read exactly as the reference dequantizes it, so
+			// attention differs only by summation order: an exact op.
+			logNMSE(t, label, checkNMSE(t, label, flat, got, exactNMSE))
+			b.Free(kc)
+			b.Free(vc)
+		}
+	}
+}
+
+// TestRoundTrip checks download(upload(x)) for every type, weights and
+// caches, including Upload over a resident tensor.
+func TestRoundTrip(t *testing.T) {
+	b := testBackend(t)
+	rng := rand.New(rand.NewPCG(7, 1))
+	for _, typ := range weightTypes {
+		for _, s := range [][2]int{{4096, 5}, {typ.BlockSize() * 2, 1}, {typ.BlockSize() * 7, 13}} {
+			w := leaf(t, "w", typ, s[0], s[1], randn(rng, s[0]*s[1], 1))
+			if err := b.Load(w); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(w.Data))
+			if err := b.Download(w, got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, w.Data) {
+				t.Errorf("%s %v: download differs from upload", typ, s)
+			}
+			other := leaf(t, "w2", typ, s[0], s[1], randn(rng, s[0]*s[1], 1)).Data
+			if err := b.Upload(w, other); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Download(w, got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, other) {
+				t.Errorf("%s %v: download differs from re-upload", typ, s)
+			}
+			b.Free(w)
+		}
+	}
+	for _, typ := range ref.KVTypes {
+		c, data := cacheWith(t, rng, typ, 256, 9)
+		if err := b.Load(c); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(data))
+		if err := b.Download(c, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, make([]byte, len(data))) {
+			t.Errorf("cache %s is not zeroed on load", typ)
+		}
+		if err := b.Upload(c, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Download(c, got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Errorf("cache %s: download differs from upload", typ)
+		}
+		b.Free(c)
+	}
+}
