@@ -47,7 +47,7 @@ bench: build $(TINY) $(BENCH1B)
 # Every backend against the reference engine, op by op and end to end, on
 # models it generates itself.
 conformance: build
-	$(BIN) conformance --backend all
+	$(BIN) conformance --backend all $(CONFORMANCE_FLAGS)
 
 lint:
 	@out=$$(gofmt -l . | grep -v '^testdata/' || true); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -49,6 +49,13 @@ func OpCases(b accel.Backend, slot int, quick bool) []Case {
 				if int64(s[0])*int64(s[1])*int64(n) > 1<<24 && quick {
 					continue
 				}
+				// NMSE over a single output is one sample of the rounding
+				// error, not a measure of it: a product that happens to be
+				// small next to its terms fails a correct kernel. One output
+				// row is covered with several tokens instead.
+				if s[1]*n < 4 {
+					continue
+				}
 				cases = append(cases, e.mulMat(t, s[0], s[1], n))
 			}
 		}
