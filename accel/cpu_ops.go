@@ -2,6 +2,7 @@ package accel
 
 import (
 	"fmt"
+	"github.com/ocelot-llm/ocelot/internal/plant"
 	"math"
 	"sync"
 
@@ -72,6 +73,9 @@ func (t *rowsTask) run(_, lo, hi int) {
 			if err := quant.Dequantize(t.typ, t.out[r*w:(r+1)*w], src); err != nil {
 				t.fail(err)
 				return
+			}
+			if t.typ == quant.Q4_0 && plant.Is(plant.Q4Nibbles) {
+				swapNibbleHalves(t.out[r*w : (r+1)*w]) // a planted bug (tests only)
 			}
 		}
 	case graph.OpRMSNorm:
@@ -306,4 +310,14 @@ func (c *CPU) setRows(a *cpuArena, n *graph.Tensor) error {
 	}
 	t.op, t.width, t.ids, t.typ, t.dst, t.rowBytes = graph.OpSetRows, cache.Shape[0], cells, cache.Type, b.data, int(rowBytes)
 	return c.runRows(len(cells), cache.Shape[0], t)
+}
+
+// swapNibbleHalves exchanges elements j and j+16 of every 32-element
+// block: what reading Q4_0's nibbles in the wrong order gives.
+func swapNibbleHalves(v []float32) {
+	for b := 0; b+32 <= len(v); b += 32 {
+		for j := 0; j < 16; j++ {
+			v[b+j], v[b+16+j] = v[b+16+j], v[b+j]
+		}
+	}
 }
