@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -205,5 +207,41 @@ func TestBench(t *testing.T) {
 		if code, _, errs := cli(t, args...); code != 2 {
 			t.Errorf("%v: code %d, %q", args, code, errs)
 		}
+	}
+}
+
+func TestDumpGraph(t *testing.T) {
+	tiny := testmodel.Preset(t, "tiny")
+	code, out, errs := cli(t, "run", "-m", tiny, "--backend", "cpu", "-ub", "4", "--dump-graph")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errs)
+	}
+	for _, want := range []string{"MUL_MAT", "ATTENTION", "SET_ROWS", "on cpu", "0 copies"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dump lacks %q", want)
+		}
+	}
+	if code, _, errs := cli(t, "run", "-m", tiny, "--backend", "ref", "--dump-graph"); code != 1 || !strings.Contains(errs, "no op graph") {
+		t.Errorf("ref dump: code %d, %q", code, errs)
+	}
+}
+
+func TestChat(t *testing.T) {
+	tiny := testmodel.Preset(t, "tiny")
+	var e engineFlags
+	e.model, e.nCtx, e.nBatch, e.nUbatch, e.t, e.ctk, e.ctv, e.backend, e.quiet = tiny, 512, 512, 512, 2, "f16", "f16", "cpu", true
+	m, err := e.load(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var out, errb bytes.Buffer
+	s := samplerFlags{temp: 0}
+	in := strings.NewReader("Hello there\n\nWhat is an ocelot?\n")
+	if err := runChat(context.Background(), m, &s, 8, in, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out.String(), "\n") != 2 || strings.Count(errb.String(), "> ") != 4 {
+		t.Fatalf("two turns expected: stdout %q, prompts %q", out.String(), errb.String())
 	}
 }
