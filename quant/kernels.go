@@ -5,6 +5,9 @@ import (
 	"sync/atomic"
 )
 
+// The assembly kernels are generated; see _gen/main.go.
+//go:generate sh -c "cd _gen && go run ."
+
 // Path names one implementation of the CPU kernels (dot products, matmul
 // tiles, activation quantizers). Every path computes the same integer sums
 // as PathGeneric; float results differ only in the order of float
@@ -79,6 +82,29 @@ type kernels struct {
 	// Tile (GEMM) kernels by weight type; nil where the path has none
 	// and MatMul multiplies one activation row at a time with gemv.
 	tile [numQTypes]*tileKernel
+
+	// Float tile kernels for F32, F16 and BF16 weights (see ftypeOf);
+	// nil where MatMul computes one dot product per output instead.
+	ftile [3]*floatTile
+}
+
+// floatTile is a kernel that computes a block of rows×acts outputs of a
+// float matmul with k in the vector lanes (see matMulFloat).
+type floatTile struct {
+	rows, acts int // R weight rows and T activation rows per call
+	step       int // k must be a multiple of step; MatMul adds the rest
+	run        func(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+}
+
+// ftypeOf indexes kernels.ftile: F32, F16, BF16.
+func ftypeOf(t Type) int {
+	switch t {
+	case F16:
+		return 1
+	case BF16:
+		return 2
+	}
+	return 0
 }
 
 // qtype indexes the per-type kernel arrays.

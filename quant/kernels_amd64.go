@@ -7,16 +7,19 @@ import "github.com/klauspost/cpuid/v2"
 // The amd64 paths and the kernels each one runs (the assembly is generated
 // by quant/_gen into kernels_gen_amd64.s):
 //
-//	path        GEMM tiles (weights)          GEMV Q4_0 / Q8_0 / Q6_K           f32/f16/bf16 dots
-//	avx2        ymm maddubs: q4_0, q6_K       avx2 / avx2 (vpsignb) / avx2       avx2+fma
-//	avxvnni     ymm vpdpbusd: q4_0 q8_0 q6_K  avxvnni / avxvnni / avx2           avx2+fma
-//	avx512      zmm maddubs: q4_0, q6_K       avx512 / avx2 / avx512             avx512
-//	avx512vnni  zmm vpdpbusd: q4_0 q8_0 q6_K  avx512vnni / avx512vnni / avx512   avx512
+//	path        GEMM tiles (weights)          GEMV Q4_0 / Q8_0 / Q6_K           float tiles, dots
+//	avx2        ymm maddubs: q4_0, q6_K       avx2 / avx2 (vpsignb) / avx2       ymm 4x2, fma
+//	avxvnni     ymm vpdpbusd: q4_0 q8_0 q6_K  avxvnni / avxvnni / avx2           ymm 4x2, fma
+//	avx512      zmm maddubs: q4_0, q6_K       avx512 / avx2 / avx512             zmm 4x4, fma
+//	avx512vnni  zmm vpdpbusd: q4_0 q8_0 q6_K  avx512vnni / avx512vnni / avx512   zmm 4x4, fma
 //
-// Q8_0 weights have no vpmaddubsw tile (their offset quants, up to 255,
-// would saturate its int16 sums), so on avx2 and avx512 MatMul multiplies
-// them one activation row at a time with the GEMV kernel. Every path
-// quantizes Q8_0 activations with the AVX2 quantizer and Q8_K ones in Go.
+// The GEMM tiles take panels packed by assembly (16 rows for zmm, 8 for
+// ymm). Q8_0 weights have no vpmaddubsw tile (their offset quants, up to
+// 255, would saturate its int16 sums), so on avx2 and avx512 MatMul
+// multiplies them one activation row at a time with the GEMV kernel. Every
+// path quantizes Q8_0 activations with the AVX2 quantizer and Q8_K ones in
+// Go. The avx2 kernels use no AVX-512 instruction or register and the
+// avx512 ones no vpdpbusd (TestAsmInstructionSets).
 
 // hasAVX2 is what every amd64 path needs: AVX2, FMA and F16C.
 func hasAVX2() bool {
@@ -37,6 +40,11 @@ func registerArch() {
 	q4Y := gemvAsm(gemvQ4_0Avx2R4, gemvQ4_0Avx2R1, QK4_0)
 	q8Y := gemvAsm(gemvQ8_0Avx2R4, gemvQ8_0Avx2R1, QK8_0)
 	q6Y := gemvAsm(nil, gemvQ6_KAvx2, QK_K)
+	ftY := [3]*floatTile{
+		{rows: 4, acts: 2, step: 8, run: ftileF32Avx2},
+		{rows: 4, acts: 2, step: 8, run: ftileF16Avx2},
+		{rows: 4, acts: 2, step: 8, run: ftileBF16Avx2},
+	}
 
 	register(&kernels{
 		path:      PathAVX2,
@@ -44,6 +52,7 @@ func registerArch() {
 		dotF32:    dotF32Y,
 		dotF16:    dotF16Y,
 		dotBF16:   dotBF16Y,
+		ftile:     ftY,
 		gemv:      [numQTypes]func(int, []byte, int, int, []byte, []float32){q4Y, q8Y, q6Y},
 		tile: [numQTypes]*tileKernel{
 			qQ4_0: {rows: 8, tmax: 4, groups: 8, off: 8, minAct: 2, run: tileAvx2G8, pack: packQ4_0Avx2},
@@ -57,6 +66,7 @@ func registerArch() {
 			dotF32:    dotF32Y,
 			dotF16:    dotF16Y,
 			dotBF16:   dotBF16Y,
+			ftile:     ftY,
 			gemv: [numQTypes]func(int, []byte, int, int, []byte, []float32){
 				gemvAsm(gemvQ4_0AvxVnniR4, gemvQ4_0AvxVnniR1, QK4_0),
 				gemvAsm(gemvQ8_0AvxVnniR4, gemvQ8_0AvxVnniR1, QK8_0),
@@ -76,12 +86,18 @@ func registerArch() {
 	dotF16Z := dot16Asm(dotF16Avx512, 64, dotF16Generic)
 	dotBF16Z := dot16Asm(dotBF16Avx512, 64, dotBF16Generic)
 	q6Z := gemvAsm(nil, gemvQ6_KAvx512, QK_K)
+	ftZ := [3]*floatTile{
+		{rows: 4, acts: 4, step: 16, run: ftileF32Avx512},
+		{rows: 4, acts: 4, step: 16, run: ftileF16Avx512},
+		{rows: 4, acts: 4, step: 16, run: ftileBF16Avx512},
+	}
 	register(&kernels{
 		path:      PathAVX512,
 		quantQ8_0: quantQ8_0Asm(quantQ8_0Avx2),
 		dotF32:    dotF32Z,
 		dotF16:    dotF16Z,
 		dotBF16:   dotBF16Z,
+		ftile:     ftZ,
 		gemv: [numQTypes]func(int, []byte, int, int, []byte, []float32){
 			gemvAsm(gemvQ4_0Avx512R4, gemvQ4_0Avx512R1, QK4_0),
 			q8Y,
@@ -99,6 +115,7 @@ func registerArch() {
 			dotF32:    dotF32Z,
 			dotF16:    dotF16Z,
 			dotBF16:   dotBF16Z,
+			ftile:     ftZ,
 			gemv: [numQTypes]func(int, []byte, int, int, []byte, []float32){
 				gemvAsm(gemvQ4_0Vnni512R4, gemvQ4_0Vnni512R1, QK4_0),
 				gemvAsm(gemvQ8_0Vnni512R4, gemvQ8_0Vnni512R1, QK8_0),

@@ -452,3 +452,33 @@ func packQ6_KAvx512(dst, w *byte, rowBytes, nsb int)
 //
 //go:noescape
 func packQ6_KAvx2(dst, w *byte, rowBytes, nsb int)
+
+// ftileF32Avx512 computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 F32 weight rows and 4 float32 activation rows of n elements (a multiple of 16).
+//
+//go:noescape
+func ftileF32Avx512(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
+// ftileF32Avx2 computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 F32 weight rows and 2 float32 activation rows of n elements (a multiple of 8).
+//
+//go:noescape
+func ftileF32Avx2(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
+// ftileF16Avx512 computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 F16 weight rows and 4 float32 activation rows of n elements (a multiple of 16).
+//
+//go:noescape
+func ftileF16Avx512(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
+// ftileF16Avx2 computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 F16 weight rows and 2 float32 activation rows of n elements (a multiple of 8).
+//
+//go:noescape
+func ftileF16Avx2(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
+// ftileBF16Avx512 computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 BF16 weight rows and 4 float32 activation rows of n elements (a multiple of 16).
+//
+//go:noescape
+func ftileBF16Avx512(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
+// ftileBF16Avx2 computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 BF16 weight rows and 2 float32 activation rows of n elements (a multiple of 8).
+//
+//go:noescape
+func ftileBF16Avx2(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)

@@ -145,17 +145,42 @@ func tileDotG4T8(w, a *byte, nb int, out *float32, outStride int)
 //go:noescape
 func dotF32Neon(w *byte, a *float32, n int) float32
 
+// ftileF32Neon computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 F32 weight rows and 4 float32 activation rows of n elements (a multiple of 4).
+//
+//go:noescape
+func ftileF32Neon(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
 // dotF16Neon returns the dot product of n F16 weights and n float32 activations; n is a multiple of 16.
 //
 //go:noescape
 func dotF16Neon(w *byte, a *float32, n int) float32
+
+// ftileF16Neon computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 F16 weight rows and 4 float32 activation rows of n elements (a multiple of 4).
+//
+//go:noescape
+func ftileF16Neon(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
 
 // dotBF16Neon returns the dot product of n BF16 weights and n float32 activations; n is a multiple of 16.
 //
 //go:noescape
 func dotBF16Neon(w *byte, a *float32, n int) float32
 
+// ftileBF16Neon computes out[t*outStride+r] = Σ w[r][k]*a[t][k] for 4 BF16 weight rows and 4 float32 activation rows of n elements (a multiple of 4).
+//
+//go:noescape
+func ftileBF16Neon(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+
 // quantQ8_0Neon quantizes nb blocks of 32 float32 to Q8_0, stopping before the first block that holds a NaN; it returns the number of blocks done.
 //
 //go:noescape
 func quantQ8_0Neon(dst *byte, src *float32, nb int) int
+
+// packQ4_0Dot packs 4 Q4_0 rows (rowBytes apart) of nb blocks into an SDOT tile panel.
+//
+//go:noescape
+func packQ4_0Dot(dst, w *byte, rowBytes, nb int)
+
+// packQ8_0Dot packs 4 Q8_0 rows (rowBytes apart) of nb blocks into an SDOT tile panel.
+//
+//go:noescape
+func packQ8_0Dot(dst, w *byte, rowBytes, nb int)

@@ -2327,6 +2327,89 @@ loop:
 	FMOVS F0, ret+24(FP)
 	RET
 
+// func ftileF32Neon(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+TEXT ·ftileF32Neon(SB), NOSPLIT, $0-56
+	MOVD w+0(FP), R0
+	MOVD rowBytes+8(FP), R1
+	MOVD a+16(FP), R2
+	MOVD aStride+24(FP), R3
+	MOVD n+32(FP), R4
+	MOVD out+40(FP), R5
+	MOVD outStride+48(FP), R6
+	LSL $2, R6, R6
+	MOVD R0, R7
+	ADD R1, R7, R8
+	ADD R1, R8, R9
+	ADD R1, R9, R10
+	MOVD R2, R11
+	ADD R3, R11, R12
+	ADD R3, R12, R13
+	ADD R3, R13, R14
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	VEOR V4.B16, V4.B16, V4.B16
+	VEOR V5.B16, V5.B16, V5.B16
+	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VEOR V11.B16, V11.B16, V11.B16
+	VEOR V12.B16, V12.B16, V12.B16
+	VEOR V13.B16, V13.B16, V13.B16
+	VEOR V14.B16, V14.B16, V14.B16
+	VEOR V15.B16, V15.B16, V15.B16
+	VEOR V31.B16, V31.B16, V31.B16
+loop:
+	VLD1.P 16(R7), [V16.S4]
+	VLD1.P 16(R8), [V17.S4]
+	VLD1.P 16(R9), [V18.S4]
+	VLD1.P 16(R10), [V19.S4]
+	VLD1.P 16(R11), [V20.S4]
+	VLD1.P 16(R12), [V21.S4]
+	VLD1.P 16(R13), [V22.S4]
+	VLD1.P 16(R14), [V23.S4]
+	WORD $0x4e34ce00 // fmla v0.4s, v16.4s, v20.4s
+	WORD $0x4e35ce01 // fmla v1.4s, v16.4s, v21.4s
+	WORD $0x4e36ce02 // fmla v2.4s, v16.4s, v22.4s
+	WORD $0x4e37ce03 // fmla v3.4s, v16.4s, v23.4s
+	WORD $0x4e34ce24 // fmla v4.4s, v17.4s, v20.4s
+	WORD $0x4e35ce25 // fmla v5.4s, v17.4s, v21.4s
+	WORD $0x4e36ce26 // fmla v6.4s, v17.4s, v22.4s
+	WORD $0x4e37ce27 // fmla v7.4s, v17.4s, v23.4s
+	WORD $0x4e34ce48 // fmla v8.4s, v18.4s, v20.4s
+	WORD $0x4e35ce49 // fmla v9.4s, v18.4s, v21.4s
+	WORD $0x4e36ce4a // fmla v10.4s, v18.4s, v22.4s
+	WORD $0x4e37ce4b // fmla v11.4s, v18.4s, v23.4s
+	WORD $0x4e34ce6c // fmla v12.4s, v19.4s, v20.4s
+	WORD $0x4e35ce6d // fmla v13.4s, v19.4s, v21.4s
+	WORD $0x4e36ce6e // fmla v14.4s, v19.4s, v22.4s
+	WORD $0x4e37ce6f // fmla v15.4s, v19.4s, v23.4s
+	SUBS $4, R4, R4
+	BNE loop
+	WORD $0x6e24d410 // faddp v16.4s, v0.4s, v4.4s
+	WORD $0x6e2cd511 // faddp v17.4s, v8.4s, v12.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e25d430 // faddp v16.4s, v1.4s, v5.4s
+	WORD $0x6e2dd531 // faddp v17.4s, v9.4s, v13.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e26d450 // faddp v16.4s, v2.4s, v6.4s
+	WORD $0x6e2ed551 // faddp v17.4s, v10.4s, v14.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e27d470 // faddp v16.4s, v3.4s, v7.4s
+	WORD $0x6e2fd571 // faddp v17.4s, v11.4s, v15.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	RET
+
 // func dotF16Neon(w *byte, a *float32, n int) float32
 TEXT ·dotF16Neon(SB), NOSPLIT, $0-28
 	MOVD w+0(FP), R0
@@ -2358,6 +2441,93 @@ loop:
 	FMOVS F0, ret+24(FP)
 	RET
 
+// func ftileF16Neon(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+TEXT ·ftileF16Neon(SB), NOSPLIT, $0-56
+	MOVD w+0(FP), R0
+	MOVD rowBytes+8(FP), R1
+	MOVD a+16(FP), R2
+	MOVD aStride+24(FP), R3
+	MOVD n+32(FP), R4
+	MOVD out+40(FP), R5
+	MOVD outStride+48(FP), R6
+	LSL $2, R6, R6
+	MOVD R0, R7
+	ADD R1, R7, R8
+	ADD R1, R8, R9
+	ADD R1, R9, R10
+	MOVD R2, R11
+	ADD R3, R11, R12
+	ADD R3, R12, R13
+	ADD R3, R13, R14
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	VEOR V4.B16, V4.B16, V4.B16
+	VEOR V5.B16, V5.B16, V5.B16
+	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VEOR V11.B16, V11.B16, V11.B16
+	VEOR V12.B16, V12.B16, V12.B16
+	VEOR V13.B16, V13.B16, V13.B16
+	VEOR V14.B16, V14.B16, V14.B16
+	VEOR V15.B16, V15.B16, V15.B16
+	VEOR V31.B16, V31.B16, V31.B16
+loop:
+	VLD1.P 8(R7), [V24.H4]
+	WORD $0x0e217b10 // fcvtl v16.4s, v24.4h
+	VLD1.P 8(R8), [V25.H4]
+	WORD $0x0e217b31 // fcvtl v17.4s, v25.4h
+	VLD1.P 8(R9), [V26.H4]
+	WORD $0x0e217b52 // fcvtl v18.4s, v26.4h
+	VLD1.P 8(R10), [V27.H4]
+	WORD $0x0e217b73 // fcvtl v19.4s, v27.4h
+	VLD1.P 16(R11), [V20.S4]
+	VLD1.P 16(R12), [V21.S4]
+	VLD1.P 16(R13), [V22.S4]
+	VLD1.P 16(R14), [V23.S4]
+	WORD $0x4e34ce00 // fmla v0.4s, v16.4s, v20.4s
+	WORD $0x4e35ce01 // fmla v1.4s, v16.4s, v21.4s
+	WORD $0x4e36ce02 // fmla v2.4s, v16.4s, v22.4s
+	WORD $0x4e37ce03 // fmla v3.4s, v16.4s, v23.4s
+	WORD $0x4e34ce24 // fmla v4.4s, v17.4s, v20.4s
+	WORD $0x4e35ce25 // fmla v5.4s, v17.4s, v21.4s
+	WORD $0x4e36ce26 // fmla v6.4s, v17.4s, v22.4s
+	WORD $0x4e37ce27 // fmla v7.4s, v17.4s, v23.4s
+	WORD $0x4e34ce48 // fmla v8.4s, v18.4s, v20.4s
+	WORD $0x4e35ce49 // fmla v9.4s, v18.4s, v21.4s
+	WORD $0x4e36ce4a // fmla v10.4s, v18.4s, v22.4s
+	WORD $0x4e37ce4b // fmla v11.4s, v18.4s, v23.4s
+	WORD $0x4e34ce6c // fmla v12.4s, v19.4s, v20.4s
+	WORD $0x4e35ce6d // fmla v13.4s, v19.4s, v21.4s
+	WORD $0x4e36ce6e // fmla v14.4s, v19.4s, v22.4s
+	WORD $0x4e37ce6f // fmla v15.4s, v19.4s, v23.4s
+	SUBS $4, R4, R4
+	BNE loop
+	WORD $0x6e24d410 // faddp v16.4s, v0.4s, v4.4s
+	WORD $0x6e2cd511 // faddp v17.4s, v8.4s, v12.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e25d430 // faddp v16.4s, v1.4s, v5.4s
+	WORD $0x6e2dd531 // faddp v17.4s, v9.4s, v13.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e26d450 // faddp v16.4s, v2.4s, v6.4s
+	WORD $0x6e2ed551 // faddp v17.4s, v10.4s, v14.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e27d470 // faddp v16.4s, v3.4s, v7.4s
+	WORD $0x6e2fd571 // faddp v17.4s, v11.4s, v15.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	RET
+
 // func dotBF16Neon(w *byte, a *float32, n int) float32
 TEXT ·dotBF16Neon(SB), NOSPLIT, $0-28
 	MOVD w+0(FP), R0
@@ -2387,6 +2557,93 @@ loop:
 	WORD $0x6e20d400 // faddp v0.4s, v0.4s, v0.4s
 	WORD $0x6e20d400 // faddp v0.4s, v0.4s, v0.4s
 	FMOVS F0, ret+24(FP)
+	RET
+
+// func ftileBF16Neon(w *byte, rowBytes int, a *byte, aStride int, n int, out *float32, outStride int)
+TEXT ·ftileBF16Neon(SB), NOSPLIT, $0-56
+	MOVD w+0(FP), R0
+	MOVD rowBytes+8(FP), R1
+	MOVD a+16(FP), R2
+	MOVD aStride+24(FP), R3
+	MOVD n+32(FP), R4
+	MOVD out+40(FP), R5
+	MOVD outStride+48(FP), R6
+	LSL $2, R6, R6
+	MOVD R0, R7
+	ADD R1, R7, R8
+	ADD R1, R8, R9
+	ADD R1, R9, R10
+	MOVD R2, R11
+	ADD R3, R11, R12
+	ADD R3, R12, R13
+	ADD R3, R13, R14
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	VEOR V4.B16, V4.B16, V4.B16
+	VEOR V5.B16, V5.B16, V5.B16
+	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VEOR V11.B16, V11.B16, V11.B16
+	VEOR V12.B16, V12.B16, V12.B16
+	VEOR V13.B16, V13.B16, V13.B16
+	VEOR V14.B16, V14.B16, V14.B16
+	VEOR V15.B16, V15.B16, V15.B16
+	VEOR V31.B16, V31.B16, V31.B16
+loop:
+	VLD1.P 8(R7), [V24.H4]
+	VZIP1 V24.H8, V31.H8, V16.H8
+	VLD1.P 8(R8), [V25.H4]
+	VZIP1 V25.H8, V31.H8, V17.H8
+	VLD1.P 8(R9), [V26.H4]
+	VZIP1 V26.H8, V31.H8, V18.H8
+	VLD1.P 8(R10), [V27.H4]
+	VZIP1 V27.H8, V31.H8, V19.H8
+	VLD1.P 16(R11), [V20.S4]
+	VLD1.P 16(R12), [V21.S4]
+	VLD1.P 16(R13), [V22.S4]
+	VLD1.P 16(R14), [V23.S4]
+	WORD $0x4e34ce00 // fmla v0.4s, v16.4s, v20.4s
+	WORD $0x4e35ce01 // fmla v1.4s, v16.4s, v21.4s
+	WORD $0x4e36ce02 // fmla v2.4s, v16.4s, v22.4s
+	WORD $0x4e37ce03 // fmla v3.4s, v16.4s, v23.4s
+	WORD $0x4e34ce24 // fmla v4.4s, v17.4s, v20.4s
+	WORD $0x4e35ce25 // fmla v5.4s, v17.4s, v21.4s
+	WORD $0x4e36ce26 // fmla v6.4s, v17.4s, v22.4s
+	WORD $0x4e37ce27 // fmla v7.4s, v17.4s, v23.4s
+	WORD $0x4e34ce48 // fmla v8.4s, v18.4s, v20.4s
+	WORD $0x4e35ce49 // fmla v9.4s, v18.4s, v21.4s
+	WORD $0x4e36ce4a // fmla v10.4s, v18.4s, v22.4s
+	WORD $0x4e37ce4b // fmla v11.4s, v18.4s, v23.4s
+	WORD $0x4e34ce6c // fmla v12.4s, v19.4s, v20.4s
+	WORD $0x4e35ce6d // fmla v13.4s, v19.4s, v21.4s
+	WORD $0x4e36ce6e // fmla v14.4s, v19.4s, v22.4s
+	WORD $0x4e37ce6f // fmla v15.4s, v19.4s, v23.4s
+	SUBS $4, R4, R4
+	BNE loop
+	WORD $0x6e24d410 // faddp v16.4s, v0.4s, v4.4s
+	WORD $0x6e2cd511 // faddp v17.4s, v8.4s, v12.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e25d430 // faddp v16.4s, v1.4s, v5.4s
+	WORD $0x6e2dd531 // faddp v17.4s, v9.4s, v13.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e26d450 // faddp v16.4s, v2.4s, v6.4s
+	WORD $0x6e2ed551 // faddp v17.4s, v10.4s, v14.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
+	ADD R6, R5, R5
+	WORD $0x6e27d470 // faddp v16.4s, v3.4s, v7.4s
+	WORD $0x6e2fd571 // faddp v17.4s, v11.4s, v15.4s
+	WORD $0x6e31d610 // faddp v16.4s, v16.4s, v17.4s
+	VST1 [V16.S4], (R5)
 	RET
 
 // func quantQ8_0Neon(dst *byte, src *float32, nb int) int
@@ -2505,4 +2762,128 @@ done:
 	RET
 nan:
 	MOVD R3, ret+24(FP)
+	RET
+
+// func packQ4_0Dot(dst, w *byte, rowBytes, nb int)
+TEXT ·packQ4_0Dot(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD rowBytes+16(FP), R2
+	MOVD nb+24(FP), R6
+	ADD R2, R1, R3
+	ADD R2, R3, R4
+	ADD R2, R4, R5
+	VMOVI $15, V31.B16
+	VMOVI $8, V30.B16
+loop:
+	PRFM 144(R1), PLDL1KEEP
+	MOVHU (R1), R7
+	VMOV R7, V20.H[0]
+	ADD $2, R1, R1
+	PRFM 144(R3), PLDL1KEEP
+	MOVHU (R3), R7
+	VMOV R7, V20.H[1]
+	ADD $2, R3, R3
+	PRFM 144(R4), PLDL1KEEP
+	MOVHU (R4), R7
+	VMOV R7, V20.H[2]
+	ADD $2, R4, R4
+	PRFM 144(R5), PLDL1KEEP
+	MOVHU (R5), R7
+	VMOV R7, V20.H[3]
+	ADD $2, R5, R5
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R3), [V1.B16]
+	VLD1.P 16(R4), [V2.B16]
+	VLD1.P 16(R5), [V3.B16]
+	VTRN1 V1.S4, V0.S4, V4.S4
+	VTRN2 V1.S4, V0.S4, V5.S4
+	VTRN1 V3.S4, V2.S4, V6.S4
+	VTRN2 V3.S4, V2.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V8.D2
+	VTRN1 V7.D2, V5.D2, V9.D2
+	VTRN2 V6.D2, V4.D2, V10.D2
+	VTRN2 V7.D2, V5.D2, V11.D2
+	VUSHR $4, V8.B16, V12.B16
+	VAND V31.B16, V8.B16, V8.B16
+	VSUB V30.B16, V8.B16, V8.B16
+	VSUB V30.B16, V12.B16, V12.B16
+	VUSHR $4, V9.B16, V13.B16
+	VAND V31.B16, V9.B16, V9.B16
+	VSUB V30.B16, V9.B16, V9.B16
+	VSUB V30.B16, V13.B16, V13.B16
+	VUSHR $4, V10.B16, V14.B16
+	VAND V31.B16, V10.B16, V10.B16
+	VSUB V30.B16, V10.B16, V10.B16
+	VSUB V30.B16, V14.B16, V14.B16
+	VUSHR $4, V11.B16, V15.B16
+	VAND V31.B16, V11.B16, V11.B16
+	VSUB V30.B16, V11.B16, V11.B16
+	VSUB V30.B16, V15.B16, V15.B16
+	VST1.P [V8.B16, V9.B16, V10.B16, V11.B16], 64(R0)
+	VST1.P [V12.B16, V13.B16, V14.B16, V15.B16], 64(R0)
+	WORD $0x0e217a95 // fcvtl v21.4s, v20.4h
+	VST1.P [V21.S4], 16(R0)
+	SUBS $1, R6, R6
+	BNE loop
+	RET
+
+// func packQ8_0Dot(dst, w *byte, rowBytes, nb int)
+TEXT ·packQ8_0Dot(SB), NOSPLIT, $0-32
+	MOVD dst+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD rowBytes+16(FP), R2
+	MOVD nb+24(FP), R6
+	ADD R2, R1, R3
+	ADD R2, R3, R4
+	ADD R2, R4, R5
+	VMOVI $15, V31.B16
+	VMOVI $8, V30.B16
+loop:
+	PRFM 272(R1), PLDL1KEEP
+	MOVHU (R1), R7
+	VMOV R7, V20.H[0]
+	ADD $2, R1, R1
+	PRFM 272(R3), PLDL1KEEP
+	MOVHU (R3), R7
+	VMOV R7, V20.H[1]
+	ADD $2, R3, R3
+	PRFM 272(R4), PLDL1KEEP
+	MOVHU (R4), R7
+	VMOV R7, V20.H[2]
+	ADD $2, R4, R4
+	PRFM 272(R5), PLDL1KEEP
+	MOVHU (R5), R7
+	VMOV R7, V20.H[3]
+	ADD $2, R5, R5
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R3), [V1.B16]
+	VLD1.P 16(R4), [V2.B16]
+	VLD1.P 16(R5), [V3.B16]
+	VTRN1 V1.S4, V0.S4, V4.S4
+	VTRN2 V1.S4, V0.S4, V5.S4
+	VTRN1 V3.S4, V2.S4, V6.S4
+	VTRN2 V3.S4, V2.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V8.D2
+	VTRN1 V7.D2, V5.D2, V9.D2
+	VTRN2 V6.D2, V4.D2, V10.D2
+	VTRN2 V7.D2, V5.D2, V11.D2
+	VLD1.P 16(R1), [V0.B16]
+	VLD1.P 16(R3), [V1.B16]
+	VLD1.P 16(R4), [V2.B16]
+	VLD1.P 16(R5), [V3.B16]
+	VTRN1 V1.S4, V0.S4, V4.S4
+	VTRN2 V1.S4, V0.S4, V5.S4
+	VTRN1 V3.S4, V2.S4, V6.S4
+	VTRN2 V3.S4, V2.S4, V7.S4
+	VTRN1 V6.D2, V4.D2, V12.D2
+	VTRN1 V7.D2, V5.D2, V13.D2
+	VTRN2 V6.D2, V4.D2, V14.D2
+	VTRN2 V7.D2, V5.D2, V15.D2
+	VST1.P [V8.B16, V9.B16, V10.B16, V11.B16], 64(R0)
+	VST1.P [V12.B16, V13.B16, V14.B16, V15.B16], 64(R0)
+	WORD $0x0e217a95 // fcvtl v21.4s, v20.4h
+	VST1.P [V21.S4], 16(R0)
+	SUBS $1, R6, R6
+	BNE loop
 	RET

@@ -375,7 +375,13 @@ func matmulCases() []matmulCase {
 		{5, 4}, {18, 6}, {7, 7}, {20, 12}, {3, 15},
 	}
 	for _, wt := range matmulTypes {
-		for _, k := range sizesFor(wt) {
+		sizes := sizesFor(wt)
+		if wt.BlockSize() == 1 {
+			// Float weights take any k: test the elements past the
+			// kernels' vector multiples too.
+			sizes = append(sizes, 1, 7, 40, 100, 1000)
+		}
+		for _, k := range sizes {
 			for i, s := range shapes {
 				if k >= 4096 && s.rows*s.na > 300 {
 					continue
@@ -688,6 +694,8 @@ func TestQuantizeQ8_K(t *testing.T) {
 // TestPackKernels checks each path's assembly panel packer against the Go
 // packer, byte for byte, on rows that end at a guard page.
 func TestPackKernels(t *testing.T) {
+	var checked []string
+	defer func() { t.Logf("checked: %v", checked) }()
 	for _, p := range AvailablePaths() {
 		ks := registry[p]
 		for q, tk := range ks.tile {
@@ -710,6 +718,7 @@ func TestPackKernels(t *testing.T) {
 				} else {
 					tk.pack(&got[0], &w[0], rowBytes, nb)
 				}
+				checked = append(checked, fmt.Sprintf("%s/%s/k%d", p, wt, k))
 				if string(got) != string(want) {
 					for i := range got {
 						if got[i] != want[i] {
@@ -720,4 +729,29 @@ func TestPackKernels(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMatMulMisaligned passes float weights and activations at odd byte
+// offsets, which MatMul must read without assuming alignment.
+func TestMatMulMisaligned(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		for _, wt := range []Type{F32, F16, BF16} {
+			const k, rows, na = 100, 9, 6
+			r := newRNG(99)
+			w0, rowBytes := randWeights(t, r, wt, k, rows, 0, false)
+			a0, aRowBytes := randActs(t, r, wt, k, na, 0, false)
+			w := append(make([]byte, 1, len(w0)+1), w0...)[1:]
+			a := append(make([]byte, 3, len(a0)+3), a0...)[3:]
+			out := make([]float32, rows*na)
+			if err := MatMul(wt, k, w, rowBytes, rows, a, aRowBytes, na, out, rows); err != nil {
+				t.Fatal(err)
+			}
+			for i, got := range out {
+				ref, mag := refDot(wt, k, w0[(i%rows)*rowBytes:], a0[(i/rows)*aRowBytes:])
+				if math.Abs(float64(got)-ref) > tolerance(wt, k, mag) {
+					t.Fatalf("%s: out[%d] = %v, want %v", wt, i, got, ref)
+				}
+			}
+		}
+	})
 }

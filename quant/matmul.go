@@ -130,45 +130,75 @@ func checkMatMul(wt Type, k int, w []byte, rowBytes, rows int, a []byte, aRowByt
 	return nil
 }
 
-// matMulFloat multiplies F32, F16 or BF16 weights by F32 activations, one
-// dot product per output.
+// matMulFloat multiplies F32, F16 or BF16 weights by F32 activations: in
+// blocks of the path's float tile (4 rows by 4 or 2 activations, k in the
+// vector lanes) where it has one, and one dot product per output for the
+// rows, activations and trailing elements the tiles leave.
 func matMulFloat(ks *kernels, wt Type, k int, w []byte, rowBytes, rows int, a []byte, aRowBytes, nAct int, out []float32, outStride int) {
-	var s *scratch
-	for t := range nAct {
-		act, ok := bytesAsFloat32s(a[t*aRowBytes : t*aRowBytes+4*k])
+	s := getScratch()
+	defer putScratch(s)
+	ws := wt.TypeSize()
+	ft := ks.ftile[ftypeOf(wt)]
+	R, T, kk := 1, 1, 0
+	if ft != nil {
+		R, T, kk = ft.rows, ft.acts, k/ft.step*ft.step
+	}
+	// dot returns the dot product of elements [i0, k) of weight row r and
+	// activation act.
+	dot := func(r, i0 int, act []float32) float32 {
+		row := w[r*rowBytes+i0*ws : r*rowBytes+k*ws]
+		n := k - i0
+		switch wt {
+		case F16:
+			return ks.dotF16(n, row, act[i0:k])
+		case BF16:
+			return ks.dotBF16(n, row, act[i0:k])
+		}
+		wf, ok := bytesAsFloat32s(row)
 		if !ok {
-			if s == nil {
-				s = getScratch()
-				defer putScratch(s)
-			}
-			s.f32 = growF32(s.f32, k)
-			act = s.f32[:k]
-			for i := range act {
-				act[i] = math.Float32frombits(binary.LittleEndian.Uint32(a[t*aRowBytes+4*i:]))
+			s.w32 = growF32(s.w32, n)
+			wf = s.w32[:n]
+			for i := range wf {
+				wf[i] = math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:]))
 			}
 		}
-		o := out[t*outStride : t*outStride+rows]
-		for r := range rows {
-			row := w[r*rowBytes:]
-			switch wt {
-			case F16:
-				o[r] = ks.dotF16(k, row[:2*k], act)
-			case BF16:
-				o[r] = ks.dotBF16(k, row[:2*k], act)
-			default:
-				wf, ok := bytesAsFloat32s(row[:4*k])
-				if !ok {
-					if s == nil {
-						s = getScratch()
-						defer putScratch(s)
-					}
-					s.w32 = growF32(s.w32, k)
-					wf = s.w32[:k]
-					for i := range wf {
-						wf[i] = math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:]))
+		return ks.dotF32(n, wf, act[i0:k])
+	}
+	acts := make([][]float32, T)
+	for t0 := 0; t0 < nAct; t0 += T {
+		nt := min(T, nAct-t0)
+		// The activation rows as float32: in place when aligned, else
+		// decoded into scratch.
+		s.f32 = growF32(s.f32, T*k)
+		for t := range nt {
+			row := a[(t0+t)*aRowBytes : (t0+t)*aRowBytes+4*k]
+			f, ok := bytesAsFloat32s(row)
+			if !ok {
+				f = s.f32[t*k : t*k+k]
+				for i := range f {
+					f[i] = math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:]))
+				}
+			}
+			acts[t] = f
+		}
+		for r0 := 0; r0 < rows; r0 += R {
+			nr := min(R, rows-r0)
+			if ft != nil && nt == T && nr == R && kk > 0 {
+				o := out[t0*outStride+r0:]
+				ft.run(&w[r0*rowBytes], rowBytes, &a[t0*aRowBytes], aRowBytes, kk, &o[0], outStride)
+				if kk < k {
+					for t := range T {
+						for r := range R {
+							o[t*outStride+r] += dot(r0+r, kk, acts[t])
+						}
 					}
 				}
-				o[r] = ks.dotF32(k, wf, act)
+				continue
+			}
+			for t := range nt {
+				for r := range nr {
+					out[(t0+t)*outStride+r0+r] = dot(r0+r, 0, acts[t])
+				}
 			}
 		}
 	}

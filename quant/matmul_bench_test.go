@@ -69,8 +69,10 @@ func BenchmarkGemv(b *testing.B) {
 		{Q4_0, 2048, 2048, 1},
 		{Q4_0, 8192, 2048, 1},
 		{Q4_0, 2048, 8192, 1},
+		{Q4_0, 32768, 2048, 1}, // 36 MiB: beyond the caches
 		{Q8_0, 2048, 2048, 1},
 		{Q6_K, 8192, 2048, 1},
+		{Q6_K, 32768, 2048, 1},
 		{F16, 2048, 2048, 1},
 	} {
 		b.Run(fmt.Sprintf("%s/%dx%d", s.wt, s.rows, s.k), func(b *testing.B) { benchMatMul(b, s) })
@@ -86,6 +88,12 @@ func BenchmarkGemm(b *testing.B) {
 		{Q4_0, 2048, 2048, 8},
 		{Q8_0, 2048, 2048, 64},
 		{Q6_K, 2048, 2048, 64},
+		// Attention-shaped float products: K rows (cells × head dim 64)
+		// by a GQA group of 4 queries, and V^T by 4 score rows.
+		{F32, 512, 64, 4},
+		{F16, 512, 64, 4},
+		{F32, 64, 512, 4},
+		{F32, 1024, 1024, 64},
 	} {
 		b.Run(fmt.Sprintf("%s/%dx%dx%d", s.wt, s.rows, s.k, s.n), func(b *testing.B) { benchMatMul(b, s) })
 	}
@@ -110,5 +118,31 @@ func BenchmarkQuantizeAct(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkTileKernel times each path's GEMM micro-kernel alone, on a
+// panel and a tile that stay in L1 (64 blocks), and reports the time per
+// activation row and block and the int8 multiply-adds per second.
+func BenchmarkTileKernel(b *testing.B) {
+	for _, p := range AvailablePaths() {
+		ks := registry[p]
+		for q, tk := range ks.tile {
+			if tk == nil {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/%s/T%d", p, qTypes[q], tk.tmax), func(b *testing.B) {
+				const nb = 64
+				w := make([]byte, tk.panelBytes(nb))
+				a := make([]byte, tk.tileBytes(nb, tk.tmax))
+				out := make([]float32, tk.tmax*tk.rows)
+				for b.Loop() {
+					tk.run[tk.tmax](&w[0], &a[0], nb, &out[0], tk.rows)
+				}
+				ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N*nb*tk.tmax)
+				b.ReportMetric(ns, "ns/row-block")
+				b.ReportMetric(float64(tk.rows*tk.elems())/ns, "GMAC/s")
+			})
+		}
 	}
 }

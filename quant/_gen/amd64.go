@@ -111,6 +111,10 @@ func genAMD64(f *file) {
 	genPack(f, avx2, true)
 	genPackQ6_K(f, avx512)
 	genPackQ6_K(f, avx2)
+	for _, kind := range []string{"F32", "F16", "BF16"} {
+		genFloatTile(f, avx512, kind)
+		genFloatTile(f, avx2, kind)
+	}
 }
 
 // tileTmax is the most activation rows a tile kernel of x and G takes: as

@@ -28,8 +28,11 @@ func genARM64(f *file) {
 	}
 	for _, kind := range []string{"F32", "F16", "BF16"} {
 		genArmDot(f, kind)
+		genArmFloatTile(f, kind)
 	}
 	genArmQuantQ8_0(f)
+	genArmPack(f, false)
+	genArmPack(f, true)
 }
 
 func armName(dot bool) string {
@@ -423,5 +426,73 @@ func genArmQuantQ8_0(f *file) {
 	f.ins("RET")
 	f.label("nan")
 	f.ins("MOVD R3, ret+24(FP)")
+	f.ins("RET")
+}
+
+// genArmPack writes the packer of a full 4-row panel of Q4_0 or Q8_0
+// weights for the SDOT tiles: signed quants (q-8 for Q4_0, off = 0), the
+// four rows' dwords transposed with trn1/trn2 so that each vector holds one
+// group of four elements of the four rows, then the four scales widened
+// from f16.
+func genArmPack(f *file, q8 bool) {
+	typ, blk := "Q4_0", 18
+	if q8 {
+		typ, blk = "Q8_0", 34
+	}
+	name := fmt.Sprintf("pack%sDot", typ)
+	f.fn(name, "dst, w *byte, rowBytes, nb int",
+		fmt.Sprintf("%s packs 4 %s rows (rowBytes apart) of nb blocks into an SDOT tile panel.", name, typ))
+	f.ins("MOVD dst+0(FP), R0")
+	f.ins("MOVD w+8(FP), R1")
+	f.ins("MOVD rowBytes+16(FP), R2")
+	f.ins("MOVD nb+24(FP), R6")
+	f.ins("ADD R2, R1, R3")
+	f.ins("ADD R2, R3, R4")
+	f.ins("ADD R2, R4, R5")
+	f.ins("VMOVI $15, V31.B16")
+	f.ins("VMOVI $8, V30.B16")
+	rows := []string{"R1", "R3", "R4", "R5"}
+	f.label("loop")
+	for r, p := range rows {
+		f.ins("PRFM %d(%s), PLDL1KEEP", 8*blk, p)
+		f.ins("MOVHU (%s), R7", p)
+		f.ins("VMOV R7, V20.H[%d]", r)
+		f.ins("ADD $2, %s, %s", p, p)
+	}
+	halves := 1
+	if q8 {
+		halves = 2
+	}
+	// transpose writes dword g of rows 0-3 of V0-V3 into V(dst+g).
+	transpose := func(dst int) {
+		f.ins("VTRN1 V1.S4, V0.S4, V4.S4")
+		f.ins("VTRN2 V1.S4, V0.S4, V5.S4")
+		f.ins("VTRN1 V3.S4, V2.S4, V6.S4")
+		f.ins("VTRN2 V3.S4, V2.S4, V7.S4")
+		f.ins("VTRN1 V6.D2, V4.D2, V%d.D2", dst)
+		f.ins("VTRN1 V7.D2, V5.D2, V%d.D2", dst+1)
+		f.ins("VTRN2 V6.D2, V4.D2, V%d.D2", dst+2)
+		f.ins("VTRN2 V7.D2, V5.D2, V%d.D2", dst+3)
+	}
+	for h := range halves {
+		for r, p := range rows {
+			f.ins("VLD1.P 16(%s), [V%d.B16]", p, r)
+		}
+		transpose(8 + 4*h)
+	}
+	if !q8 {
+		for g := range 4 {
+			f.ins("VUSHR $4, V%d.B16, V%d.B16", 8+g, 12+g)
+			f.ins("VAND V31.B16, V%d.B16, V%d.B16", 8+g, 8+g)
+			f.ins("VSUB V30.B16, V%d.B16, V%d.B16", 8+g, 8+g)
+			f.ins("VSUB V30.B16, V%d.B16, V%d.B16", 12+g, 12+g)
+		}
+	}
+	f.ins("VST1.P [V8.B16, V9.B16, V10.B16, V11.B16], 64(R0)")
+	f.ins("VST1.P [V12.B16, V13.B16, V14.B16, V15.B16], 64(R0)")
+	f.fcvtl(21, 20, false)
+	f.ins("VST1.P [V21.S4], 16(R0)")
+	f.ins("SUBS $1, R6, R6")
+	f.ins("BNE loop")
 	f.ins("RET")
 }
