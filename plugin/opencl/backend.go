@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,12 @@ type Backend struct {
 	tc                                      bool // the tensor-core GEMM runs here (NVIDIA)
 	mmMin                                   int  // batches of this many tokens or more use the GEMM
 	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
+	// GEMV shape overrides for tuning ($OCELOT_OPENCL_MV_LANES,
+	// $OCELOT_OPENCL_MV_THREADS): lanes per unit and work-items wanted
+	// per compute unit; 0 chooses from the device.
+	mvLanes, mvPerCU int
+
+	argBuf [32]uint64 // kernel argument values on their way to clSetKernelArg
 
 	used     int64 // bytes of device memory this backend holds
 	ropeTabs map[string]clMem
@@ -295,6 +302,13 @@ func (b *Backend) tune() error {
 	// The tensor-core GEMM needs 4 warps and its f16 tiles.
 	b.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
 	b.mmMin = 16
+	b.mvLanes, b.mvPerCU = 0, 0
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_LANES")); err == nil && v > 0 {
+		b.mvLanes = pow2Floor(v)
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_THREADS")); err == nil && v > 0 {
+		b.mvPerCU = v
+	}
 	if b.lwsAttn < 8 {
 		return errorf("the attention kernel allows only %d work-items per group", b.lwsAttn)
 	}
@@ -306,11 +320,18 @@ const (
 	mmTM         = 64
 	mmTN         = 32
 	mmLocalBytes = 4 * (32*(mmTM+1) + 32*(mmTN+1))
-	mvNT         = 4 // tokens per GEMV work-group
-	tcBM, tcBN   = 64, 64
-	tcLD         = 40 // halves per local row of the tensor-core tiles
-	tcLocalBytes = 2 * tcLD * (tcBM + tcBN)
-	attDPT       = 8 // output dimensions per attention work-item
+	mvR          = 4   // rows per GEMV unit (MV_R)
+	mvNT         = 8   // tokens per GEMV pass (MV_NT)
+	mvGroup      = 256 // GEMV work-group size wanted
+	mvMinLanes   = 16  // lanes per GEMV unit, at least (coalescing)
+	mvMaxLanes   = 256
+	// mvThreadsPerCU is how many GEMV work-items a GPU compute unit
+	// should hold to keep enough loads in flight (a full NVIDIA SM).
+	mvThreadsPerCU = 2048
+	tcBM, tcBN     = 64, 64
+	tcLD           = 40 // halves per local row of the tensor-core tiles
+	tcLocalBytes   = 2 * tcLD * (tcBM + tcBN)
+	attDPT         = 8 // output dimensions per attention work-item
 )
 
 func (b *Backend) logf(format string, args ...any) {

@@ -1,11 +1,17 @@
 package opencl
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
@@ -77,11 +83,189 @@ func TestSpeed(t *testing.T) {
 				t.Logf("  prompt kernel %-20s %5d calls %9.3f ms", k.Name, k.Calls, k.Total.Seconds()*1000)
 			}
 		}
+		var launches int
+		var busy time.Duration
 		for i, k := range b.Profile() {
+			launches += k.Calls
+			busy += k.Total
 			if i < 8 {
 				t.Logf("  decode kernel %-20s %5d calls %9.3f ms", k.Name, k.Calls, k.Total.Seconds()*1000)
 			}
 		}
+		t.Logf("  decode: %.1f kernel launches per token, device busy %.3f ms per token of %.3f ms wall (the rest is host enqueue overhead, the logits read and gaps)",
+			float64(launches)/gen, busy.Seconds()*1000/gen, tg.Seconds()*1000/gen)
 		s.close()
+	}
+}
+
+// TestGEMVSpeed times the decode GEMV alone on the shapes of an 8b model
+// (Q4_0 4096x4096 and 14336x4096, the Q6_K output matrix 128256x4096, and
+// a Q8_0 4096x4096) with event profiling, and prints the achieved memory
+// bandwidth (weight bytes plus activations and outputs, per call). It runs
+// only when OCELOT_OPENCL_BENCH is set (to anything);
+// OCELOT_OPENCL_GEMV_ITERS sets the calls per shape (default 200) and
+// OCELOT_OPENCL_GEMV_TOKENS the token counts (default "1,2,4,8,15").
+func TestGEMVSpeed(t *testing.T) {
+	if os.Getenv("OCELOT_OPENCL_BENCH") == "" {
+		t.Skip("set OCELOT_OPENCL_BENCH=1 to time the GEMV")
+	}
+	testBackend(t)
+	b, err := Open(Options{Device: -1, Profile: true, Generic: os.Getenv("OCELOT_OPENCL_GENERIC") == "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	iters := 200
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_GEMV_ITERS")); err == nil && v > 0 {
+		iters = v
+	}
+	tokens := []int{1, 2, 4, 8, 15}
+	if v := os.Getenv("OCELOT_OPENCL_GEMV_TOKENS"); v != "" {
+		tokens = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("OCELOT_OPENCL_GEMV_TOKENS=%q", v)
+			}
+			tokens = append(tokens, n)
+		}
+	}
+	t.Logf("GEMV on %s (%s, %d compute units), %s kernels", b.info.Name, b.info.Driver, b.info.Units, b.variant)
+	shapes := []struct {
+		typ  quant.Type
+		k, m int
+	}{
+		{quant.Q4_0, 4096, 4096},
+		{quant.Q4_0, 4096, 14336},
+		{quant.Q4_0, 14336, 4096},
+		{quant.Q6_K, 4096, 128256},
+		{quant.Q8_0, 4096, 4096},
+		{quant.F16, 4096, 4096},
+	}
+	rng := rand.New(rand.NewPCG(7, 9))
+	for _, sh := range shapes {
+		w := randomWeight(t, rng, sh.typ, sh.k, sh.m)
+		if err := b.Load(w); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range tokens {
+			if n >= b.mmMin && (b.gemm || b.tc) {
+				continue // the GEMM's batches
+			}
+			x := act("x", sh.k, n)
+			x.Offset = 0
+			node := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{sh.m, n, 1, 1},
+				Src: [3]*graph.Tensor{w, x}, Kind: graph.Intermediate, Backend: graph.Accel}
+			node.Offset = (x.Bytes() + 255) / 256 * 256
+			ar, err := b.NewArena(node.Offset + node.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			xv := randn(rng, sh.k*n, 1)
+			if err := b.Write(ar, x, xv); err != nil {
+				t.Fatal(err)
+			}
+			// Warm up, then time iters calls.
+			for range 3 {
+				if err := b.Compute(ar, []*graph.Tensor{node}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			b.ResetProfile()
+			start := time.Now()
+			for range iters {
+				if err := b.Compute(ar, []*graph.Tensor{node}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			wall := time.Since(start)
+			name := b.mulMatKernel(sh.typ, n)
+			var kt KernelTime
+			for _, p := range b.Profile() {
+				if p.Name == name {
+					kt = p
+				}
+			}
+			if kt.Calls != iters {
+				t.Fatalf("profile has %d calls of %s, want %d", kt.Calls, name, iters)
+			}
+			per := kt.Total / time.Duration(kt.Calls)
+			bytes := float64(len(w.Data)) + float64(4*sh.k*n) + float64(4*sh.m*n)
+			lanes, units := b.mvShape(name, sh.k, sh.m, n)
+			t.Logf("GEMV %-5s %6d x %5d n=%-2d %-12s lanes=%-3d units=%-2d %8.2f us/call (device), %7.1f GB/s; wall %.2f us/call",
+				sh.typ, sh.m, sh.k, n, name, lanes, units, float64(per.Nanoseconds())/1000, bytes/per.Seconds()/1e9,
+				float64(wall.Nanoseconds())/1000/float64(iters))
+			checkGEMVRows(t, b, ar, node, w, xv)
+			ar.Free()
+		}
+		b.Free(w)
+	}
+}
+
+// randomWeight is a weight of random bytes whose scales are valid halves
+// (1/1024 for Q4_0 and Q8_0, 1/8192 for Q6_K), so no product overflows.
+func randomWeight(tb testing.TB, rng *rand.Rand, typ quant.Type, k, m int) *graph.Tensor {
+	tb.Helper()
+	rs, err := quant.RowSize(typ, int64(k))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data := make([]byte, rs*int64(m))
+	for i := 0; i+8 <= len(data); i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], rng.Uint64())
+	}
+	ts := typ.TypeSize()
+	switch typ {
+	case quant.Q4_0, quant.Q8_0:
+		for i := 0; i < len(data); i += ts {
+			binary.LittleEndian.PutUint16(data[i:], 0x1400)
+		}
+	case quant.Q6_K:
+		for i := 0; i < len(data); i += ts {
+			binary.LittleEndian.PutUint16(data[i+208:], 0x0c00)
+		}
+	case quant.F16:
+		for i := 0; i < len(data); i += 2 {
+			binary.LittleEndian.PutUint16(data[i:], 0x2000|uint16(data[i])&0x3ff)
+		}
+	}
+	return &graph.Tensor{Name: fmt.Sprintf("w_%s_%dx%d", typ, m, k), Type: typ, Shape: [4]int{k, m, 1, 1}, Kind: graph.Weight, Data: data}
+}
+
+// checkGEMVRows compares a few rows of a product (the first four and the
+// last, for the first and last token) with float64 sums on the CPU.
+func checkGEMVRows(t *testing.T, b *Backend, ar accel.Arena, y, w *graph.Tensor, xv []float32) {
+	t.Helper()
+	k, m, n := w.Shape[0], w.Shape[1], y.Shape[1]
+	got := make([]float32, m*n)
+	if err := b.Read(ar, y, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := quant.RowSize(w.Type, int64(k))
+	wr := make([]float32, k)
+	for _, r := range []int{0, 1, 2, 3, m - 1} {
+		if err := quant.Dequantize(w.Type, wr, w.Data[int64(r)*rs:int64(r+1)*rs]); err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range []int{0, n - 1} {
+			var s, mag float64
+			for i, v := range wr {
+				p := float64(v) * float64(xv[tok*k+i])
+				s += p
+				mag += math.Abs(p)
+			}
+			if d := math.Abs(float64(got[tok*m+r]) - s); d > 1e-4*mag+1e-6 {
+				t.Errorf("%s row %d token %d: got %g, want %g", w.Name, r, tok, got[tok*m+r], s)
+			}
+		}
 	}
 }

@@ -22,30 +22,31 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 	if k == nil {
 		return errorf("no kernel %s", name)
 	}
+	if len(args) > len(b.argBuf) {
+		return errorf("kernel %s: %d arguments, at most %d", name, len(args), len(b.argBuf))
+	}
+	// Argument values go through one scratch array (clSetKernelArg copies
+	// them at once), so a launch allocates nothing.
 	for i, arg := range args {
 		var err error
 		idx := uint32(i)
+		p := unsafe.Pointer(&b.argBuf[i])
 		switch v := arg.(type) {
 		case clMem:
-			p := new(clMem)
-			*p = v
-			err = b.a.setArg(k.k, name, idx, unsafe.Sizeof(v), unsafe.Pointer(p))
+			*(*clMem)(p) = v
+			err = b.a.setArg(k.k, name, idx, unsafe.Sizeof(v), p)
 		case uint64:
-			p := new(uint64)
-			*p = v
-			err = b.a.setArg(k.k, name, idx, 8, unsafe.Pointer(p))
+			*(*uint64)(p) = v
+			err = b.a.setArg(k.k, name, idx, 8, p)
 		case uint32:
-			p := new(uint32)
-			*p = v
-			err = b.a.setArg(k.k, name, idx, 4, unsafe.Pointer(p))
+			*(*uint32)(p) = v
+			err = b.a.setArg(k.k, name, idx, 4, p)
 		case int32:
-			p := new(int32)
-			*p = v
-			err = b.a.setArg(k.k, name, idx, 4, unsafe.Pointer(p))
+			*(*int32)(p) = v
+			err = b.a.setArg(k.k, name, idx, 4, p)
 		case float32:
-			p := new(float32)
-			*p = v
-			err = b.a.setArg(k.k, name, idx, 4, unsafe.Pointer(p))
+			*(*float32)(p) = v
+			err = b.a.setArg(k.k, name, idx, 4, p)
 		case localMem:
 			err = b.a.setArg(k.k, name, idx, uintptr(max(int(v), 4)), nil)
 		default:
@@ -158,8 +159,9 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 			args = append(args, localMem(4*32*(mmTM+1)), localMem(4*32*(mmTN+1)))
 			return false, b.launch(name, [2]int{m, (rows + mmTN - 1) / mmTN}, [2]int{mmTM, 1}, args...)
 		}
-		args = append(args, localMem(4*b.lwsMV))
-		return false, b.launch(name, [2]int{m * b.lwsMV, (rows + mvNT - 1) / mvNT}, [2]int{b.lwsMV, 1}, args...)
+		lanes, units := b.mvShape(name, k, m, rows)
+		args = append(args, localMem(4*lanes*units*mvR*min(rows, mvNT)))
+		return false, b.launch(name, [2]int{lanes, (m + mvR - 1) / mvR}, [2]int{lanes, units}, args...)
 
 	case graph.OpRMSNorm:
 		if b.fuse && next != nil && next.Op == graph.OpMul && next.Src[0] == n && b.Supports(next) && next.Src[1].Rows() == 1 {
@@ -242,14 +244,16 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 }
 
 // mulMatKernel is the kernel a product with weights of type t and n
-// tokens runs: the GEMV for small batches, else the tensor-core GEMM
-// where there is one, else the tiled GEMM.
+// tokens runs: the GEMV for small batches (mul_mv1_* for one token),
+// else the tensor-core GEMM where there is one, else the tiled GEMM.
 func (b *Backend) mulMatKernel(t quant.Type, n int) string {
 	switch {
 	case b.tc && n >= b.mmMin:
 		return "mul_mm_tc_" + kernelSuffix(t)
 	case b.gemm && n >= b.mmMin:
 		return "mul_mm_" + kernelSuffix(t)
+	case n == 1:
+		return "mul_mv1_" + kernelSuffix(t)
 	}
 	return "mul_mv_" + kernelSuffix(t)
 }
@@ -305,4 +309,56 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 	}
 	b.ropeTabs[key] = m
 	return m, nil
+}
+
+// mvShape chooses the GEMV's work-group shape for k columns, m rows and n
+// tokens (see mul_mv in kernels.cl): lanes work-items share each unit of
+// mvR rows, units units make a work-group. Enough lanes per unit that the
+// device's compute units hold about mvThreadsPerCU work-items each (many
+// loads in flight), but at most the pieces of a row; units to make groups
+// of up to mvGroup work-items while keeping at least as many groups as
+// compute units; all within the kernel's limit and the local memory.
+func (b *Backend) mvShape(name string, k, m, n int) (lanes, units int) {
+	limit := b.info.MaxWorkGroup
+	if kr := b.kernels[name]; kr != nil && kr.maxWG > 0 {
+		limit = min(limit, kr.maxWG)
+	}
+	limit = pow2Floor(max(1, min(limit, mvGroup)))
+	cus := max(1, b.info.Units)
+	perCU := mvThreadsPerCU
+	if b.info.Type == "CPU" {
+		perCU = 64
+	}
+	if b.mvPerCU > 0 {
+		perCU = b.mvPerCU
+	}
+	pieces := (k + 7) / 8
+	nUnits := (m + mvR - 1) / mvR
+	lanes = pow2Ceil((cus*perCU + nUnits - 1) / nUnits)
+	lanes = min(max(lanes, mvMinLanes), mvMaxLanes, pow2Ceil(pieces), limit)
+	if b.mvLanes > 0 {
+		lanes = min(b.mvLanes, limit)
+	}
+	units = max(1, limit/lanes)
+	units = min(units, pow2Ceil(nUnits))
+	for units > 1 && (nUnits+units-1)/units < cus {
+		units /= 2
+	}
+	red := func() int64 { return int64(4 * lanes * units * mvR * min(n, mvNT)) }
+	for units > 1 && red() > b.info.LocalMem/2 {
+		units /= 2
+	}
+	for lanes > 1 && red() > b.info.LocalMem/2 {
+		lanes /= 2
+	}
+	return lanes, units
+}
+
+// pow2Ceil is the smallest power of two >= n (n >= 1).
+func pow2Ceil(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }

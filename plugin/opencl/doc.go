@@ -51,6 +51,10 @@
 // keys. SET_ROWS quantizes on write (f16, q8_0, q4_0) bit-identically to
 // quant.Quantize, and attention reads the quantized cache in place with
 // online softmax, grouped-query heads and the causal mask. Work-group
-// sizes come from the driver's per-kernel limits. With Options.Profile,
+// sizes come from the driver's per-kernel limits. The GEMV (decode and
+// batches below the GEMM's threshold; mul_mv1_* for one token) gives each
+// group of work-items four rows, reads each weight piece once for up to
+// eight tokens with coalesced loads, and sizes its groups from the
+// device's compute units (see mvShape). With Options.Profile,
 // every kernel is timed with events and Profile returns the totals.
 package opencl

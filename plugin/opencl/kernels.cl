@@ -402,72 +402,250 @@ kernel void get_rows_q8_0(GET_ROWS_ARGS) { get_rows(T_Q8_0, GET_ROWS_PASS); }
 kernel void get_rows_q6_K(GET_ROWS_ARGS) { get_rows(T_Q6_K, GET_ROWS_PASS); }
 
 // ---------------------------------------------------------------------------
-// MUL_MAT, decode: y[t][row] = W[row] · x[t]. One work-group per output row
-// and group of MV_NT tokens; its work-items split the row's chunks and
-// reduce. Global size (M*L, ceil(N/MV_NT)), local (L, 1), L a power of two.
+// MUL_MAT, decode (and batches below the GEMM's threshold): a GEMV built
+// for memory bandwidth. A row is cut into pieces of 8 elements (K/8 of
+// them, the last one zero-padded for float types): elements e0..e0+3 and
+// e1..e1+3, chosen per type so that consecutive pieces are consecutive
+// bytes of the weights (Q4_0: one 32-bit word of quants, low nibbles at
+// e0, high at e1 = e0+16; Q6_K: one word of ql and one of qh, two
+// quarters of a half super-block) and of the activations.
+//
+// A "unit" of S work-items (lanes) computes MV_R consecutive rows: lane i
+// takes pieces i, i+S, ...; it loads each piece of its MV_R rows once,
+// reads the activations of the piece once per token (float4 loads,
+// coalesced across lanes) and reuses them for the MV_R rows, accumulating
+// MV_R x MV_NT sums in registers. The units' partial sums are then
+// reduced in local memory (a tree, S a power of two). A work-group holds
+// G units. Tokens come MV_NT at a time, so each weight piece is loaded
+// once for up to MV_NT tokens. Local size (S, G); global size
+// (S, ceil(M/MV_R)) rounded up to whole groups; red holds
+// S*G*MV_R*min(N, NT) floats.
 
-#define MV_NT 4
+#define MV_R 4
+#define MV_NT 8
 
-FN void mul_mv(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+// mv_pos gives the elements of piece p of a row (same for every row).
+FN void mv_pos(const int T, uint p, uint* e0, uint* e1) {
+	switch (T) {
+	case T_Q4_0:
+		*e0 = (p / 4u) * 32u + 4u * (p % 4u);
+		*e1 = *e0 + 16u;
+		break;
+	case T_Q6_K: {
+		uint r = p % 32u, h = r / 16u, s = r % 16u;
+		*e0 = (p / 32u) * 256u + 128u * h + 32u * (s / 8u) + 4u * (s % 8u);
+		*e1 = *e0 + 64u;
+		break;
+	}
+	default:
+		*e0 = 8u * p;
+		*e1 = 8u * p + 4u;
+		break;
+	}
+}
+
+// ub4 is the four bytes of q (little-endian) as floats minus bias,
+// through the exponent trick (2^23 + byte is exact) instead of integer
+// conversions, which run at a quarter of the float rate on some GPUs.
+FN float4 ub4(uint q, float bias) {
+	uint4 v = ((uint4)(q, q >> 8, q >> 16, q >> 24) & (uint4)(0xffu)) | (uint4)(0x4b000000u);
+	return as_float4(v) - (8388608.0f + bias);
+}
+
+// mv_piece loads piece p of a row: lo (at e0..) times *dl plus hi (at
+// e1..) times *dh are its values; lo and hi are unscaled (exact small
+// integers for the quantized types).
+FN void mv_piece(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3, uint row, uint K, uint p,
+		float4* lo, float4* hi, float* dl, float* dh) {
+	switch (T) {
+	case T_F32:
+	case T_F16:
+	case T_BF16: {
+		size_t base = (size_t)row * K;
+		uint e = 8u * p;
+		*dl = 1.0f;
+		*dh = 1.0f;
+		if (e + 8u <= K) {
+			if (T == T_F32) {
+				global const float* q = GP(const float, w, o0) + base + e;
+				*lo = vload4(0, q);
+				*hi = vload4(1, q);
+			} else if (T == T_F16) {
+				global const half* q = GP(const half, w, o0) + base + e;
+				*lo = vload_half4(0, q);
+				*hi = vload_half4(1, q);
+			} else {
+				global const ushort* q = GP(const ushort, w, o0) + base + e;
+				*lo = as_float4(convert_uint4(vload4(0, q)) << 16);
+				*hi = as_float4(convert_uint4(vload4(1, q)) << 16);
+			}
+		} else {
+			float f[8];
+			for (uint i = 0; i < 8u; i++) {
+				float v = 0.0f;
+				if (e + i < K) {
+					if (T == T_F32) {
+						v = GP(const float, w, o0)[base + e + i];
+					} else if (T == T_F16) {
+						v = vload_half(base + e + i, GP(const half, w, o0));
+					} else {
+						v = bf2f(GP(const ushort, w, o0)[base + e + i]);
+					}
+				}
+				f[i] = v;
+			}
+			*lo = (float4)(f[0], f[1], f[2], f[3]);
+			*hi = (float4)(f[4], f[5], f[6], f[7]);
+		}
+		break;
+	}
+	case T_Q4_0: {
+		size_t b = (size_t)row * (K / 32u) + p / 4u;
+		uint q = GP(const uint, w, o0)[b * 4u + p % 4u];
+		float d = vload_half(b, GP(const half, w, o1));
+		*lo = ub4(q & 0x0f0f0f0fu, 8.0f);
+		*hi = ub4((q >> 4) & 0x0f0f0f0fu, 8.0f);
+		*dl = d;
+		*dh = d;
+		break;
+	}
+	case T_Q8_0: {
+		size_t b = (size_t)row * (K / 32u) + p / 4u;
+		uint2 q = GP(const uint2, w, o0)[b * 4u + p % 4u];
+		float d = vload_half(b, GP(const half, w, o1));
+		*lo = ub4(q.x ^ 0x80808080u, 128.0f);
+		*hi = ub4(q.y ^ 0x80808080u, 128.0f);
+		*dl = d;
+		*dh = d;
+		break;
+	}
+	case T_Q6_K: {
+		size_t b = (size_t)row * (K / 256u) + p / 32u;
+		uint r = p % 32u, h = r / 16u, s = r % 16u, pr = s / 8u, l0 = 4u * (s % 8u);
+		uint ql = GP(const uint, w, o0)[(b * 128u + 64u * h + 32u * pr + l0) / 4u];
+		uint qh = GP(const uint, w, o1)[(b * 64u + 32u * h + l0) / 4u];
+		global const char* sc = GP(const char, w, o2) + b * 16u + 8u * h + l0 / 16u + 2u * pr;
+		float d = vload_half(b, GP(const half, w, o3));
+		uint hl = (qh >> (2u * pr)) & 0x03030303u, hh = (qh >> (2u * pr + 4u)) & 0x03030303u;
+		*lo = ub4((ql & 0x0f0f0f0fu) | (hl << 4), 32.0f);
+		*hi = ub4(((ql >> 4) & 0x0f0f0f0fu) | (hh << 4), 32.0f);
+		*dl = d * (float)sc[0];
+		*dh = d * (float)sc[4];
+		break;
+	}
+	}
+}
+
+// mv_x4 reads x[e..e+4) of an f32 row of K, zero-padded; al says that x
+// and K allow aligned float4 loads.
+FN float4 mv_x4(global const float* x, uint e, uint K, bool al) {
+	if (e + 4u <= K) {
+		return al ? *(global const float4*)(x + e) : vload4(0, x + e);
+	}
+	float f[4];
+	for (uint i = 0; i < 4u; i++) {
+		f[i] = e + i < K ? x[e + i] : 0.0f;
+	}
+	return (float4)(f[0], f[1], f[2], f[3]);
+}
+
+FN void mul_mv(const int T, const int NT, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
 		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
-	uint row = get_group_id(0);
-	uint t0 = get_group_id(1) * MV_NT;
-	uint lid = get_local_id(0), L = get_local_size(0);
-	global const float* x = GP(const float, xb, xo) + (size_t)t0 * K;
-	uint nt = min((uint)MV_NT, N - t0);
-	uint nc = (K + 31u) / 32u;
-	float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-	for (uint c = lid; c < nc; c += L) {
-		float4 wv[8], xv[8];
-		chunk(T, w, o0, o1, o2, o3, row, K, c, wv);
-		load_x32(x, K, c, xv);
-		a0 += dot32(wv, xv);
-		if (nt > 1u) {
-			load_x32(x + K, K, c, xv);
-			a1 += dot32(wv, xv);
+	uint lane = get_local_id(0), S = get_local_size(0);
+	uint unit = get_local_id(1);
+	uint row0 = (uint)get_global_id(1) * MV_R;
+	uint np = (K + 7u) / 8u;
+	uint nr = row0 < M ? min((uint)MV_R, M - row0) : 0u;
+	bool al = (xo & 15ul) == 0ul && (K & 3u) == 0u;
+	global const float* xs = GP(const float, xb, xo);
+	global float* y = GP(float, yb, yo);
+	uint ntmax = min((uint)NT, N);
+	local float* rd = red + unit * (MV_R * ntmax) * S;
+	for (uint t0 = 0; t0 < N; t0 += (uint)NT) {
+		uint nt = min((uint)NT, N - t0);
+		float acc[MV_R][MV_NT];
+		for (int r = 0; r < MV_R; r++) {
+			for (int t = 0; t < MV_NT; t++) {
+				acc[r][t] = 0.0f;
+			}
 		}
-		if (nt > 2u) {
-			load_x32(x + 2u * K, K, c, xv);
-			a2 += dot32(wv, xv);
+		uint pend = nr > 0u ? np : 0u;
+		for (uint p = lane; p < pend; p += S) {
+			float4 wl[MV_R], wh[MV_R];
+			float dl[MV_R], dh[MV_R];
+			uint e0, e1;
+			mv_pos(T, p, &e0, &e1);
+			for (int r = 0; r < MV_R; r++) {
+				if ((uint)r < nr) {
+					mv_piece(T, w, o0, o1, o2, o3, row0 + (uint)r, K, p, &wl[r], &wh[r], &dl[r], &dh[r]);
+				} else {
+					wl[r] = (float4)(0.0f);
+					wh[r] = (float4)(0.0f);
+					dl[r] = 0.0f;
+					dh[r] = 0.0f;
+				}
+				if (NT > 1) {
+					// Scale once for all the tokens.
+					wl[r] *= dl[r];
+					wh[r] *= dh[r];
+				}
+			}
+			for (int t = 0; t < NT; t++) {
+				if ((uint)t < nt) {
+					global const float* x = xs + (size_t)(t0 + (uint)t) * K;
+					float4 xl = mv_x4(x, e0, K, al), xh = mv_x4(x, e1, K, al);
+					for (int r = 0; r < MV_R; r++) {
+						if (NT > 1) {
+							acc[r][t] += dot(wl[r], xl) + dot(wh[r], xh);
+						} else {
+							acc[r][t] += dl[r] * dot(wl[r], xl) + dh[r] * dot(wh[r], xh);
+						}
+					}
+				}
+			}
 		}
-		if (nt > 3u) {
-			load_x32(x + 3u * K, K, c, xv);
-			a3 += dot32(wv, xv);
+		// Reduce the V = nt*MV_R sums of the unit over its S lanes.
+		uint V = nt * MV_R;
+		for (int t = 0; t < NT; t++) {
+			if ((uint)t < nt) {
+				for (int r = 0; r < MV_R; r++) {
+					rd[((uint)t * MV_R + (uint)r) * S + lane] = acc[r][t];
+				}
+			}
 		}
-	}
-	global float* y = GP(float, yb, yo) + (size_t)t0 * M + row;
-	a0 = wg_sum(a0, red);
-	if (lid == 0u) {
-		y[0] = a0;
-	}
-	if (nt > 1u) {
-		a1 = wg_sum(a1, red);
-		if (lid == 0u) {
-			y[M] = a1;
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint s = S / 2u; s > 0u; s >>= 1) {
+			for (uint i = lane; i < V * s; i += S) {
+				uint v = i / s, l = i % s;
+				rd[v * S + l] += rd[v * S + l + s];
+			}
+			barrier(CLK_LOCAL_MEM_FENCE);
 		}
-	}
-	if (nt > 2u) {
-		a2 = wg_sum(a2, red);
-		if (lid == 0u) {
-			y[2u * M] = a2;
+		for (uint v = lane; v < V; v += S) {
+			uint t = v / MV_R, r = v % MV_R;
+			if (r < nr) {
+				y[(size_t)(t0 + t) * M + row0 + r] = rd[v * S];
+			}
 		}
-	}
-	if (nt > 3u) {
-		a3 = wg_sum(a3, red);
-		if (lid == 0u) {
-			y[3u * M] = a3;
-		}
+		barrier(CLK_LOCAL_MEM_FENCE);
 	}
 }
 
 #define MM_ARGS global const uchar *w, ulong o0, ulong o1, ulong o2, ulong o3, global const uchar *xb, ulong xo, global uchar *yb, ulong yo, uint K, uint M, uint N
 #define MM_PASS w, o0, o1, o2, o3, xb, xo, yb, yo, K, M, N
-kernel void mul_mv_f32(MM_ARGS, local float* red) { mul_mv(T_F32, MM_PASS, red); }
-kernel void mul_mv_f16(MM_ARGS, local float* red) { mul_mv(T_F16, MM_PASS, red); }
-kernel void mul_mv_bf16(MM_ARGS, local float* red) { mul_mv(T_BF16, MM_PASS, red); }
-kernel void mul_mv_q4_0(MM_ARGS, local float* red) { mul_mv(T_Q4_0, MM_PASS, red); }
-kernel void mul_mv_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, MM_PASS, red); }
-kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MM_PASS, red); }
+// mul_mv1_* serve one token (decode), mul_mv_* up to MV_NT per pass.
+kernel void mul_mv1_f32(MM_ARGS, local float* red) { mul_mv(T_F32, 1, MM_PASS, red); }
+kernel void mul_mv1_f16(MM_ARGS, local float* red) { mul_mv(T_F16, 1, MM_PASS, red); }
+kernel void mul_mv1_bf16(MM_ARGS, local float* red) { mul_mv(T_BF16, 1, MM_PASS, red); }
+kernel void mul_mv1_q4_0(MM_ARGS, local float* red) { mul_mv(T_Q4_0, 1, MM_PASS, red); }
+kernel void mul_mv1_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, 1, MM_PASS, red); }
+kernel void mul_mv1_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, 1, MM_PASS, red); }
+kernel void mul_mv_f32(MM_ARGS, local float* red) { mul_mv(T_F32, MV_NT, MM_PASS, red); }
+kernel void mul_mv_f16(MM_ARGS, local float* red) { mul_mv(T_F16, MV_NT, MM_PASS, red); }
+kernel void mul_mv_bf16(MM_ARGS, local float* red) { mul_mv(T_BF16, MV_NT, MM_PASS, red); }
+kernel void mul_mv_q4_0(MM_ARGS, local float* red) { mul_mv(T_Q4_0, MV_NT, MM_PASS, red); }
+kernel void mul_mv_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, MV_NT, MM_PASS, red); }
+kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MV_NT, MM_PASS, red); }
 
 // ---------------------------------------------------------------------------
 // MUL_MAT, prefill: a tiled product. A work-group of 64 work-items computes
