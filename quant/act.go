@@ -22,6 +22,8 @@ import (
 //	Q8_K (292 bytes / 256 elements): d f32 | qs [256]int8 | bsums [16]int16
 //
 // where element i is d*qs[i] and bsums[j] is the sum of qs[16j:16j+16].
+// The x86 Q6_K kernels read bsums, so a Q8_K row must carry them as
+// QuantizeRowQ8_K writes them, and, as for Q8_0, quants in [-127, 127].
 
 // q8KBytes is the size of one Q8_K block.
 const q8KBytes = 4 + QK_K + 2*QK_K/16

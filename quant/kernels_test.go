@@ -755,3 +755,105 @@ func TestMatMulMisaligned(t *testing.T) {
 		}
 	})
 }
+
+// TestMatMulConcurrent runs MatMul from several goroutines at once, as the
+// workers of a CPU backend do (each with its own rows), and checks that
+// they agree with one call over all the rows.
+func TestMatMulConcurrent(t *testing.T) {
+	for _, wt := range []Type{Q4_0, Q6_K, F16} {
+		const k, rows, na, workers = 512, 64, 9, 4
+		r := newRNG(5)
+		w, rowBytes := randWeights(t, r, wt, k, rows, 0, false)
+		a, aRowBytes := randActs(t, r, wt, k, na, 0, false)
+		want := make([]float32, rows*na)
+		if err := MatMul(wt, k, w, rowBytes, rows, a, aRowBytes, na, want, rows); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, rows*na)
+		errs := make(chan error, workers)
+		for i := range workers {
+			go func() {
+				r0, r1 := i*rows/workers, (i+1)*rows/workers
+				var err error
+				for range 20 {
+					err = MatMul(wt, k, w[r0*rowBytes:], rowBytes, r1-r0, a, aRowBytes, na, got[r0:], rows)
+				}
+				errs <- err
+			}()
+		}
+		for range workers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: out[%d] = %v from the workers, %v from one call", wt, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestMatMulAllocs checks that MatMul allocates nothing in the steady
+// state (its scratch memory comes from a pool, which the race detector
+// empties at random).
+func TestMatMulAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	for _, wt := range []Type{Q4_0, Q6_K, F32, F16} {
+		for _, na := range []int{1, 9} {
+			r := newRNG(1)
+			w, rb := randWeights(t, r, wt, 512, 37, 0, false)
+			a, ab := randActs(t, r, wt, 512, na, 0, false)
+			out := make([]float32, 37*na)
+			n := testing.AllocsPerRun(20, func() {
+				if err := MatMul(wt, 512, w, rb, 37, a, ab, na, out, 37); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if n != 0 {
+				t.Errorf("%s with %d activation rows: %v allocations per call", wt, na, n)
+			}
+		}
+	}
+}
+
+// TestRefDotMatchesDequantize checks the tests' reference against the
+// package's dequantizers (which match ggml bit for bit, see golden_test.go):
+// the float64 dot product of the dequantized rows must equal refDot.
+func TestRefDotMatchesDequantize(t *testing.T) {
+	for _, wt := range []Type{Q4_0, Q8_0, Q6_K, F16, BF16, F32} {
+		const k = 1024
+		r := newRNG(17)
+		w, _ := randWeights(t, r, wt, k, 1, 0, false)
+		a, _ := randActs(t, r, wt, k, 1, 0, false)
+		wf := make([]float32, k)
+		if err := Dequantize(wt, wf, w); err != nil {
+			t.Fatal(err)
+		}
+		af := make([]float32, k)
+		var err error
+		switch actTypeOf(wt) {
+		case Q8_0:
+			err = DequantizeQ8_0(af, a)
+		case Q8_K:
+			err = DequantizeQ8_K(af, a)
+		default:
+			err = DequantizeF32(af, a)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want float64
+		for i := range wf {
+			want += float64(wf[i]) * float64(af[i])
+		}
+		ref, mag := refDot(wt, k, w, a)
+		// Dequantized Q6_K and Q8_K values are rounded to float32 (d*scale,
+		// d*q); every other value is exact.
+		if math.Abs(ref-want) > 1e-6*mag {
+			t.Errorf("%s: refDot %v, dequantized dot %v", wt, ref, want)
+		}
+	}
+}

@@ -32,19 +32,24 @@ import (
 // keeps every panel full.
 //
 // MatMul is single-threaded and safe for concurrent use; it allocates
-// nothing once its internal scratch pool is warm. With more than a few
-// activation rows it runs the path's GEMM tile kernel: MatMulRowBlock
-// weight rows at a time are unpacked into an interleaved panel that stays in
-// cache, and each panel is multiplied by tiles of several activation rows
-// at once, so every weight load serves several activations and every
-// activation load several weight rows. With one or a few activation rows it
-// runs the GEMV kernel, which streams the weights from memory once.
+// nothing once its internal scratch pool is warm.
+//
+// For quantized weights and two or more activation rows it runs the path's
+// GEMM tile kernel: MatMulRowBlock (or 8, or 4) weight rows at a time are
+// unpacked into an interleaved panel that stays in cache, and each panel is
+// multiplied by tiles of up to 8 activation rows, so that every weight load
+// serves several activations and every activation load several weight
+// rows. For one activation row it runs the GEMV kernel, which streams the
+// weights once. Float weights are multiplied in register tiles of 4 rows by
+// 4 (or 2) activations with k in the vector lanes.
 //
 // For quantized weights, every path computes the exact integer dot product
 // of each block pair and scales it by the product of the two block scales;
 // paths differ only in the order of the float additions (relative
-// differences of a few float32 ulps of the sum of the absolute terms). It
-// returns an error, and writes nothing, when a size is inconsistent.
+// differences of a few float32 ulps of the sum of the absolute terms). The
+// activation quants must lie in [-127, 127], as QuantizeAct writes them.
+// MatMul returns an error, and writes nothing, when a size is
+// inconsistent.
 func MatMul(wt Type, k int, w []byte, rowBytes, rows int, a []byte, aRowBytes, nAct int, out []float32, outStride int) error {
 	if err := checkMatMul(wt, k, w, rowBytes, rows, a, aRowBytes, nAct, out, outStride); err != nil {
 		return err
@@ -164,7 +169,7 @@ func matMulFloat(ks *kernels, wt Type, k int, w []byte, rowBytes, rows int, a []
 		}
 		return ks.dotF32(n, wf, act[i0:k])
 	}
-	acts := make([][]float32, T)
+	var acts [4][]float32 // T <= 4
 	for t0 := 0; t0 < nAct; t0 += T {
 		nt := min(T, nAct-t0)
 		// The activation rows as float32: in place when aligned, else

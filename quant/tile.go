@@ -9,7 +9,7 @@ import (
 // both made by MatMul in scratch memory:
 //
 // A weight panel holds P weight rows (P = tileKernel.rows: 16 for 512-bit
-// kernels, 8 for 256-bit ones) block by block, with their quants unpacked
+// kernels, 8 for 256-bit ones, 4 for NEON) block by block, with their quants unpacked
 // to one byte each and interleaved four at a time, so that one vector
 // register holds the same four consecutive elements of all P rows and each
 // 32-bit lane of a dot-product instruction (vpdpbusd, vpmaddubsw+vpmaddwd,
@@ -34,6 +34,13 @@ import (
 //
 // The kernel adds, for every block, (dot(panel row, activation row) +
 // correction) * (weight scale * activation scale) to the output.
+//
+// MatMul rearranges all the activation rows once, then packs one panel at
+// a time (in assembly where the path has a packer: a few cycles per block
+// of P rows) and runs it against every tile while it is in cache. Packing
+// per call keeps the weights in their GGUF layout, shared with every other
+// backend; its cost is amortized over the tiles, and at 8 activation rows
+// (one tile) the packed GEMM is still about three times the GEMV's speed.
 
 // tileKernel is one path's GEMM micro-kernel for one weight type.
 type tileKernel struct {

@@ -327,6 +327,7 @@ func gemvRowStart(f *file, R int) {
 	if R == 4 {
 		f.ins("LEAQ (SI)(BX*2), R9")
 		f.ins("ADDQ BX, R9")
+		f.ins("LEAQ (SI)(BX*4), R14") // the next group, for gemvPrefetch
 	}
 	f.ins("MOVQ R11, DI")
 	f.ins("MOVQ R12, CX")
@@ -411,7 +412,7 @@ func genGemvQ4_0(f *file, x isa, R int) {
 		f.ins("SHRQ $1, CX")
 		f.ins("JZ odd")
 		f.label("pairs")
-		gemvPrefetch(f, R)
+		gemvPrefetch(f, R, 36*R)
 		f.ins("VMOVDQU64 (DI), %s", Z(act))
 		f.ins("VMOVDQU64 4(DI), Z4")
 		f.ins("VPERMW %s, Z23, Z5", Z(act))
@@ -459,7 +460,7 @@ func genGemvQ4_0(f *file, x isa, R int) {
 		f.ins("JZ reduce")
 	} else {
 		f.label("blocks")
-		gemvPrefetch(f, R)
+		gemvPrefetch(f, R, 18*R)
 	}
 
 	// One block on ymm registers. For the zmm kernels, whose constants
@@ -572,7 +573,7 @@ func genGemvQ8_0(f *file, x isa, R int) {
 		f.ins("SHRQ $1, CX")
 		f.ins("JZ odd")
 		f.label("pairs")
-		gemvPrefetch(f, R)
+		gemvPrefetch(f, R, 68*R)
 		f.ins("VMOVDQU64 (DI), %s", Z(act))
 		f.ins("VMOVDQU64 4(DI), Z4")
 		f.ins("VPERMW %s, Z23, Z5", Z(act))
@@ -607,7 +608,7 @@ func genGemvQ8_0(f *file, x isa, R int) {
 		f.ins("JZ reduce")
 	} else {
 		f.label("blocks")
-		gemvPrefetch(f, R)
+		gemvPrefetch(f, R, 34*R)
 	}
 	f.ins("%s 2(DI), %s", movdqu(x), Y(act))
 	switch {
@@ -1049,10 +1050,16 @@ func genPack(f *file, x isa, q8 bool) {
 	if q8 {
 		halves = 2
 	}
+	// The next panel follows this one: prefetch it in step, P*blk bytes
+	// per block (see gemvPrefetch).
+	f.ins("MOVQ BX, R14")
+	f.ins("IMULQ $%d, R14", P)
+	f.ins("ADDQ SI, R14")
 	f.label("loop")
-	for r := range P {
-		f.ins("PREFETCHT0 %s", packRow(gemvPrefetchDist, r))
+	for off := 0; off < P*blk; off += 64 {
+		f.ins("PREFETCHT0 %d(R14)", off)
 	}
+	f.ins("ADDQ $%d, R14", P*blk)
 	for h := range halves {
 		qoff := 2 + 16*h
 		for i := range 4 {
@@ -1132,15 +1139,20 @@ func wordIdx(f *file, name string, r int, idx ...int) {
 	f.ins("VMOVDQU64 %s<>(SB), Z%d", name, r)
 }
 
-// gemvPrefetchDist is how far ahead of the current block the GEMV
-// kernels prefetch each weight row. The rows of a group are read side by
-// side, a pattern the hardware prefetchers of some cores follow poorly.
-const gemvPrefetchDist = 640
-
-func gemvPrefetch(f *file, R int) {
-	for r := range R {
-		f.ins("PREFETCHT0 %s", rowMem(gemvPrefetchDist, r))
+// gemvPrefetch prefetches the next group of R rows, which follows the
+// current one in memory, in step with the reading of the current group:
+// step bytes per iteration from R14. A group's rows are read side by side,
+// short interleaved streams that the hardware prefetchers of some cores
+// (this one's included) follow poorly: without it, a GEMV of weights that
+// are not in the caches ran at a quarter of the memory bandwidth.
+func gemvPrefetch(f *file, R, step int) {
+	if R == 1 {
+		return // one sequential stream
 	}
+	for off := 0; off < step; off += 64 {
+		f.ins("PREFETCHT0 %d(R14)", off)
+	}
+	f.ins("ADDQ $%d, R14", step)
 }
 
 // packChunk loads 16 bytes at off of each of the P rows so that register
@@ -1208,10 +1220,14 @@ func genPackQ6_K(f *file, x isa) {
 	}
 	bs := P * (16 + 4) // bytes of one 16-element block of the panel
 	ql, qh, tmp := [4]int{0, 1, 2, 3}, [4]int{4, 5, 6, 7}, [4]int{8, 9, 10, 11}
+	f.ins("MOVQ BX, R14")
+	f.ins("IMULQ $%d, R14", P)
+	f.ins("ADDQ SI, R14")
 	f.label("loop")
-	for r := range P {
-		f.ins("PREFETCHT0 %s", packRow(gemvPrefetchDist, r))
+	for off := 0; off < P*210; off += 64 {
+		f.ins("PREFETCHT0 %d(R14)", off)
 	}
+	f.ins("ADDQ $%d, R14", P*210)
 	for h := range 2 {
 		for c := range 2 {
 			packChunk(f, x, 128+32*h+16*c, qh, tmp)

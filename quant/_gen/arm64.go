@@ -62,6 +62,9 @@ func armRowStart(f *file, R int) {
 	for r := 1; r < R; r++ {
 		f.ins("ADD R1, R%d, R%d", 5+r, 6+r)
 	}
+	if R > 1 {
+		f.ins("ADD R1, R%d, R13", 5+R) // the next group, for armPrefetch
+	}
 	f.ins("MOVD R2, R10")
 	f.ins("MOVD R3, R11")
 	for r := range R {
@@ -88,6 +91,19 @@ func armRowEnd(f *file, R int) {
 	f.ins("SUBS $%d, R5, R5", R)
 	f.ins("BNE rows")
 	f.ins("RET")
+}
+
+// armPrefetch prefetches the next group of R rows in step with the
+// reading of the current one, step bytes per block from R13 (see
+// gemvPrefetch in amd64.go).
+func armPrefetch(f *file, R, step int) {
+	if R == 1 {
+		return
+	}
+	for off := 0; off < step; off += 64 {
+		f.ins("PRFM %d(R13), PLDL1KEEP", off)
+	}
+	f.ins("ADD $%d, R13, R13", step)
 }
 
 // armF16Scale loads the f16 at (Rp) into F<d> as float32, using R12.
@@ -124,6 +140,7 @@ func genArmGemvQ4_0(f *file, dot bool, R int) {
 	f.ins("VMOVI $8, V30.B16")
 	armRowStart(f, R)
 	f.label("blocks")
+	armPrefetch(f, R, 18*R)
 	armF16Scale(f, "R10", 18)
 	f.ins("ADD $2, R10, R10")
 	f.ins("VLD1.P 32(R10), [V16.B16, V17.B16]")
@@ -152,6 +169,7 @@ func genArmGemvQ8_0(f *file, dot bool, R int) {
 	armGemvProlog(f, name, fmt.Sprintf("%s multiplies Q8_0 rows, %d at a time, by a Q8_0 activation row.", name, R))
 	armRowStart(f, R)
 	f.label("blocks")
+	armPrefetch(f, R, 34*R)
 	armF16Scale(f, "R10", 18)
 	f.ins("ADD $2, R10, R10")
 	f.ins("VLD1.P 32(R10), [V16.B16, V17.B16]")
@@ -452,9 +470,13 @@ func genArmPack(f *file, q8 bool) {
 	f.ins("VMOVI $15, V31.B16")
 	f.ins("VMOVI $8, V30.B16")
 	rows := []string{"R1", "R3", "R4", "R5"}
+	f.ins("ADD R2, R5, R13") // the next panel, prefetched in step
 	f.label("loop")
+	for off := 0; off < 4*blk; off += 64 {
+		f.ins("PRFM %d(R13), PLDL1KEEP", off)
+	}
+	f.ins("ADD $%d, R13, R13", 4*blk)
 	for r, p := range rows {
-		f.ins("PRFM %d(%s), PLDL1KEEP", 8*blk, p)
 		f.ins("MOVHU (%s), R7", p)
 		f.ins("VMOV R7, V20.H[%d]", r)
 		f.ins("ADD $2, %s, %s", p, p)
