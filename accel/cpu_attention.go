@@ -11,9 +11,9 @@ import (
 // folds them into the running softmax.
 const attnTile = 64
 
-// attentionTask is fused attention. A job is one token and one KV head
-// with its group of query heads (grouped-query attention), so each K and
-// V row is read once for the whole group. The scores of a tile of cells
+// attentionTask is fused attention. A job is a block of query tokens and
+// one KV head with its group of query heads (grouped-query attention), so
+// each K and V row is read once for the whole block and group. The scores of a tile of cells
 // are one quant.MatMul of the K rows, straight from the cache in its type,
 // by the group's queries (quantized to Q8_0 for a q8_0 or q4_0 cache); they
 // are folded into an online softmax (running maximum m, running sum l, and
@@ -34,14 +34,23 @@ type attentionTask struct {
 	vBlocked         bool // V heads start on block boundaries
 }
 
+// attnQBlock is how many query tokens one job takes: each tile of K and V
+// rows is read and expanded once for all of them, and their scores are
+// one matrix product.
+const attnQBlock = 16
+
+// rowsPerJob is the most query rows (token × head of the group) a job has.
+func (t *attentionTask) rowsPerJob() int { return attnQBlock * t.group }
+
 // scratch layout of one worker, in floats.
 func (t *attentionTask) scratchSize() int {
-	g, hd := t.group, t.hd
-	return g*max(t.qTerms, 1)*attnTile + // scores (one row per head and term)
-		g*2 + // m and l per head
-		g*hd + // accumulators
+	R, hd := t.rowsPerJob(), t.hd
+	return R*max(t.qTerms, 1)*attnTile + // scores (one row per query row and term)
+		R*2 + // m and l per row
+		R*hd + // accumulators
+		R*hd + // the block's queries, gathered
 		attnTile*hd + // a tile of K rows expanded to f32
-		hd*attnTile + g*hd + // a tile of V transposed, and its products
+		hd*attnTile + R*hd + // a tile of V transposed, and its products
 		hd + 2*quant.QK_K // one V row, and room for straddling blocks
 }
 
@@ -49,28 +58,37 @@ func (t *attentionTask) run(w, lo, hi int) {
 	s := &t.c.scratch[w]
 	g, hd := t.group, t.hd
 	terms := max(t.qTerms, 1)
+	R := t.rowsPerJob()
 	f := s.f32
 	take := func(n int) []float32 { v := f[:n:n]; f = f[n:]; return v }
-	scores := take(g * terms * attnTile)
-	ms, ls := take(g), take(g)
-	acc := take(g * hd)
+	scores := take(R * terms * attnTile)
+	ms, ls := take(R), take(R)
+	acc := take(R * hd)
+	qf := take(R * hd)
 	kTile := take(attnTile * hd)
 	vT := take(hd * attnTile)
-	pv := take(g * hd)
+	pv := take(R * hd)
 	vRow := take(hd)
 	tmp := f
 	qb := hd / 32 * q8Bytes
+	nTok := len(t.q) / (t.nHead * hd)
 	for job := lo; job < hi; job++ {
-		tok, kvh := job/t.nHeadKV, job%t.nHeadKV
-		q := t.q[(tok*t.nHead+kvh*g)*hd:][:g*hd] // the group's query heads
+		blk, kvh := job/t.nHeadKV, job%t.nHeadKV
+		t0 := blk * attnQBlock
+		t1 := min(t0+attnQBlock, nTok)
+		rows := (t1 - t0) * g
+		// The block's query rows: row r is token t0+r/g, head kvh*g+r%g.
+		for tok := t0; tok < t1; tok++ {
+			copy(qf[(tok-t0)*g*hd:(tok-t0+1)*g*hd], t.q[(tok*t.nHead+kvh*g)*hd:][:g*hd])
+		}
 		var act []byte
 		aRow := 4 * hd
 		if t.qTerms > 0 {
 			aRow = qb
-			act = s.b[:g*terms*qb]
-			for h := 0; h < g; h++ {
-				qh := q[h*hd : (h+1)*hd]
-				dst := act[h*terms*qb:]
+			act = s.b[:rows*terms*qb]
+			for r := 0; r < rows; r++ {
+				qh := qf[r*hd : (r+1)*hd]
+				dst := act[r*terms*qb:]
 				_ = quant.QuantizeRowQ8_0(dst[:qb], qh)
 				if terms == 2 {
 					rest := tmp[:hd]
@@ -83,64 +101,73 @@ func (t *attentionTask) run(w, lo, hi int) {
 				}
 			}
 		} else {
-			act = bytesView(q)
+			act = bytesView(qf[:rows*hd])
 		}
-		visible := min(t.pos0+tok+1, t.nkv)
-		clear(acc)
-		for h := range ms {
-			ms[h], ls[h] = float32(math.Inf(-1)), 0
+		clear(acc[:rows*hd])
+		for r := 0; r < rows; r++ {
+			ms[r], ls[r] = float32(math.Inf(-1)), 0
 		}
-		for c0 := 0; c0 < visible; c0 += attnTile {
-			nc := min(attnTile, visible-c0)
-			t.scores(scores, act, aRow, terms, kvh, c0, nc, kTile, tmp)
-			// Fold the tile into each head's softmax: rescale when the
-			// maximum grows, then add the weighted V rows.
-			for h := 0; h < g; h++ {
-				sc := scores[h*terms*attnTile:][:nc]
+		// The block's last token sees the most cells; earlier tokens mask
+		// the cells past their own position (the causal mask).
+		horizon := min(t.pos0+t1, t.nkv)
+		for c0 := 0; c0 < horizon; c0 += attnTile {
+			nc := min(attnTile, horizon-c0)
+			t.scores(scores, act, aRow, rows*terms, kvh, c0, nc, kTile, tmp)
+			// Fold the tile into each row's softmax: rescale when the
+			// maximum grows, then weight the V rows.
+			for r := 0; r < rows; r++ {
+				sc := scores[r*terms*attnTile:][:nc]
 				if terms == 2 {
-					lo := scores[(h*terms+1)*attnTile:][:nc]
+					lo := scores[(r*terms+1)*attnTile:][:nc]
 					for j := range sc {
 						sc[j] += lo[j] * termScale(1)
 					}
 				}
+				nv := min(t.pos0+t0+r/g+1, t.nkv) - c0 // cells of the tile this row sees
+				if nv <= 0 {
+					clear(sc)
+					continue
+				}
+				nv = min(nv, nc)
 				tmax := float32(math.Inf(-1))
-				for j := range sc {
+				for j := 0; j < nv; j++ {
 					sc[j] *= t.scale
 					tmax = max(tmax, sc[j])
 				}
-				if tmax > ms[h] {
-					if ls[h] != 0 {
-						f := expf(ms[h] - tmax)
-						ls[h] *= f
-						a := acc[h*hd : (h+1)*hd]
+				if tmax > ms[r] {
+					if ls[r] != 0 {
+						f := expf(ms[r] - tmax)
+						ls[r] *= f
+						a := acc[r*hd : (r+1)*hd]
 						for i := range a {
 							a[i] *= f
 						}
 					}
-					ms[h] = tmax
+					ms[r] = tmax
 				}
-				for j := range sc {
-					sc[j] = expf(sc[j] - ms[h])
-					ls[h] += sc[j]
+				for j := 0; j < nv; j++ {
+					sc[j] = expf(sc[j] - ms[r])
+					ls[r] += sc[j]
 				}
+				clear(sc[nv:])
 			}
-			// acc[h] += Σ_j p[h][j]·V[j]: one MatMul of the tile's V,
-			// transposed, by the group's probability rows.
+			// acc[r] += Σ_j p[r][j]·V[j]: one MatMul of the tile's V,
+			// transposed, by the block's probability rows.
 			for j := 0; j < nc; j++ {
 				v := t.valueRow(vRow, kvh, c0+j, tmp)
 				for d, x := range v {
 					vT[d*attnTile+j] = x
 				}
 			}
-			_ = quant.MatMul(quant.F32, nc, bytesView(vT), 4*attnTile, hd, bytesView(scores), 4*terms*attnTile, g, pv, hd)
-			for i, x := range pv {
+			_ = quant.MatMul(quant.F32, nc, bytesView(vT), 4*attnTile, hd, bytesView(scores), 4*terms*attnTile, rows, pv, hd)
+			for i, x := range pv[:rows*hd] {
 				acc[i] += x
 			}
 		}
-		out := t.out[(tok*t.nHead+kvh*g)*hd:][:g*hd]
-		for h := 0; h < g; h++ {
-			inv := 1 / ls[h]
-			a, o := acc[h*hd:(h+1)*hd], out[h*hd:(h+1)*hd]
+		for r := 0; r < rows; r++ {
+			tok, h := t0+r/g, kvh*g+r%g
+			inv := 1 / ls[r]
+			a, o := acc[r*hd:(r+1)*hd], t.out[(tok*t.nHead+h)*hd:][:hd]
 			for i := range o {
 				o[i] = a[i] * inv
 			}
@@ -151,9 +178,8 @@ func (t *attentionTask) run(w, lo, hi int) {
 // scores writes the raw scores q·K[c0+j] of the group's heads (and terms)
 // into rows of attnTile: one MatMul of the tile's K head rows by the
 // group's queries.
-func (t *attentionTask) scores(scores []float32, act []byte, aRow, terms, kvh, c0, nc int, kTile, tmp []float32) {
+func (t *attentionTask) scores(scores []float32, act []byte, aRow, nAct, kvh, c0, nc int, kTile, tmp []float32) {
 	hd := t.hd
-	nAct := t.group * terms
 	if t.kDirect {
 		bs, ts := t.tk.BlockSize(), t.tk.TypeSize()
 		k := t.k[c0*t.rowK+kvh*hd/bs*ts:]
@@ -241,7 +267,8 @@ func (c *CPU) attention(a *cpuArena, n *graph.Tensor) error {
 		}
 	}
 	t.vBlocked = blocked
-	c.growScratch(t.scratchSize(), t.group*2*p.HeadDim/32*q8Bytes)
-	c.pool.parallelFor(n.Rows()*p.NHeadKV, 1, t)
+	c.growScratch(t.scratchSize(), t.rowsPerJob()*2*p.HeadDim/32*q8Bytes)
+	blocks := (n.Rows() + attnQBlock - 1) / attnQBlock
+	c.pool.parallelFor(blocks*p.NHeadKV, 1, t)
 	return nil
 }
