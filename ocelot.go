@@ -175,6 +175,9 @@ func Load(path string, opt Options) (*Model, error) {
 	}
 	m := &Model{opt: opt, file: f, net: net, tok: tok}
 	if opt.Backend == "ref" {
+		if m.opt.NGPULayers == AutoGPULayers {
+			m.opt.NGPULayers = 0 // the reference engine offloads nothing
+		}
 		m.eng = &refEngine{net: net, opt: &m.opt}
 	} else if m.eng, err = newGraphEngine(net, &m.opt); err != nil {
 		f.Close()

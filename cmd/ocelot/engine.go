@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 
 	"github.com/ocelot-llm/ocelot"
 	"github.com/ocelot-llm/ocelot/sample"
@@ -27,8 +28,9 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.file, "f", "", "read the prompt from a file")
 	fs.IntVar(&e.nCtx, "c", 4096, "context size (n_ctx)")
 	fs.IntVar(&e.nBatch, "b", 2048, "logical batch size (n_batch)")
-	fs.IntVar(&e.nUbatch, "ub", 512, "micro-batch size (n_ubatch)")
-	fs.IntVar(&e.ngl, "ngl", 0, "layers to offload to the GPU (n_gpu_layers)")
+	e.nUbatch, e.ngl = -1, -1
+	fs.Var(autoInt{&e.nUbatch}, "ub", "micro-batch size (n_ubatch), or auto: the whole prompt up to 512")
+	fs.Var(autoInt{&e.ngl}, "ngl", "layers to offload to the GPU (n_gpu_layers), or auto: as many as fit the device's memory")
 	fs.IntVar(&e.t, "t", runtime.GOMAXPROCS(0), "threads")
 	fs.StringVar(&e.ctk, "ctk", "f16", "K cache type: f32, f16, q8_0, q4_0")
 	fs.StringVar(&e.ctv, "ctv", "f16", "V cache type: f32, f16, q8_0, q4_0")
@@ -54,17 +56,20 @@ func (e *engineFlags) check(fs *flag.FlagSet) error {
 		return usagef("-c must be positive, got %d", e.nCtx)
 	case e.nBatch <= 0:
 		return usagef("-b must be positive, got %d", e.nBatch)
-	case e.nUbatch <= 0:
-		return usagef("-ub must be positive, got %d", e.nUbatch)
+	case e.nUbatch == 0 || e.nUbatch < -1:
+		return usagef("-ub must be positive or auto, got %d", e.nUbatch)
 	case e.t <= 0:
 		return usagef("-t must be positive, got %d", e.t)
-	case e.ngl < 0:
+	case e.ngl < -1:
 		return usagef("-ngl must not be negative, got %d", e.ngl)
 	case e.prompt != "" && e.file != "":
 		return usagef("give -p or -f, not both")
 	}
 	if e.nBatch > e.nCtx {
 		e.nBatch = e.nCtx // a batch never exceeds the context
+	}
+	if e.nUbatch == -1 {
+		e.nUbatch = ocelot.AutoUbatch(e.nBatch, e.backend)
 	}
 	if e.nUbatch > e.nBatch && !set["ub"] {
 		e.nUbatch = e.nBatch
@@ -129,4 +134,30 @@ func (s *samplerFlags) sampler() (*sample.Sampler, error) {
 		return nil, usagef("%v", err)
 	}
 	return smp, nil
+}
+
+// autoInt is an int flag that also takes "auto", stored as -1.
+type autoInt struct{ p *int }
+
+func (a autoInt) String() string {
+	if a.p == nil || *a.p == -1 {
+		return "auto"
+	}
+	return strconv.Itoa(*a.p)
+}
+
+func (a autoInt) Set(s string) error {
+	if s == "auto" {
+		*a.p = -1
+		return nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is neither a number nor auto", s)
+	}
+	if v < 0 {
+		return fmt.Errorf("%d is negative", v)
+	}
+	*a.p = v
+	return nil
 }

@@ -28,7 +28,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print {tokens, generated, timings} as JSON instead of text")
 	dump := fs.Bool("dump-graph", false, "print the op graph of a prompt micro-batch, with each op's placement, and exit")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot run -m M.gguf -p PROMPT [-n 64] [-c 4096] [-b 2048] [-ub 512] [-t N] [-ngl 0] [-ctk f16] [-ctv f16] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed 1] [--chat] [--json]")
+		fmt.Fprintln(stderr, "usage: ocelot run -m M.gguf -p PROMPT [-n 64] [-c 4096] [-b 2048] [-ub auto] [-t N] [-ngl auto] [-ctk f16] [-ctv f16] [--temp 0.8] [--top-k 40] [--top-p 0.95] [--seed 1] [--chat] [--json]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
