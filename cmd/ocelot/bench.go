@@ -242,7 +242,10 @@ func benchTokens(m *ocelot.Model, n int) []int32 {
 func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report bool, stderr io.Writer) (benchRow, error) {
 	nCtx := test.nPrompt + test.nGen + 1
 	if nUbatch < 0 {
-		nUbatch = ocelot.AutoUbatch(test.nPrompt, backend)
+		nUbatch = 512 // decoding takes one token at a time whatever the micro-batch
+		if test.nPrompt > 0 {
+			nUbatch = ocelot.AutoUbatch(test.nPrompt, backend)
+		}
 	}
 	nUbatch = min(nUbatch, nBatch)
 	opts := ocelot.Options{NCtx: nCtx, NBatch: nBatch, NUbatch: nUbatch, NGPULayers: max(ngl, 0), Threads: threads,
