@@ -577,7 +577,11 @@ func (c *CPU) Compute(a Arena, nodes []*graph.Tensor) error {
 	c.markCacheFeeds(nodes)
 	defer clear(c.feedsCache)
 	for _, n := range nodes {
-		if err := c.compute(ca, n); err != nil {
+		err := c.compute(ca, n)
+		if ferr := c.pool.takeFault(); ferr != nil {
+			err = fmt.Errorf("cpu: %s %s: %w", n.Op, n.Name, ferr)
+		}
+		if err != nil {
 			return err
 		}
 	}

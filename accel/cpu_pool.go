@@ -1,7 +1,9 @@
 package accel
 
 import (
+	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -35,6 +37,10 @@ type pool struct {
 	t            task
 	total, grain int
 	next         atomic.Int64
+
+	// fault holds the first panic of a task's run, recovered so that a
+	// kernel bug fails the op instead of killing the process.
+	fault atomic.Pointer[string]
 }
 
 // spinChecks is how many times an idle helper polls for the next task
@@ -62,7 +68,9 @@ func (p *pool) parallelFor(n, grain int, t task) {
 	}
 	grain = max(grain, 1)
 	if p.n == 1 || n <= grain {
-		t.run(0, 0, n)
+		p.t, p.total = t, n
+		p.runChunk(0, 0, n)
+		p.t = nil
 		return
 	}
 	p.t, p.total, p.grain = t, n, grain
@@ -86,8 +94,29 @@ func (p *pool) work(w int) {
 		if lo >= p.total {
 			return
 		}
-		p.t.run(w, lo, min(lo+p.grain, p.total))
+		p.runChunk(w, lo, min(lo+p.grain, p.total))
 	}
+}
+
+// runChunk runs one chunk of the current task, turning a panic into the
+// pool's fault and handing out no more chunks of the task.
+func (p *pool) runChunk(w, lo, hi int) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprintf("%v\n%s", r, debug.Stack())
+			p.fault.CompareAndSwap(nil, &msg)
+			p.next.Store(int64(p.total))
+		}
+	}()
+	p.t.run(w, lo, hi)
+}
+
+// takeFault returns (and clears) the panic a task raised, as an error.
+func (p *pool) takeFault() error {
+	if msg := p.fault.Swap(nil); msg != nil {
+		return fmt.Errorf("internal error (a bug in ocelot; please report it): %s", *msg)
+	}
+	return nil
 }
 
 func (p *pool) helper(i int) {
