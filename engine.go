@@ -42,6 +42,9 @@ type refSeq struct {
 }
 
 func (e *refEngine) newSeq() (seq, error) {
+	if err := checkKVFits(e.net.Config, e.opt.NCtx, e.net.NLayer, e.opt.typeK, e.opt.typeV, availableMemory(), "host memory"); err != nil {
+		return nil, err
+	}
 	kv, err := ref.NewKVCache(e.net.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
 	if err != nil {
 		return nil, err
@@ -224,6 +227,22 @@ type graphSeq struct {
 }
 
 func (e *graphEngine) newSeq() (seq, error) {
+	onAccel := 0
+	for l := 0; l < e.policy.NLayer; l++ {
+		if e.policy.CacheOnAccel(l) {
+			onAccel++
+		}
+	}
+	c := e.model.Config
+	if err := checkKVFits(c, e.opt.NCtx, c.NLayer-onAccel, e.opt.typeK, e.opt.typeV, availableMemory(), "host memory"); err != nil {
+		return nil, err
+	}
+	if mr, ok := e.runner.Backends[graph.Accel].(MemoryReporter); ok && onAccel > 0 {
+		total, _ := mr.Memory()
+		if err := checkKVFits(c, e.opt.NCtx, onAccel, e.opt.typeK, e.opt.typeV, total, e.runner.Backends[graph.Accel].Device()); err != nil {
+			return nil, err
+		}
+	}
 	kv := graph.NewKV(e.model.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
 	s := &graphSeq{e: e, kv: kv}
 	for l := range kv.K {

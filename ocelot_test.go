@@ -195,3 +195,20 @@ func TestBadOptions(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+// A KV cache that cannot fit is refused before anything is allocated,
+// with the bytes it needs and what to lower.
+func TestKVCacheTooBig(t *testing.T) {
+	for _, backend := range []string{"ref", "cpu"} {
+		m := loadTiny(t, ocelot.Options{NCtx: 1 << 30, NBatch: 512, Backend: backend})
+		_, err := m.NewSession()
+		if err == nil {
+			t.Fatalf("%s: a %d-cell cache was accepted", backend, 1<<30)
+		}
+		for _, want := range []string{"needs 1099511627776 bytes", "lower -c", "q4_0"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v lacks %q", backend, err, want)
+			}
+		}
+	}
+}
