@@ -91,7 +91,7 @@ func TestGreedySameAcrossBatching(t *testing.T) {
 
 func TestConcurrentSessions(t *testing.T) {
 	m := loadTiny(t, ocelot.Options{NCtx: 128, Threads: 1})
-	prompts := []string{"one", "two two", "three three three", "four"}
+	prompts := []string{"one", "two two", "three three three", "four", "five", "six six", "seven", "eight eight eight"}
 	serial := make([][]int32, len(prompts))
 	for i, p := range prompts {
 		serial[i] = generate(t, m, p, sample.Params{Temp: 0.7, Seed: uint64(i)}, 12)
