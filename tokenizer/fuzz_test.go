@@ -114,3 +114,31 @@ func FuzzStreamDecoder(f *testing.F) {
 		}
 	})
 }
+
+// FuzzChatTemplate feeds arbitrary template texts and messages to the chat
+// renderer: it either renders or says why not, and never panics. Text it
+// renders holds every message's content.
+func FuzzChatTemplate(f *testing.F) {
+	f.Add("llama3", "system", "You are kind.", "user", "Hi")
+	f.Add("llama2", "user", "<<SYS>>", "assistant", "[INST]")
+	f.Add(Llama3ChatTemplate, "user", "안녕", "assistant", "")
+	f.Add("{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}", "user", "x", "user", "y")
+	f.Add("", "", "", "", "")
+	f.Fuzz(func(t *testing.T, tmpl, role1, content1, role2, content2 string) {
+		msgs := []Message{{Role: role1, Content: content1}, {Role: role2, Content: content2}}
+		out, err := RenderChat(tmpl, msgs, true)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("an error without a message")
+			}
+			return
+		}
+		for _, m := range msgs {
+			if m.Role == "system" || m.Role == "user" || m.Role == "assistant" {
+				if !strings.Contains(out, strings.TrimSpace(m.Content)) {
+					t.Fatalf("rendered text %q lacks the content %q", out, m.Content)
+				}
+			}
+		}
+	})
+}
