@@ -266,29 +266,16 @@ func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]floa
 		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), s.n, s.n+len(tokens), s.kv.NCtx)
 	}
 	var out [][]float32
-	for b := 0; b < len(tokens); b += o.NBatch {
-		chunk := tokens[b:min(b+o.NBatch, len(tokens))]
-		for u := 0; u < len(chunk); u += o.NUbatch {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			ub := chunk[u:min(u+o.NUbatch, len(chunk))]
-			want := ref.LogitsNone
-			switch {
-			case all:
-				want = ref.LogitsAll
-			case b+u+len(ub) == len(tokens):
-				want = ref.LogitsLast
-			}
-			logits, err := s.run(ub, want)
-			if err != nil {
-				return nil, err
-			}
-			nv := s.e.model.Config.NVocab
-			for i := 0; i+nv <= len(logits); i += nv {
-				out = append(out, logits[i:i+nv])
-			}
+	nv := s.e.model.Config.NVocab
+	err := ref.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, all, func(ub []int32, want ref.Logits) error {
+		logits, err := s.run(ub, want)
+		for i := 0; i+nv <= len(logits); i += nv {
+			out = append(out, logits[i:i+nv])
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -212,11 +212,29 @@ func (m *Model) Eval(ctx context.Context, st *State, tokens []int32, nBatch, nUb
 		return nil, fmt.Errorf("ref: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), st.Pos, st.Pos+len(tokens), st.KV.NCtx)
 	}
 	var out [][]float32
+	err := Ubatches(ctx, tokens, nBatch, nUbatch, all, func(ub []int32, want Logits) error {
+		logits, err := m.Forward(st, ub, want, threads)
+		out = append(out, logits...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Ubatches splits tokens as llama.cpp does — logical batches of nBatch,
+// each cut into micro-batches of nUbatch — and calls run on each
+// micro-batch in order, saying which logits it must produce: every
+// position's when all is set, else the last position's in the last
+// micro-batch and none elsewhere. It stops at the first error, and between
+// micro-batches when ctx is cancelled.
+func Ubatches(ctx context.Context, tokens []int32, nBatch, nUbatch int, all bool, run func(ub []int32, want Logits) error) error {
 	for b := 0; b < len(tokens); b += nBatch {
 		chunk := tokens[b:min(b+nBatch, len(tokens))]
 		for u := 0; u < len(chunk); u += nUbatch {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 			ub := chunk[u:min(u+nUbatch, len(chunk))]
 			want := LogitsNone
@@ -226,12 +244,10 @@ func (m *Model) Eval(ctx context.Context, st *State, tokens []int32, nBatch, nUb
 			case b+u+len(ub) == len(tokens):
 				want = LogitsLast
 			}
-			logits, err := m.Forward(st, ub, want, threads)
-			if err != nil {
-				return nil, err
+			if err := run(ub, want); err != nil {
+				return err
 			}
-			out = append(out, logits...)
 		}
 	}
-	return out, nil
+	return nil
 }
