@@ -47,7 +47,7 @@ func (e *refEngine) newSeq() (seq, error) {
 	}
 	kv, err := ref.NewKVCache(e.net.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ocelot: %w", err)
 	}
 	return &refSeq{e: e, st: &ref.State{KV: kv}}, nil
 }
@@ -120,10 +120,18 @@ func newGraphEngine(net *ref.Model, opt *Options) (*graphEngine, error) {
 		e.policy.NGPULayers = opt.NGPULayers
 		e.reason += fmt.Sprintf("; -ngl auto: %d layers", opt.NGPULayers)
 	}
+	err = e.loadWeights()
+	if err != nil && acc != nil && opt.Backend == "auto" {
+		// The accelerator passed its self-test but failed while taking
+		// the weights (out of memory, a driver fault): run on the CPU.
+		e.dropAccel()
+		e.reason = fmt.Sprintf("backend cpu: %s failed while loading the weights (%v)", acc.Name(), err)
+		err = e.loadWeights()
+	}
 	if opt.Logf != nil {
 		opt.Logf("%s", e.reason)
 	}
-	if err := e.loadWeights(); err != nil {
+	if err != nil {
 		e.close()
 		return nil, err
 	}
@@ -204,6 +212,21 @@ func (e *graphEngine) kvPlace() string {
 		}
 	}
 	return "host memory"
+}
+
+// dropAccel closes the accelerator and runs everything on the CPU.
+func (e *graphEngine) dropAccel() {
+	if acc := e.runner.Backends[graph.Accel]; acc != nil {
+		for _, w := range e.model.Weights() {
+			if w.Bufs[graph.Accel] != nil {
+				acc.Free(w)
+			}
+		}
+		acc.Close()
+	}
+	e.runner.Backends[graph.Accel] = nil
+	e.policy.Accel, e.policy.Supports, e.policy.NGPULayers = "", nil, 0
+	e.opt.NGPULayers = 0
 }
 
 func (e *graphEngine) close() error {

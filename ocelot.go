@@ -261,9 +261,9 @@ func (m *Model) NewSession() (*Session, error) {
 	if m.closed {
 		return nil, ErrClosed
 	}
-	sq, err := m.eng.newSeq()
+	sq, err := m.eng.newSeq() // its errors say "ocelot:" already
 	if err != nil {
-		return nil, fmt.Errorf("ocelot: %w", err)
+		return nil, err
 	}
 	return &Session{m: m, sq: sq}, nil
 }

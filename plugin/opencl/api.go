@@ -509,9 +509,16 @@ func (a *api) read(q clQueue, m clMem, what string, blocking bool, offset int64,
 	return check("clEnqueueReadBuffer", what, st)
 }
 
-// fill zeroes size bytes of m from offset; without clEnqueueFillBuffer it
+// zero zeroes size bytes of m from offset; without clEnqueueFillBuffer it
 // writes zeros from host memory (blocking).
 func (a *api) zero(q clQueue, m clMem, what string, offset, size int64) error {
+	return a.fill(q, m, what, offset, size, 0)
+}
+
+// fill sets size bytes of m from offset to the 32-bit pattern (size and
+// offset multiples of 4 for a non-zero pattern); without
+// clEnqueueFillBuffer it writes the pattern from host memory (blocking).
+func (a *api) fill(q clQueue, m clMem, what string, offset, size int64, pattern uint32) error {
 	if size == 0 {
 		return nil
 	}
@@ -519,15 +526,19 @@ func (a *api) zero(q clQueue, m clMem, what string, offset, size int64) error {
 		st := pre("clEnqueueFillBuffer")
 		if st == clSuccess {
 			pat := new(uint32)
+			*pat = pattern
 			st = a.enqueueFillBuffer(q, m, unsafe.Pointer(pat), 4, uintptr(offset), uintptr(size), 0, nil, nil)
 			runtime.KeepAlive(pat)
 		}
 		return check("clEnqueueFillBuffer", what, st)
 	}
-	zeros := make([]byte, min(size, 1<<24))
+	buf := make([]uint32, (min(size, 1<<24)+3)/4)
+	for i := range buf {
+		buf[i] = pattern
+	}
 	for done := int64(0); done < size; {
-		n := min(size-done, int64(len(zeros)))
-		if err := a.write(q, m, what, true, offset+done, unsafe.Pointer(&zeros[0]), n, nil); err != nil {
+		n := min(size-done, int64(4*len(buf)))
+		if err := a.write(q, m, what, true, offset+done, unsafe.Pointer(&buf[0]), n, nil); err != nil {
 			return err
 		}
 		done += n

@@ -726,7 +726,10 @@ func (b *Backend) Read(x accel.Arena, t *graph.Tensor, dst []float32) error {
 	if len(dst) == 0 {
 		return nil
 	}
-	return b.a.read(b.q, l.mem, t.Name, true, int64(l.off[0]), unsafe.Pointer(&dst[0]), int64(4*len(dst)), nil)
+	if err := b.a.read(b.q, l.mem, t.Name, true, int64(l.off[0]), unsafe.Pointer(&dst[0]), int64(4*len(dst)), nil); err != nil {
+		return err
+	}
+	return checkFinite(t.Name, dst)
 }
 
 // Write copies f32 values into an intermediate's place (the receiving end

@@ -101,6 +101,11 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 		if fused {
 			i++
 		}
+		if faultNaN != nil {
+			if err := b.poisonNaN(a, nodes[i]); err != nil {
+				return err
+			}
+		}
 	}
 	return b.a.flushQueue(b.q)
 }

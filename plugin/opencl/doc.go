@@ -55,6 +55,8 @@
 // batches below the GEMM's threshold; mul_mv1_* for one token) gives each
 // group of work-items four rows, reads each weight piece once for up to
 // eight tokens with coalesced loads, and sizes its groups from the
-// device's compute units (see mvShape). With Options.Profile,
+// device's compute units (see mvShape). Read returns an error, not the
+// values, when what it read holds NaN or ±Inf (a kernel that went wrong
+// after passing the self-test). With Options.Profile,
 // every kernel is timed with events and Profile returns the totals.
 package opencl

@@ -210,6 +210,9 @@ func buildProgram(a *api, ctx clContext, d *DeviceInfo, src, opts, cacheDir stri
 		if len(log) > 4000 {
 			log = log[:4000] + "\n..."
 		}
+		if log == "" {
+			return res, fmt.Errorf("%w: kernels (%s) failed to build (no build log)", err, opts)
+		}
 		return res, fmt.Errorf("%w: kernels (%s) failed to build:\n%s", err, opts, log)
 	}
 	res.prog, res.took = p, time.Since(start)
