@@ -3,6 +3,7 @@ package ocelot_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -90,7 +91,23 @@ func TestGreedySameAcrossBatching(t *testing.T) {
 }
 
 func TestConcurrentSessions(t *testing.T) {
-	m := loadTiny(t, ocelot.Options{NCtx: 128, Threads: 1})
+	concurrentSessions(t, loadTiny(t, ocelot.Options{NCtx: 128, Threads: 1}))
+}
+
+// The same on the OpenCL backend, all layers offloaded (PoCL in CI).
+func TestConcurrentSessionsOpenCL(t *testing.T) {
+	m, err := ocelot.Load(testmodel.Preset(t, "tiny"), ocelot.Options{NCtx: 128, Threads: 1, Backend: "opencl", NGPULayers: 99})
+	if err != nil {
+		if os.Getenv("OCELOT_REQUIRE_OPENCL") == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("opencl: no device: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	concurrentSessions(t, m)
+}
+
+func concurrentSessions(t *testing.T, m *ocelot.Model) {
 	prompts := []string{"one", "two two", "three three three", "four", "five", "six six", "seven", "eight eight eight"}
 	serial := make([][]int32, len(prompts))
 	for i, p := range prompts {
@@ -209,6 +226,38 @@ func TestKVCacheTooBig(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: %v lacks %q", backend, err, want)
 			}
+		}
+	}
+}
+
+// cancelAfter is a context that reports cancellation from its (after+1)th
+// Err call on: it cancels "in the middle of a prompt" deterministically.
+type cancelAfter struct {
+	context.Context
+	calls, after int
+}
+
+func (c *cancelAfter) Err() error {
+	c.calls++
+	if c.calls > c.after {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Cancelling in the middle of a prompt stops at the next micro-batch:
+// no micro-batch after the cancellation is evaluated.
+func TestCancelMidPrompt(t *testing.T) {
+	for _, backend := range []string{"ref", "cpu"} {
+		m := loadTiny(t, ocelot.Options{NCtx: 64, NBatch: 64, NUbatch: 4, Backend: backend})
+		s, _ := m.NewSession()
+		ctx := &cancelAfter{Context: context.Background(), after: 3}
+		_, err := s.EvalAll(ctx, make([]int32, 40))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("%s: err = %v", backend, err)
+		}
+		if got := s.Pos(); got != 3*4 {
+			t.Fatalf("%s: %d positions evaluated, want the 3 micro-batches before the cancellation (12)", backend, got)
 		}
 	}
 }
