@@ -3,6 +3,7 @@ package accel
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -82,11 +83,11 @@ func Select(name string, cfg Config) (Backend, string, error) {
 		if len(why) == 0 {
 			return nil, "backend cpu: no accelerator is compiled in", nil
 		}
-		return nil, fmt.Sprintf("backend cpu: no accelerator available (%s)", joinSemi(why)), nil
+		return nil, fmt.Sprintf("backend cpu: no accelerator available (%s)", strings.Join(why, "; ")), nil
 	default:
 		f, ok := lookup(name)
 		if !ok {
-			return nil, "", fmt.Errorf("accel: backend %q is not available (have cpu%s)", name, prefixed(Registered()))
+			return nil, "", fmt.Errorf("accel: backend %q is not available (have %s)", name, strings.Join(append([]string{"cpu"}, Registered()...), ", "))
 		}
 		b, err := f.Open(cfg)
 		if err != nil {
@@ -94,23 +95,4 @@ func Select(name string, cfg Config) (Backend, string, error) {
 		}
 		return b, fmt.Sprintf("backend %s: %s, chosen by --backend %s", name, b.Device(), name), nil
 	}
-}
-
-func joinSemi(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += "; "
-		}
-		out += x
-	}
-	return out
-}
-
-func prefixed(names []string) string {
-	out := ""
-	for _, n := range names {
-		out += ", " + n
-	}
-	return out
 }
