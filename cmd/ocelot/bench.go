@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -93,8 +95,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	reps := fs.Int("r", 3, "repetitions (after one warm-up run)")
 	out := fs.String("o", "md", "output: md, csv or json")
 	report := fs.Bool("report", false, "print the prompt-evaluation report of the original analysis for each prompt test")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (host-side cost of a backend)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json] [--report]")
+		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json] [--report] [--cpuprofile F]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -108,6 +111,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if *out != "md" && *out != "csv" && *out != "json" {
 		return usagef("-o must be md, csv or json, got %q", *out)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench: -cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: -cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ps, err := intList("-p", *pFlag, false)
 	if err != nil {
