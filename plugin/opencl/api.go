@@ -104,6 +104,13 @@ type api struct {
 
 	// Optional: nil when the library lacks it (it is OpenCL 1.2).
 	enqueueFillBuffer func(q clQueue, m clMem, pattern unsafe.Pointer, patSize, offset, size uintptr, nWait uint32, wait, ev *clEvent) int32
+
+	// The two calls of every kernel launch, also as raw symbols with a
+	// direct caller (purego.SyscallN): the typed wrappers above go through
+	// reflection, which costs more than the driver itself for these. Zero
+	// where unavailable; the typed wrappers are used then.
+	rawSetKernelArg, rawEnqueueNDRange uintptr
+	rawCall                            func(fn uintptr, args ...uintptr) uintptr
 }
 
 // callHook, when set (by tests), is consulted before every OpenCL call
@@ -452,7 +459,12 @@ func (a *api) freeKernel(k clKernel) {
 func (a *api) setArg(k clKernel, name string, index uint32, size uintptr, value unsafe.Pointer) error {
 	st := pre("clSetKernelArg")
 	if st == clSuccess {
-		st = a.setKernelArg(k, index, size, value)
+		if a.rawSetKernelArg != 0 {
+			// value points into the heap (Backend.argBuf) or is nil.
+			st = int32(a.rawCall(a.rawSetKernelArg, uintptr(k), uintptr(index), size, uintptr(value)))
+		} else {
+			st = a.setKernelArg(k, index, size, value)
+		}
 	}
 	return check("clSetKernelArg", name, st)
 }
@@ -480,7 +492,14 @@ func (a *api) kernelWGInfo(k clKernel, d clDevice, name string, param uint32) (u
 func (a *api) launch(q clQueue, k clKernel, name string, dims uint32, global, local *[3]uintptr, ev *clEvent) error {
 	st := pre("clEnqueueNDRangeKernel")
 	if st == clSuccess {
-		st = a.enqueueNDRangeKernel(q, k, dims, nil, &global[0], &local[0], 0, nil, ev)
+		if a.rawEnqueueNDRange != 0 {
+			// global, local and ev point into the heap (the Backend's own
+			// fields and a new event), never into a moving stack.
+			st = int32(a.rawCall(a.rawEnqueueNDRange, uintptr(q), uintptr(k), uintptr(dims), 0,
+				uintptr(unsafe.Pointer(&global[0])), uintptr(unsafe.Pointer(&local[0])), 0, 0, uintptr(unsafe.Pointer(ev))))
+		} else {
+			st = a.enqueueNDRangeKernel(q, k, dims, nil, &global[0], &local[0], 0, nil, ev)
+		}
 	}
 	return check("clEnqueueNDRangeKernel", name, st)
 }

@@ -70,16 +70,27 @@ type Backend struct {
 	gemm                                    bool // the tiled GEMM fits this device
 	tc                                      bool // the tensor-core GEMM runs here (NVIDIA)
 	mmMin                                   int  // batches of this many tokens or more use the GEMM
-	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
+	mw                                      bool // the row-group GEMV serves one-token products ($OCELOT_OPENCL_MW=0 turns it off)
+	mwGroups                                int  // row groups per work-group of the row-group GEMV
+	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
+	actQ                                    clMem
+	actQSize                                int64 // bytes of actQ, the quantized activations of the integer GEMM
+	attnPart                                clMem
+	attnPartSize                            int64 // bytes of attnPart, the split attention's partial results
+	fuse                                    bool  // fuse RMS_NORM+MUL and ROPE+SET_ROWS
 	// GEMV shape overrides for tuning ($OCELOT_OPENCL_MV_LANES,
 	// $OCELOT_OPENCL_MV_THREADS): lanes per unit and work-items wanted
 	// per compute unit; 0 chooses from the device.
 	mvLanes, mvPerCU int
 
-	argBuf [32]uint64 // kernel argument values on their way to clSetKernelArg
+	argBuf   [32]uint64 // kernel argument values on their way to clSetKernelArg
+	gws, lws [3]uintptr // a launch's sizes, on the heap for the raw call
+	cur      string     // the node Compute is enqueueing ("" outside Compute)
+	slots    map[slotKey]*slot
 
 	used     int64 // bytes of device memory this backend holds
 	ropeTabs map[string]clMem
+	ropeFast map[ropeKey]clMem
 
 	pending []any // host memory read by queued writes, kept until Sync
 	arenas  map[*arena]bool
@@ -146,7 +157,7 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{a: a, info: *d, opts: opts, ropeTabs: map[string]clMem{}, arenas: map[*arena]bool{}, prof: map[string]*KernelTime{}, fuse: true}
+	b := &Backend{a: a, info: *d, opts: opts, ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}, arenas: map[*arena]bool{}, prof: map[string]*KernelTime{}, fuse: true}
 	cacheDir := opts.CacheDir
 	switch {
 	case cacheDir == "-":
@@ -166,7 +177,7 @@ func Open(opts Options) (*Backend, error) {
 			}
 		}
 		if variants == nil {
-			return nil, errorf("OCELOT_OPENCL_KERNELS=%q is not a kernel variant (use auto, generic, nvidia-ptx, nvidia-ptx+mma, subgroups-khr or subgroups-intel)", k)
+			return nil, errorf("OCELOT_OPENCL_KERNELS=%q is not a kernel variant (use auto, generic, nvidia-ptx, nvidia-ptx+mmq, nvidia-ptx+mma, subgroups-khr or subgroups-intel)", k)
 		}
 	}
 	if opts.Generic {
@@ -241,6 +252,15 @@ func (b *Backend) teardown() {
 		b.a.freeBuffer(m)
 	}
 	clear(b.ropeTabs)
+	clear(b.ropeFast)
+	if b.attnPart != 0 {
+		b.a.freeBuffer(b.attnPart)
+		b.attnPart, b.attnPartSize = 0, 0
+	}
+	if b.actQ != 0 {
+		b.a.freeBuffer(b.actQ)
+		b.actQ, b.actQSize = 0, 0
+	}
 	b.events, b.pending, b.used = nil, nil, 0
 	b.a.freeQueue(b.q)
 	b.a.freeContext(b.ctx)
@@ -248,6 +268,7 @@ func (b *Backend) teardown() {
 }
 
 func (b *Backend) teardownProgram() {
+	b.freeSlots()
 	if b.kernels != nil {
 		freeKernels(b.a, b.kernels)
 		b.kernels = nil
@@ -294,7 +315,7 @@ func (b *Backend) tune() error {
 	b.lwsNorm = minOf(256, "rms_norm_f32", "rms_norm_mul_f32")
 	b.lwsAttn = minOf(64, "attention")
 	b.lwsElem = minOf(256, "add_f32", "mul_f32", "swiglu_f32")
-	b.lws2D = minOf(64, "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
+	b.lws2D = minOf(64, "quantize_act_q8", "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
 		"rope_f32", "set_rows_f32", "set_rows_f16", "set_rows_q8_0", "set_rows_q4_0",
 		"rope_set_rows_f32", "rope_set_rows_f16", "rope_set_rows_q8_0", "rope_set_rows_q4_0")
 	// The tiled GEMM needs 64 work-items and its tiles in local memory.
@@ -302,6 +323,11 @@ func (b *Backend) tune() error {
 	// The tensor-core GEMM needs 4 warps and its f16 tiles.
 	b.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
 	b.mmMin = 16
+	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
+	b.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes+1024
+	// The row-group GEMV needs work-groups of 32 by a few row groups.
+	b.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
+	b.mw = b.mwGroups >= 1 && os.Getenv("OCELOT_OPENCL_MW") != "0"
 	b.mvLanes, b.mvPerCU = 0, 0
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_LANES")); err == nil && v > 0 {
 		b.mvLanes = pow2Floor(v)
@@ -332,6 +358,12 @@ const (
 	tcLD           = 40 // halves per local row of the tensor-core tiles
 	tcLocalBytes   = 2 * tcLD * (tcBM + tcBN)
 	attDPT         = 8 // output dimensions per attention work-item
+	mqBM, mqBN     = 64, 64
+	mqLD           = 36 // words per local row of the integer GEMM's tiles
+	mqKB           = 4  // blocks per step of the integer GEMM
+	mqLocalBytes   = 4*mqLD*(mqBM+mqBN) + 4*mqKB*(mqBM+mqBN)
+	mwR            = 2 // rows per row group of the row-group GEMV (MW_R)
+	mwGroups       = 8 // row groups per work-group wanted
 )
 
 func (b *Backend) logf(format string, args ...any) {

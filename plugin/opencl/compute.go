@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"unsafe"
 
@@ -15,8 +16,37 @@ import (
 // localMem is a kernel argument that reserves local memory.
 type localMem int
 
+// ropeKey identifies a RoPE table by its shape and the address of its
+// frequency factors.
+type ropeKey struct {
+	hd   int
+	base uint32
+	p    *byte
+	n    int
+}
+
+// slotKey names a kernel slot: one graph node's use of one kernel.
+type slotKey struct{ node, kernel string }
+
+// slot is a kernel object of its own for one graph node and the argument
+// values last set on it. Successive passes run the same nodes with mostly
+// the same arguments (the arena plan repeats), so a launch sets only the
+// arguments that changed: clSetKernelArg costs about as much as the launch
+// itself on some drivers.
+type slot struct {
+	k    clKernel
+	set  uint32 // bit i: argument i holds size[i]/val[i]
+	size [32]uintptr
+	val  [32]uint64
+}
+
+// maxSlots bounds the kernel objects the slots may create; past it,
+// launches share the program's kernel and set every argument.
+const maxSlots = 4096
+
 // launch sets a kernel's arguments and enqueues it over global (rounded
-// up to whole work-groups) with work-groups of local.
+// up to whole work-groups) with work-groups of local. Inside Compute it
+// uses the current node's slot for the kernel.
 func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 	k := b.kernels[name]
 	if k == nil {
@@ -25,54 +55,92 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 	if len(args) > len(b.argBuf) {
 		return errorf("kernel %s: %d arguments, at most %d", name, len(args), len(b.argBuf))
 	}
+	ck := k.k
+	var sl *slot
+	if b.cur != "" {
+		key := slotKey{b.cur, name}
+		sl = b.slots[key]
+		if sl == nil && len(b.slots) < maxSlots {
+			kk, err := b.a.newKernel(b.prog, name)
+			if err != nil {
+				return err
+			}
+			sl = &slot{k: kk}
+			if b.slots == nil {
+				b.slots = make(map[slotKey]*slot)
+			}
+			b.slots[key] = sl
+		}
+		if sl != nil {
+			ck = sl.k
+		}
+	}
 	// Argument values go through one scratch array (clSetKernelArg copies
 	// them at once), so a launch allocates nothing.
 	for i, arg := range args {
-		var err error
-		idx := uint32(i)
-		p := unsafe.Pointer(&b.argBuf[i])
+		var size uintptr
+		var val uint64
 		switch v := arg.(type) {
 		case clMem:
-			*(*clMem)(p) = v
-			err = b.a.setArg(k.k, name, idx, unsafe.Sizeof(v), p)
+			size, val = unsafe.Sizeof(v), uint64(v)
 		case uint64:
-			*(*uint64)(p) = v
-			err = b.a.setArg(k.k, name, idx, 8, p)
+			size, val = 8, v
 		case uint32:
-			*(*uint32)(p) = v
-			err = b.a.setArg(k.k, name, idx, 4, p)
+			size, val = 4, uint64(v)
 		case int32:
-			*(*int32)(p) = v
-			err = b.a.setArg(k.k, name, idx, 4, p)
+			size, val = 4, uint64(uint32(v))
 		case float32:
-			*(*float32)(p) = v
-			err = b.a.setArg(k.k, name, idx, 4, p)
+			size, val = 4, uint64(math.Float32bits(v))
 		case localMem:
-			err = b.a.setArg(k.k, name, idx, uintptr(max(int(v), 4)), nil)
+			// A local-memory argument has a size and no value.
+			size, val = uintptr(max(int(v), 4)), 1<<63
 		default:
 			return fmt.Errorf("opencl: kernel %s: argument %d has Go type %T", name, i, arg)
 		}
-		if err != nil {
+		bit := uint32(1) << i
+		if sl != nil && sl.set&bit != 0 && sl.size[i] == size && sl.val[i] == val {
+			continue
+		}
+		var p unsafe.Pointer // nil for local memory
+		if _, local := arg.(localMem); !local {
+			b.argBuf[i] = val
+			p = unsafe.Pointer(&b.argBuf[i])
+		}
+		if err := b.a.setArg(ck, name, uint32(i), size, p); err != nil {
+			if sl != nil {
+				sl.set &^= bit
+			}
 			return err
 		}
+		if sl != nil {
+			sl.set |= bit
+			sl.size[i], sl.val[i] = size, val
+		}
 	}
-	var gws, lws [3]uintptr
 	for i := range 2 {
 		l := max(local[i], 1)
 		g := (max(global[i], 1) + l - 1) / l * l
-		gws[i], lws[i] = uintptr(g), uintptr(l)
+		b.gws[i], b.lws[i] = uintptr(g), uintptr(l)
 	}
 	var ev *clEvent
 	if b.opts.Profile {
 		ev = new(clEvent)
 	}
-	if err := b.a.launch(b.q, k.k, name, 2, &gws, &lws, ev); err != nil {
+	if err := b.a.launch(b.q, ck, name, 2, &b.gws, &b.lws, ev); err != nil {
 		return err
 	}
 	if ev != nil && *ev != 0 {
 		b.events = append(b.events, profEvent{name, *ev})
 	}
 	return nil
+}
+
+// freeSlots releases the slots' kernel objects.
+func (b *Backend) freeSlots() {
+	for _, sl := range b.slots {
+		b.a.freeKernel(sl.k)
+	}
+	b.slots = nil
 }
 
 // Compute enqueues the nodes' kernels in order, fusing RMS_NORM with the
@@ -88,26 +156,263 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 	if err != nil {
 		return err
 	}
-	for i := 0; i < len(nodes); i++ {
+	defer func() { b.cur = "" }()
+	for i := 0; i < len(nodes); {
 		n := nodes[i]
-		var next *graph.Tensor
-		if i+1 < len(nodes) {
-			next = nodes[i+1]
-		}
-		fused, err := b.compute(a, n, next)
+		b.cur = n.Name
+		used, err := b.computeFused(a, nodes[i:])
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", n.Op, n.Name, err)
 		}
-		if fused {
-			i++
-		}
+		i += used
 		if faultNaN != nil {
-			if err := b.poisonNaN(a, nodes[i]); err != nil {
+			if err := b.poisonNaN(a, nodes[i-1]); err != nil {
 				return err
 			}
 		}
 	}
 	return b.a.flushQueue(b.q)
+}
+
+// computeFused enqueues nodes[0], or it and the nodes after it that one
+// kernel computes together, and says how many nodes it took: a one-token
+// product with the ADD after it, the Q, K and V products of one input, or
+// the FFN's gate and up products with their SwiGLU.
+func (b *Backend) computeFused(a *arena, nodes []*graph.Tensor) (int, error) {
+	n := nodes[0]
+	at := func(i int) *graph.Tensor {
+		if i < len(nodes) {
+			return nodes[i]
+		}
+		return nil
+	}
+	if b.fuse && b.mw && n.Op == graph.OpMulMat && n.Rows() == 1 && b.Supports(n) {
+		n1, n2 := at(1), at(2)
+		sameInput := func(m *graph.Tensor) bool {
+			return m != nil && m.Op == graph.OpMulMat && m.Src[1] == n.Src[1] && m.Src[0].Type == quant.Q4_0 &&
+				m.Src[0].Shape[0] == n.Src[0].Shape[0] && b.Supports(m)
+		}
+		if n.Src[0].Type == quant.Q4_0 && sameInput(n1) {
+			if n2 != nil && n2.Op == graph.OpSwiGLU && n2.Src[0] == n && n2.Src[1] == n1 && n2.Shape == n.Shape &&
+				n1.Shape == n.Shape && b.Supports(n2) {
+				ok, err := b.mulMatSwiGLU(a, n, n1, n2)
+				if ok || err != nil {
+					return 3, err
+				}
+			}
+			if sameInput(n2) {
+				ok, err := b.mulMat3(a, n, n1, n2)
+				if ok || err != nil {
+					return 3, err
+				}
+			}
+		}
+		if n1 != nil && n1.Op == graph.OpAdd && (n1.Src[0] == n) != (n1.Src[1] == n) && n1.Shape == n.Shape && b.Supports(n1) {
+			res := n1.Src[0]
+			if res == n {
+				res = n1.Src[1]
+			}
+			if res.Shape == n.Shape {
+				ok, err := b.mulMatRowGroups(a, n, res, n1)
+				if ok || err != nil {
+					return 2, err
+				}
+			}
+		}
+	}
+	next := at(1)
+	fused, err := b.compute(a, n, next)
+	if fused {
+		return 2, err
+	}
+	return 1, err
+}
+
+// rowGroupable reports whether the row-group GEMV takes weights w (at s)
+// with the activations at x: Q4_0 needs 16-byte aligned quants and
+// activations.
+func (b *Backend) rowGroupable(w *graph.Tensor, s, x loc) bool {
+	if !b.mw {
+		return false
+	}
+	switch w.Type {
+	case quant.Q4_0:
+		return s.off[0]%16 == 0 && x.off[0]%16 == 0 && w.Shape[0]%32 == 0
+	case quant.Q6_K:
+		return w.Shape[0]%256 == 0 && x.off[0]%16 == 0
+	}
+	return false
+}
+
+// overlaps reports whether tensors x (at lx) and y (at ly) share bytes
+// of one buffer, as the arena plan lets an output reuse the memory of an
+// input that dies at its op.
+func overlaps(lx loc, x *graph.Tensor, ly loc, y *graph.Tensor) bool {
+	if lx.mem != ly.mem {
+		return false
+	}
+	x0, y0 := lx.off[0], ly.off[0]
+	return x0 < y0+uint64(y.Bytes()) && y0 < x0+uint64(x.Bytes())
+}
+
+// locateAll locates the tensors, in order.
+func (b *Backend) locateAll(a *arena, ts ...*graph.Tensor) ([]loc, error) {
+	out := make([]loc, len(ts))
+	for i, t := range ts {
+		var err error
+		if out[i], err = b.locate(a, t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mulMatRowGroups runs the one-token product n with the row-group GEMV;
+// with add (the ADD of n and res) it also writes add's output. It reports
+// false, and enqueues nothing, where the kernel does not apply.
+func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, error) {
+	w := n.Src[0]
+	ts := []*graph.Tensor{w, n.Src[1], n}
+	if add != nil {
+		ts = append(ts, res, add)
+	}
+	l, err := b.locateAll(a, ts...)
+	if err != nil {
+		return false, err
+	}
+	if !b.rowGroupable(w, l[0], l[1]) {
+		return false, nil
+	}
+	k, m := w.Shape[0], w.Shape[1]
+	r, z, addres := l[2], l[2], uint32(0)
+	if add != nil {
+		// The ADD's output may reuse the memory of x, which other
+		// work-groups are still reading: then the ADD runs alone.
+		if overlaps(l[4], add, l[1], n.Src[1]) {
+			return false, nil
+		}
+		r, z, addres = l[3], l[4], 1
+	}
+	s := l[0]
+	g := b.mwGroups
+	return true, b.launch("mul_mw_"+kernelSuffix(w.Type), [2]int{32, (m + mwR - 1) / mwR}, [2]int{32, g},
+		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m),
+		r.mem, r.off[0], z.mem, z.off[0], addres, localMem(4*32*mwR*g), localMem(16*256))
+}
+
+// mulMat3 runs three one-token Q4_0 products of one input (Q, K, V) in
+// one launch.
+func (b *Backend) mulMat3(a *arena, n0, n1, n2 *graph.Tensor) (bool, error) {
+	l, err := b.locateAll(a, n0.Src[0], n1.Src[0], n2.Src[0], n0.Src[1], n0, n1, n2)
+	if err != nil {
+		return false, err
+	}
+	for i, o := range []*graph.Tensor{n0, n1, n2} {
+		if overlaps(l[4+i], o, l[3], n0.Src[1]) {
+			return false, nil
+		}
+	}
+	ms := [3]int{n0.Src[0].Shape[1], n1.Src[0].Shape[1], n2.Src[0].Shape[1]}
+	for i := range 3 {
+		if ms[i]%mwR != 0 || !b.rowGroupable(n0.Src[0], l[i], l[3]) {
+			return false, nil
+		}
+	}
+	g := b.mwGroups
+	return true, b.launch("mul_mw3_q4_0", [2]int{32, (ms[0] + ms[1] + ms[2]) / mwR}, [2]int{32, g},
+		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0], l[2].off[1],
+		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], l[6].mem, l[6].off[0],
+		uint32(n0.Src[0].Shape[0]), uint32(ms[0]), uint32(ms[1]), uint32(ms[2]), localMem(4*32*mwR*g), localMem(16*256))
+}
+
+// mulMatSwiGLU runs the one-token Q4_0 gate and up products and their
+// SwiGLU in one launch.
+func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, error) {
+	l, err := b.locateAll(a, gate.Src[0], up.Src[0], gate.Src[1], gate, up, sw)
+	if err != nil {
+		return false, err
+	}
+	if !b.rowGroupable(gate.Src[0], l[0], l[2]) || !b.rowGroupable(up.Src[0], l[1], l[2]) {
+		return false, nil
+	}
+	if overlaps(l[5], sw, l[2], gate.Src[1]) {
+		return false, nil // the SwiGLU's output reuses x's memory
+	}
+	m := gate.Src[0].Shape[1]
+	if m%(mwR/2) != 0 {
+		return false, nil
+	}
+	g := b.mwGroups
+	return true, b.launch("mul_mw_swiglu_q4_0", [2]int{32, m / (mwR / 2)}, [2]int{32, g},
+		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0],
+		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0],
+		uint32(gate.Src[0].Shape[0]), uint32(m), localMem(4*32*mwR*g), localMem(16*256))
+}
+
+// mulMatQ runs a Q4_0 product of rows tokens on the integer tensor cores:
+// the activations are quantized to Q8_0 into a scratch buffer, then
+// mul_mmq_q4_0 multiplies.
+func (b *Backend) mulMatQ(w, x, y loc, k, m, rows int) error {
+	size := int64(rows) * int64(k) * (32 + 2) / 32
+	size = (size + 15) / 16 * 16
+	if size > b.actQSize {
+		mem, err := b.alloc("quantized activations", max(size, 2*b.actQSize))
+		if err != nil {
+			return err
+		}
+		if b.actQ != 0 {
+			b.a.freeBuffer(b.actQ)
+			b.used -= b.actQSize
+		}
+		b.actQ, b.actQSize = mem, max(size, 2*b.actQSize)
+	}
+	if err := b.launch("quantize_act_q8", [2]int{k / 32, rows}, [2]int{b.lws2D, 1},
+		x.mem, x.off[0], b.actQ, uint64(0), uint32(k), uint32(rows)); err != nil {
+		return err
+	}
+	args := []any{w.mem, w.off[0], w.off[1], b.actQ, uint64(0), y.mem, y.off[0], uint32(k), uint32(m), uint32(rows),
+		localMem(4 * mqLD * mqBM), localMem(4 * mqLD * mqBN), localMem(4 * mqKB * mqBM), localMem(4 * mqKB * mqBN)}
+	if b.variant.emulate {
+		args = append(args, localMem(4*6*128))
+	}
+	return b.launch("mul_mmq_q4_0", [2]int{(m + mqBM - 1) / mqBM * 128, (rows + mqBN - 1) / mqBN}, [2]int{128, 1}, args...)
+}
+
+// attnSplit chooses how many chunks of cells each (head, token) of an
+// attention splits into: one for prompts (enough work-groups already),
+// more for decoding long contexts, so that every compute unit works.
+func (b *Backend) attnSplit(p graph.Params, rows int) (chunk, nch int) {
+	visible := min(p.Pos0+rows, p.NKV)
+	groups := p.NHead * rows
+	units := max(1, b.info.Units)
+	L := b.lwsAttn
+	if groups >= 2*units || visible <= 2*L || os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") == "0" {
+		return max(visible, 1), 1
+	}
+	want := (4*units + groups - 1) / groups
+	chunk = (visible + want - 1) / want
+	chunk = max(L, (chunk+L-1)/L*L)
+	return chunk, (visible + chunk - 1) / chunk
+}
+
+// partBuffer returns a scratch buffer of at least size bytes for the
+// split attention's partial results, growing it when needed. Work queued
+// on an old buffer keeps it alive until it completes.
+func (b *Backend) partBuffer(size int64) (clMem, error) {
+	if size <= b.attnPartSize {
+		return b.attnPart, nil
+	}
+	size = max(size, 2*b.attnPartSize)
+	m, err := b.alloc("attention partials", size)
+	if err != nil {
+		return 0, err
+	}
+	if b.attnPart != 0 {
+		b.a.freeBuffer(b.attnPart)
+		b.used -= b.attnPartSize
+	}
+	b.attnPart, b.attnPartSize = m, size
+	return m, nil
 }
 
 // kernelSuffix names a type in kernel names.
@@ -149,8 +454,16 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 
 	case graph.OpMulMat:
 		w := n.Src[0]
+		if rows == 1 {
+			if ok, err := b.mulMatRowGroups(a, n, nil, nil); ok || err != nil {
+				return false, err
+			}
+		}
 		k, m := w.Shape[0], w.Shape[1]
 		s := src[0]
+		if b.mmq && w.Type == quant.Q4_0 && rows >= b.mmMin && k%32 == 0 && s.off[0]%16 == 0 {
+			return false, b.mulMatQ(s, src[1], dst, k, m, rows)
+		}
 		args := []any{s.mem, s.off[0], s.off[1], s.off[2], s.off[3], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(k), uint32(m), uint32(rows)}
 		name := b.mulMatKernel(w.Type, rows)
 		switch {
@@ -237,13 +550,26 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 		p := n.Param
 		k, v := src[1], src[2]
 		L := b.lwsAttn
-		return false, b.launch("attention", [2]int{p.NHead * L, rows}, [2]int{L, 1},
+		chunk, nch := b.attnSplit(p, rows)
+		part := dst.mem // unused unless split
+		if nch > 1 {
+			var err error
+			if part, err = b.partBuffer(int64(4 * rows * p.NHead * nch * (p.HeadDim + 2))); err != nil {
+				return false, err
+			}
+		}
+		if err := b.launch("attention", [2]int{p.NHead * L, rows * nch}, [2]int{L, 1},
 			src[0].mem, src[0].off[0],
 			k.mem, k.off[0], k.off[1], int32(k.typ),
 			v.mem, v.off[0], v.off[1], int32(v.typ),
 			dst.mem, dst.off[0],
 			uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), uint32(p.Pos0), uint32(p.NKV), p.Scale,
-			localMem(4*p.HeadDim), localMem(4*L), localMem(4*L))
+			uint32(chunk), uint32(nch), part, uint64(0),
+			localMem(4*p.HeadDim), localMem(4*L), localMem(4*L)); err != nil || nch == 1 {
+			return false, err
+		}
+		return false, b.launch("attention_merge", [2]int{p.NHead * L, rows}, [2]int{L, 1},
+			part, uint64(0), dst.mem, dst.off[0], uint32(p.HeadDim), uint32(p.NHead), uint32(nch))
 	}
 	return false, errorf("op %s is not implemented", n.Op)
 }
@@ -253,6 +579,8 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 // else the tensor-core GEMM where there is one, else the tiled GEMM.
 func (b *Backend) mulMatKernel(t quant.Type, n int) string {
 	switch {
+	case b.mmq && t == quant.Q4_0 && n >= b.mmMin:
+		return "mul_mmq_q4_0"
 	case b.tc && n >= b.mmMin:
 		return "mul_mm_tc_" + kernelSuffix(t)
 	case b.gemm && n >= b.mmMin:
@@ -286,8 +614,15 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 	if f := n.Src[2]; f != nil {
 		freqs = f.Data
 	}
+	// The weights' bytes do not move, so their address identifies the
+	// table on every pass after the first without formatting a key.
+	fast := ropeKey{hd, math.Float32bits(base), unsafe.SliceData(freqs), len(freqs)}
+	if m, ok := b.ropeFast[fast]; ok {
+		return m, nil
+	}
 	key := fmt.Sprintf("%d/%08x/%x", hd, math.Float32bits(base), freqs)
 	if m, ok := b.ropeTabs[key]; ok {
+		b.ropeFast[fast] = m
 		return m, nil
 	}
 	tab := make([]byte, 8*(hd/2))
@@ -313,6 +648,7 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 		return 0, err
 	}
 	b.ropeTabs[key] = m
+	b.ropeFast[fast] = m
 	return m, nil
 }
 

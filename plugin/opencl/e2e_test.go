@@ -103,7 +103,7 @@ func (s *session) forward(tokens []int32, want ref.Logits) []float32 {
 // and every KV type: a prompt in micro-batches (one large enough for the
 // tiled GEMM, one for the GEMV), then a greedy continuation of 32 tokens,
 // which must equal the reference engine's, with logits within NMSE 5e-4
-// at every step. One configuration offloads only half of the layers, so
+// at every step (see e2eLimit for a q4_0 cache behind Q8_0 activations). One configuration offloads only half of the layers, so
 // activations cross between the backends.
 func TestEndToEnd(t *testing.T) {
 	b := testBackend(t)
@@ -186,8 +186,9 @@ func TestEndToEnd(t *testing.T) {
 			// quantized KV cache turns summation-order differences into
 			// occasional one-level flips, which decide such ties.
 			worst, match, ties := 0.0, 0, 0
+			limit := e2eLimit(b, c.kv)
 			for i := range wantTok {
-				worst = max(worst, checkNMSE(t, fmt.Sprintf("logits at step %d", i), want[i], got[i], matmulNMSE))
+				worst = max(worst, checkNMSE(t, fmt.Sprintf("logits at step %d", i), want[i], got[i], limit))
 				g := argmax(got[i])
 				if g == wantTok[i] {
 					match++
@@ -207,11 +208,25 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("step %d: greedy token differs: ref %d (%.5f), opencl %d (%.5f; ref %.5f), logit error at most %.4f",
 					i, wantTok[i], w[wantTok[i]], g, got[i][g], w[g], maxErr)
 			}
-			worst = max(worst, checkNMSE(t, "logits after the last token", want[genTokens], got[genTokens], matmulNMSE))
+			worst = max(worst, checkNMSE(t, "logits after the last token", want[genTokens], got[genTokens], limit))
 			t.Logf("E2E %s kv=%s ngl=%d: greedy %d/%d tokens identical (%d near-ties), max logits NMSE %.3g (%v)", c.preset, c.kv, c.ngl,
 				match, genTokens, ties, worst, time.Since(start).Round(time.Millisecond))
 		})
 	}
+}
+
+// e2eLimit is the logits' NMSE limit against ref: 5e-4, except for a q4_0
+// cache when prompts run through the integer tensor-core GEMM, whose Q8_0
+// activations (as in the CPU backend's int8 path and llama.cpp) move K and
+// V in their last bits: some values then round to a neighbouring q4_0
+// level, which moves the logits by about 1e-2. The conformance suite's
+// q4_0 limit applies then (6e-2, conformance.Limits, docs/CONFORMANCE.md);
+// the greedy text must still be identical.
+func e2eLimit(b *Backend, kv quant.Type) float64 {
+	if kv == quant.Q4_0 && b.mmq {
+		return 6e-2
+	}
+	return matmulNMSE
 }
 
 func abs32(x float32) float32 {

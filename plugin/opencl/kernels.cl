@@ -648,6 +648,254 @@ kernel void mul_mv_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, MV_NT, MM_PA
 kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MV_NT, MM_PASS, red); }
 
 // ---------------------------------------------------------------------------
+// MUL_MAT, decode (one token), row-group form: 32 work-items (one warp on
+// NVIDIA) share MW_R = 2 weight rows, reading whole blocks (Q4_0: 16
+// bytes of quants and the scale per work-item, block and row) so that many
+// wide loads are in flight (4 rows measured slower on the H200). Local size
+// (32, G); work-item (lane, j) serves rows MW_R*j to MW_R*j+MW_R-1 of its
+// matrix. Variants add a residual (z = W·x + res, the
+// ADD after the output projections), compute Q, K and V in one launch, or
+// the FFN's gate and up rows with SwiGLU. The outputs of the fused ops are
+// all written, so nothing that reads them later can tell.
+
+#define MW_R 2
+#define MW_H (MW_R / 2)
+
+// ldx loads four activations through the read-only data cache on NVIDIA
+// (ld.global.nc): every row group reads all of x, and plain global loads
+// would fetch it from L2 for each row pair instead of from the SM's L1.
+// ldw loads 16 weight bytes, with -DMW_WNA past L1 (streamed once).
+#ifdef OCL_NVIDIA
+FN float4 ldx(global const float4* p) {
+	float4 v;
+	asm("ld.global.nc.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(p));
+	return v;
+}
+#ifdef MW_WNA
+FN uint4 ldw(global const uint4* p) {
+	uint4 v;
+	asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+	return v;
+}
+#else
+FN uint4 ldw(global const uint4* p) { return *p; }
+#endif
+#else
+FN float4 ldx(global const float4* p) { return *p; }
+FN uint4 ldw(global const uint4* p) { return *p; }
+#endif
+
+// rows_sum sums each of the MW_R values over the 32 lanes of a row group;
+// lane 0 gets the totals (every lane on NVIDIA). red holds 32*MW_R floats
+// per row group; every work-item of the group must call it.
+FN void rows_sum(float* acc, local float* red) {
+#ifdef OCL_NVIDIA
+	for (int r = 0; r < MW_R; r++) {
+		float v = acc[r];
+		for (int o = 16; o > 0; o >>= 1) {
+			float t;
+			asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(t) : "f"(v), "r"(o));
+			v += t;
+		}
+		acc[r] = v;
+	}
+#else
+	uint lane = get_local_id(0);
+	local float* rd = red + get_local_id(1) * (32u * MW_R);
+	for (int r = 0; r < MW_R; r++) {
+		rd[(uint)r * 32u + lane] = acc[r];
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (uint s = 16u; s > 0u; s >>= 1) {
+		if (lane < s) {
+			for (int r = 0; r < MW_R; r++) {
+				rd[(uint)r * 32u + lane] += rd[(uint)r * 32u + lane + s];
+			}
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	for (int r = 0; r < MW_R; r++) {
+		acc[r] = rd[(uint)r * 32u];
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+}
+
+// q4_dot is one Q4_0 block's quants (unscaled) times 32 activations.
+FN float q4_dot(uint4 q, const float4* x) {
+	const uint m = 0x0f0f0f0fu;
+	float s = dot(ub4(q.x & m, 8.0f), x[0]) + dot(ub4(q.y & m, 8.0f), x[1]);
+	s += dot(ub4(q.z & m, 8.0f), x[2]) + dot(ub4(q.w & m, 8.0f), x[3]);
+	s += dot(ub4((q.x >> 4) & m, 8.0f), x[4]) + dot(ub4((q.y >> 4) & m, 8.0f), x[5]);
+	s += dot(ub4((q.z >> 4) & m, 8.0f), x[6]) + dot(ub4((q.w >> 4) & m, 8.0f), x[7]);
+	return s;
+}
+
+// mw_q4_0 gives MW_R row sums with x: MW_H rows from ra of Q4_0 weights
+// (qa, da) and MW_H rows from rb of (qb, db), the first nv of them
+// valid, nb blocks per row; the totals are in every lane on NVIDIA and in
+// lane 0 elsewhere. The work-group stages x in local memory, 32 blocks
+// (1024 values) at a time, so that x is read from global memory once per
+// work-group instead of once per row group; xs holds 256 float4s, laid out
+// so that lane i's eight float4s of its block are 32 apart (no bank
+// conflicts). Every work-item of the group must call it with the same nb.
+FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
+		global const uint4* qb, global const half* db, uint rb, uint nv, uint nb,
+		global const float4* x, float* acc, local float* red, local float4* xs) {
+	float s[MW_R];
+	size_t base[MW_R];
+	for (int r = 0; r < MW_R; r++) {
+		s[r] = 0.0f;
+		base[r] = (size_t)(r < MW_H ? ra + (uint)r : rb + (uint)(r - MW_H)) * nb;
+	}
+	uint lane = get_local_id(0);
+	uint tid = get_local_id(1) * 32u + lane, nt = get_local_size(1) * 32u;
+	for (uint b0 = 0; b0 < nb; b0 += 32u) {
+		uint nbt = min(32u, nb - b0);
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint f = tid; f < nbt * 8u; f += nt) {
+			// float4 f of the tile: block f/8, slot f%8.
+			xs[(f % 8u) * 32u + f / 8u] = x[8u * b0 + f];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		if (lane < nbt) {
+			float4 xv[8];
+			for (int k = 0; k < 8; k++) {
+				xv[k] = xs[(uint)k * 32u + lane];
+			}
+			uint i = b0 + lane;
+			for (int r = 0; r < MW_R; r++) {
+				if ((uint)r < nv) {
+					global const uint4* q = r < MW_H ? qa : qb;
+					global const half* d = r < MW_H ? da : db;
+					s[r] += vload_half(base[r] + i, d) * q4_dot(ldw(q + base[r] + i), xv);
+				}
+			}
+		}
+	}
+	for (int r = 0; r < MW_R; r++) {
+		acc[r] = s[r];
+	}
+	rows_sum(acc, red);
+}
+
+// mw_q6_K is mw_q4_0 for Q6_K weights (parts o0..o3 of w): rows r0 to
+// r0+nv-1, one 8-element piece per lane and step, x read directly.
+FN void mw_q6_K(global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3, uint K, uint r0, uint nv,
+		global const float* x, float* acc, local float* red) {
+	float s[MW_R];
+	for (int r = 0; r < MW_R; r++) {
+		s[r] = 0.0f;
+	}
+	uint np = K / 8u;
+	for (uint p = get_local_id(0); p < np; p += 32u) {
+		uint e0, e1;
+		mv_pos(T_Q6_K, p, &e0, &e1);
+		float4 xl = ldx((global const float4*)(x + e0)), xh = ldx((global const float4*)(x + e1));
+		for (int r = 0; r < MW_R; r++) {
+			if ((uint)r < nv) {
+				float4 lo, hi;
+				float dl, dh;
+				mv_piece(T_Q6_K, w, o0, o1, o2, o3, r0 + (uint)r, K, p, &lo, &hi, &dl, &dh);
+				s[r] += dl * dot(lo, xl) + dh * dot(hi, xh);
+			}
+		}
+	}
+	for (int r = 0; r < MW_R; r++) {
+		acc[r] = s[r];
+	}
+	rows_sum(acc, red);
+}
+
+// mw_store writes rows r (valid ones) of y, and of z = y + res when z is
+// given (zb non-null), from lane 0.
+FN void mw_store(const float* acc, uint r0, uint M, global uchar* yb, ulong yo, global const uchar* rb, ulong ro,
+		global uchar* zb, ulong zo, uint addres) {
+	if (get_local_id(0) != 0u) {
+		return;
+	}
+	for (uint r = 0; r < MW_R; r++) {
+		uint row = r0 + r;
+		if (row < M) {
+			GP(float, yb, yo)[row] = acc[r];
+			if (addres != 0u) {
+				GP(float, zb, zo)[row] = GP(const float, rb, ro)[row] + acc[r];
+			}
+		}
+	}
+}
+
+#define MW_ARGS global const uchar *w, ulong o0, ulong o1, ulong o2, ulong o3, global const uchar *xb, ulong xo, global uchar *yb, ulong yo, uint K, uint M, global const uchar *rb, ulong ro, global uchar *zb, ulong zo, uint addres, local float *red, local float4 *xs
+
+kernel void mul_mw_q4_0(MW_ARGS) {
+	uint r0 = (uint)get_global_id(1) * MW_R;
+	float acc[MW_R];
+	global const uint4* q = GP(const uint4, w, o0);
+	global const half* d = GP(const half, w, o1);
+	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
+	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, GP(const float4, xb, xo), acc, red, xs);
+	mw_store(acc, r0, M, yb, yo, rb, ro, zb, zo, addres);
+}
+
+kernel void mul_mw_q6_K(MW_ARGS) {
+	uint r0 = (uint)get_global_id(1) * MW_R;
+	float acc[MW_R];
+	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
+	mw_q6_K(w, o0, o1, o2, o3, K, r0, nv, GP(const float, xb, xo), acc, red);
+	mw_store(acc, r0, M, yb, yo, rb, ro, zb, zo, addres);
+}
+
+// mul_mw3_q4_0 computes three products of the same x (Q, K and V) in one
+// launch: row groups run over Ma + Mb + Mc rows (each a multiple of MW_R).
+kernel void mul_mw3_q4_0(global const uchar* wa, ulong a0, ulong a1, global const uchar* wb, ulong b0, ulong b1,
+		global const uchar* wc, ulong c0, ulong c1, global const uchar* xb, ulong xo,
+		global uchar* ya, ulong yao, global uchar* yb, ulong ybo, global uchar* yc, ulong yco,
+		uint K, uint Ma, uint Mb, uint Mc, local float* red, local float4* xs) {
+	uint r0 = (uint)get_global_id(1) * MW_R;
+	global const uchar* w = wa;
+	ulong o0 = a0, o1 = a1;
+	global uchar* y = ya;
+	ulong yo = yao;
+	uint M = Ma;
+	if (r0 >= Ma + Mb) {
+		w = wc, o0 = c0, o1 = c1, y = yc, yo = yco, r0 -= Ma + Mb, M = Mc;
+	} else if (r0 >= Ma) {
+		w = wb, o0 = b0, o1 = b1, y = yb, yo = ybo, r0 -= Ma, M = Mb;
+	}
+	float acc[MW_R];
+	global const uint4* q = GP(const uint4, w, o0);
+	global const half* d = GP(const half, w, o1);
+	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
+	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, GP(const float4, xb, xo), acc, red, xs);
+	mw_store(acc, r0, M, y, yo, y, yo, y, yo, 0u);
+}
+
+// mul_mw_swiglu_q4_0 computes MW_H rows from j of the FFN's gate and of
+// its up matrix (one row group) and their SwiGLU, silu(gate)·up, writing
+// all three.
+kernel void mul_mw_swiglu_q4_0(global const uchar* wg, ulong g0, ulong g1, global const uchar* wu, ulong u0, ulong u1,
+		global const uchar* xb, ulong xo, global uchar* gb, ulong go, global uchar* ub, ulong uo, global uchar* sb, ulong so,
+		uint K, uint M, local float* red, local float4* xs) {
+	uint j = (uint)get_global_id(1) * MW_H;
+	float acc[MW_R];
+	// Gate rows are sums 0..MW_H-1, up rows MW_H..MW_R-1 (M is a
+	// multiple of MW_H).
+	uint nv = j < M ? (uint)MW_R : 0u;
+	mw_q4_0(GP(const uint4, wg, g0), GP(const half, wg, g1), j, GP(const uint4, wu, u0), GP(const half, wu, u1), j, nv,
+		K / 32u, GP(const float4, xb, xo), acc, red, xs);
+	if (get_local_id(0) == 0u) {
+		for (uint r = 0; r < MW_H; r++) {
+			if (j + r < M) {
+				float g = acc[r], u = acc[MW_H + r];
+				GP(float, gb, go)[j + r] = g;
+				GP(float, ub, uo)[j + r] = u;
+				GP(float, sb, so)[j + r] = (g / (1.0f + exp(-g))) * u;
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
 // MUL_MAT, prefill: a tiled product. A work-group of 64 work-items computes
 // a tile of MM_TM weight rows by MM_TN tokens, 32 columns (one chunk) at a
 // time: each work-item dequantizes one row's chunk into local memory, the
@@ -1080,8 +1328,9 @@ kernel void attention(global const uchar* qb, ulong qo,
 		global const uchar* vb, ulong vo0, ulong vo1, int vt,
 		global uchar* ob, ulong oo,
 		uint D, uint NH, uint NHKV, uint pos0, uint nkv, float scale,
+		uint chunk, uint nch, global uchar* pb, ulong po,
 		local float* ql, local float* pl, local float* red) {
-	uint h = get_group_id(0), t = get_group_id(1);
+	uint h = get_group_id(0), t = get_group_id(1) / nch, c = get_group_id(1) % nch;
 	uint lid = get_local_id(0), L = get_local_size(0);
 	uint kvh = h / (NH / NHKV);
 	uint W = D * NHKV;
@@ -1091,12 +1340,14 @@ kernel void attention(global const uchar* qb, ulong qo,
 	}
 	barrier(CLK_LOCAL_MEM_FENCE);
 	uint visible = min(pos0 + t + 1u, nkv);
+	uint jb = c * chunk;
+	visible = min(visible, jb + chunk);
 	float m = -INFINITY, l = 0.0f;
 	float acc[ATT_DPT];
 	for (int k = 0; k < ATT_DPT; k++) {
 		acc[k] = 0.0f;
 	}
-	for (uint j0 = 0; j0 < visible; j0 += L) {
+	for (uint j0 = jb; j0 < visible; j0 += L) {
 		uint j = j0 + lid;
 		float s = -INFINITY;
 		if (j < visible) {
@@ -1118,6 +1369,22 @@ kernel void attention(global const uchar* qb, ulong qo,
 		m = mn;
 		barrier(CLK_LOCAL_MEM_FENCE);
 	}
+	if (nch > 1u) {
+		// One chunk of the cells (split over work-groups for decode):
+		// its max, sum and unnormalised output, for attention_merge.
+		global float* part = GP(float, pb, po) + ((size_t)(t * NH + h) * nch + c) * (D + 2u);
+		if (lid == 0u) {
+			part[0] = m;
+			part[1] = l;
+		}
+		for (int k = 0; k < ATT_DPT; k++) {
+			uint d = lid + (uint)k * L;
+			if (d < D) {
+				part[2u + d] = acc[k];
+			}
+		}
+		return;
+	}
 	global float* o = GP(float, ob, oo) + (size_t)t * D * NH + h * D;
 	float inv = 1.0f / l;
 	for (int k = 0; k < ATT_DPT; k++) {
@@ -1125,6 +1392,33 @@ kernel void attention(global const uchar* qb, ulong qo,
 		if (d < D) {
 			o[d] = acc[k] * inv;
 		}
+	}
+}
+
+// attention_merge joins the nch chunks of a split attention: the output
+// is Σ_c e^(m_c−M)·acc_c / Σ_c e^(m_c−M)·l_c with M the largest m_c. One
+// work-group per (query head, token): global (NH*L, n), local (L, 1).
+kernel void attention_merge(global const uchar* pb, ulong po, global uchar* ob, ulong oo, uint D, uint NH, uint nch) {
+	uint h = get_group_id(0), t = get_group_id(1);
+	uint lid = get_local_id(0), L = get_local_size(0);
+	uint S = D + 2u;
+	global const float* part = GP(const float, pb, po) + (size_t)(t * NH + h) * nch * S;
+	float M = -INFINITY;
+	for (uint c = 0; c < nch; c++) {
+		M = fmax(M, part[c * S]);
+	}
+	float l = 0.0f;
+	for (uint c = 0; c < nch; c++) {
+		l += exp(part[c * S] - M) * part[c * S + 1u];
+	}
+	float inv = 1.0f / l;
+	global float* o = GP(float, ob, oo) + (size_t)t * D * NH + h * D;
+	for (uint d = lid; d < D; d += L) {
+		float s = 0.0f;
+		for (uint c = 0; c < nch; c++) {
+			s += exp(part[c * S] - M) * part[c * S + 2u + d];
+		}
+		o[d] = s * inv;
 	}
 }
 
@@ -1136,6 +1430,24 @@ kernel void attention(global const uchar* qb, ulong qo,
 // to f16 in local memory (rounded to nearest even), and each warp
 // multiplies its 16 rows by the 64 tokens, accumulating in f32.
 // Global size (ceil(M/64)*128, ceil(N/64)), local (128, 1).
+
+// quantize_act_q8 quantizes N rows of K activations to Q8_0, bit for bit
+// as quant.QuantizeRowQ8_0 (the CPU's int8 path) does, for the integer
+// tensor-core product: the quants of all rows (N*K bytes at qo), then
+// their f16 scales. One work-item per block: global (K/32, N).
+kernel void quantize_act_q8(global const uchar* xb, ulong xo, global uchar* qb, ulong qo, uint K, uint N) {
+	uint blk = get_global_id(0), t = get_global_id(1);
+	uint nb = K / 32u;
+	if (blk >= nb || t >= N) {
+		return;
+	}
+	global const float* x = GP(const float, xb, xo) + (size_t)t * K + blk * 32u;
+	float v[32];
+	for (int j = 0; j < 32; j++) {
+		v[j] = x[j];
+	}
+	quantize_block(T_Q8_0, v, qb, qo, qo + (ulong)N * K, (size_t)t * nb + blk);
+}
 
 #ifdef OCL_NV_MMA
 
@@ -1277,4 +1589,172 @@ kernel void mul_mm_tc_q4_0(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q4_0, MM_PASS, TC_PA
 kernel void mul_mm_tc_q8_0(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q8_0, MM_PASS, TC_PASS); }
 kernel void mul_mm_tc_q6_K(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q6_K, MM_PASS, TC_PASS); }
 
+
 #endif // OCL_NV_MMA
+
+#ifdef OCL_NV_MMQ
+// ---------------------------------------------------------------------------
+// Prefill with integer tensor cores (mma.sync.m16n8k32, s8 x s8 -> s32),
+// as llama.cpp's MMQ does it: the activations are quantized to 8 bits per
+// 32-value block (quantize_act_q8, a scale per block), the Q4_0 weights'
+// nibbles become signed bytes, each block's product is an exact integer,
+// and only the scaling d_w·d_x and the sum over blocks are in float. A
+// work-group of 128 work-items (4 warps) computes 64 weight rows by 64
+// tokens, 4 blocks (128 columns) per step; each warp multiplies its 16 rows
+// by the 64 tokens. Global size (ceil(M/64)*128, ceil(N/64)), local (128, 1).
+
+#define MQ_BM 64
+#define MQ_BN 64
+#define MQ_KB 4  // blocks per step
+#define MQ_LD 36 // words per local row: 32 + 4 of padding against bank conflicts
+
+#ifndef OCL_MMA_EMULATE
+#define MQ_EMU_ARG
+FN void mma_s8(int* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1) {
+	int d0, d1, d2, d3;
+	asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};"
+		: "=r"(d0), "=r"(d1), "=r"(d2), "=r"(d3)
+		: "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(c[0]), "r"(c[1]), "r"(c[2]), "r"(c[3]));
+	c[0] = d0;
+	c[1] = d1;
+	c[2] = d2;
+	c[3] = d3;
+}
+#else
+// A test-only emulation of mma.sync.m16n8k32 (s8 in, s32 out), following
+// the PTX ISA's fragment layouts: A (16x32, row-major) register i holds
+// rows groupID (+8 for i = 1, 3) and columns 4*tig..4*tig+3 (+16 for
+// i = 2, 3); B (32x8) register i holds rows 4*tig..4*tig+3 (+16 for i = 1)
+// of column groupID; C holds rows groupID (+8 for c = 2, 3) and columns
+// 2*tig + (c & 1). Lanes swap fragments through local memory (emu: 6
+// words per work-item); every work-item of the group calls it together.
+#define MQ_EMU_ARG , local uint* emu
+FN int emu_s8(uint r, uint i) { return (int)(char)(uchar)((r >> (8u * i)) & 0xffu); }
+FN void mma_s8_emu(int* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, local uint* emu) {
+	uint lid = get_local_id(0), lane = lid & 31u;
+	local uint* wa = emu + (lid & ~31u) * 6u;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	wa[lane * 6u + 0u] = a0;
+	wa[lane * 6u + 1u] = a1;
+	wa[lane * 6u + 2u] = a2;
+	wa[lane * 6u + 3u] = a3;
+	wa[lane * 6u + 4u] = b0;
+	wa[lane * 6u + 5u] = b1;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	uint g = lane >> 2, tq = lane & 3u;
+	for (uint e = 0; e < 4u; e++) {
+		uint row = g + 8u * (e >> 1), col = 2u * tq + (e & 1u);
+		int s = c[e];
+		for (uint k = 0; k < 32u; k++) {
+			uint kt = (k % 16u) / 4u, kb = k & 3u;
+			uint areg = (row >= 8u ? 1u : 0u) + (k >= 16u ? 2u : 0u);
+			int av = emu_s8(wa[((row % 8u) * 4u + kt) * 6u + areg], kb);
+			int bv = emu_s8(wa[(col * 4u + kt) * 6u + 4u + (k >= 16u ? 1u : 0u)], kb);
+			s += av * bv;
+		}
+		c[e] = s;
+	}
+}
+#define mma_s8(c, a0, a1, a2, a3, b0, b1) mma_s8_emu(c, a0, a1, a2, a3, b0, b1, emu)
+#endif
+
+// s4x4 turns four nibbles (one per byte, 0..15) into the signed bytes
+// nibble-8, without carries between the bytes.
+FN uint s4x4(uint v) { return ((v | 0x80808080u) - 0x08080808u) ^ 0x80808080u; }
+
+// mul_mmq_q4_0: y = W·x for Q4_0 weights W (quants o0, scales o1) and
+// activations quantized by quantize_act_q8 (N rows of K bytes at qo, then
+// N*K/32 f16 scales).
+kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const uchar* qb, ulong qo,
+		global uchar* yb, ulong yo, uint K, uint M, uint N,
+		local uint* wq, local uint* xq, local float* wd, local float* xd MQ_EMU_ARG) {
+	uint lid = get_local_id(0);
+	uint lane = lid & 31u, warp = lid >> 5;
+	uint g = lane >> 2, tq = lane & 3u;
+	uint m0 = get_group_id(0) * MQ_BM, n0 = get_group_id(1) * MQ_BN;
+	uint nb = K / 32u;
+	global const uint4* wqs = GP(const uint4, w, o0);
+	global const half* wds = GP(const half, w, o1);
+	global const uint4* xqs = GP(const uint4, qb, qo);
+	global const half* xds = GP(const half, qb, qo + (ulong)N * K);
+	float acc[8][4];
+	for (int j = 0; j < 8; j++) {
+		for (int c = 0; c < 4; c++) {
+			acc[j][c] = 0.0f;
+		}
+	}
+	for (uint s0 = 0; s0 < nb; s0 += MQ_KB) {
+		// Stage 64 rows x 4 blocks of weights and of activations: two
+		// (row, block) pairs of each per work-item.
+		for (uint p = lid; p < MQ_BM * MQ_KB; p += 128u) {
+			uint r = p / MQ_KB, kb = p % MQ_KB, blk = s0 + kb;
+			uint4 q = (uint4)(0u);
+			float d = 0.0f;
+			if (m0 + r < M && blk < nb) {
+				size_t i = (size_t)(m0 + r) * nb + blk;
+				q = wqs[i];
+				d = vload_half(i, wds);
+			}
+			local uint* dst = wq + r * MQ_LD + kb * 8u;
+			const uint m = 0x0f0f0f0fu;
+			dst[0] = s4x4(q.x & m);
+			dst[1] = s4x4(q.y & m);
+			dst[2] = s4x4(q.z & m);
+			dst[3] = s4x4(q.w & m);
+			dst[4] = s4x4((q.x >> 4) & m);
+			dst[5] = s4x4((q.y >> 4) & m);
+			dst[6] = s4x4((q.z >> 4) & m);
+			dst[7] = s4x4((q.w >> 4) & m);
+			wd[r * MQ_KB + kb] = d;
+			uint4 x0 = (uint4)(0u), x1 = (uint4)(0u);
+			float dx = 0.0f;
+			if (n0 + r < N && blk < nb) {
+				size_t i = (size_t)(n0 + r) * nb + blk;
+				x0 = xqs[2u * i];
+				x1 = xqs[2u * i + 1u];
+				dx = vload_half(i, xds);
+			}
+			dst = xq + r * MQ_LD + kb * 8u;
+			dst[0] = x0.x;
+			dst[1] = x0.y;
+			dst[2] = x0.z;
+			dst[3] = x0.w;
+			dst[4] = x1.x;
+			dst[5] = x1.y;
+			dst[6] = x1.z;
+			dst[7] = x1.w;
+			xd[r * MQ_KB + kb] = dx;
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint kb = 0; kb < MQ_KB; kb++) {
+			uint ra = warp * 16u + g;
+			local const uint* ar = wq + ra * MQ_LD + kb * 8u + tq;
+			uint a0 = ar[0], a1 = ar[8u * MQ_LD], a2 = ar[4], a3 = ar[8u * MQ_LD + 4u];
+			float dw0 = wd[ra * MQ_KB + kb], dw1 = wd[(ra + 8u) * MQ_KB + kb];
+			for (int j = 0; j < 8; j++) {
+				local const uint* br = xq + ((uint)j * 8u + g) * MQ_LD + kb * 8u + tq;
+				int c[4] = {0, 0, 0, 0};
+				mma_s8(c, a0, a1, a2, a3, br[0], br[4]);
+				uint t0 = (uint)j * 8u + 2u * tq;
+				float dx0 = xd[t0 * MQ_KB + kb], dx1 = xd[(t0 + 1u) * MQ_KB + kb];
+				acc[j][0] = fma(dw0 * dx0, (float)c[0], acc[j][0]);
+				acc[j][1] = fma(dw0 * dx1, (float)c[1], acc[j][1]);
+				acc[j][2] = fma(dw1 * dx0, (float)c[2], acc[j][2]);
+				acc[j][3] = fma(dw1 * dx1, (float)c[3], acc[j][3]);
+			}
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	global float* y = GP(float, yb, yo);
+	for (int j = 0; j < 8; j++) {
+		for (int c = 0; c < 4; c++) {
+			uint r = m0 + warp * 16u + g + 8u * ((uint)c >> 1);
+			uint tok = n0 + (uint)j * 8u + 2u * tq + ((uint)c & 1u);
+			if (r < M && tok < N) {
+				y[(size_t)tok * M + r] = acc[j][c];
+			}
+		}
+	}
+}
+
+#endif // OCL_NV_MMQ

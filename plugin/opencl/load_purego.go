@@ -99,6 +99,12 @@ func bind(h uintptr, path string) (*api, error) {
 		}
 		purego.RegisterFunc(r.fn, sym)
 	}
+	a.rawSetKernelArg, _ = purego.Dlsym(h, "clSetKernelArg")
+	a.rawEnqueueNDRange, _ = purego.Dlsym(h, "clEnqueueNDRangeKernel")
+	a.rawCall = func(fn uintptr, args ...uintptr) uintptr {
+		r, _, _ := purego.SyscallN(fn, args...)
+		return r
+	}
 	if sym, err := purego.Dlsym(h, "clEnqueueFillBuffer"); err == nil && sym != 0 {
 		purego.RegisterFunc(&a.enqueueFillBuffer, sym)
 	}

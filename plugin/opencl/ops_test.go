@@ -140,15 +140,19 @@ type mmPath struct {
 	name  string
 	mmMin int
 	tc    bool
+	mmq   bool // the integer tensor-core GEMM for Q4_0
 }
 
 func mmPaths(b *Backend) []mmPath {
-	paths := []mmPath{{"gemv", 1 << 30, false}}
+	paths := []mmPath{{"gemv", 1 << 30, false, false}}
 	if b.gemm {
-		paths = append(paths, mmPath{"gemm", 1, false})
+		paths = append(paths, mmPath{"gemm", 1, false, false})
 	}
 	if b.tc {
-		paths = append(paths, mmPath{"gemm-tc", 1, true})
+		paths = append(paths, mmPath{"gemm-tc", 1, true, false})
+	}
+	if b.mmq {
+		paths = append(paths, mmPath{"gemm-mmq", 1, false, true})
 	}
 	return paths
 }
@@ -176,15 +180,37 @@ func TestTensorCoreEmulated(t *testing.T) {
 	if !b.tc {
 		t.Skip("the device cannot run 128 work-items with the tiles")
 	}
-	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true}}, true)
+	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true, false}}, true)
+}
+
+// TestIntTensorCoreEmulated runs the integer tensor-core GEMM (Q4_0
+// weights, Q8_0 activations, mma.sync.m16n8k32) with the mma emulated,
+// so its tiling, nibble unpacking and fragment indexing are tested on any
+// device.
+func TestIntTensorCoreEmulated(t *testing.T) {
+	testBackend(t)
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	forceVariant = &variant{mmq: true, emulate: true}
+	b, err := Open(Options{Device: -1, CacheDir: "-"})
+	forceVariant = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !b.mmq {
+		t.Skip("the device cannot run 128 work-items with the tiles")
+	}
+	testMulMat(t, b, []mmPath{{"gemm-mmq-emulated", 1, false, true}}, true)
 }
 
 // testMulMat compares products of every weight type on the given paths
 // with a float64 reference; quick runs fewer shapes.
 func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 	rng := rand.New(rand.NewPCG(3, 1))
-	defer func(v int, tc bool) { b.mmMin, b.tc = v, tc }(b.mmMin, b.tc)
-	hasTC := b.tc
+	defer func(v int, tc, mmq bool) { b.mmMin, b.tc, b.mmq = v, tc, mmq }(b.mmMin, b.tc, b.mmq)
+	hasTC, hasMMQ := b.tc, b.mmq
 	for _, typ := range weightTypes {
 		bs := typ.BlockSize()
 		k := max(bs, 64)
@@ -217,7 +243,7 @@ func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 					}
 				}
 				for _, p := range paths {
-					b.mmMin, b.tc = p.mmMin, p.tc && hasTC
+					b.mmMin, b.tc, b.mmq = p.mmMin, p.tc && hasTC, p.mmq && hasMMQ
 					node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [3]*graph.Tensor{w, x}}
 					got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
 					label := fmt.Sprintf("MUL_MAT %s %s k=%d m=%d n=%d", p.name, typ, k, m, n)

@@ -29,7 +29,7 @@ var allKernels = func() []string {
 func (v variant) kernelNames() []string {
 	var out []string
 	for _, n := range allKernels {
-		if strings.HasPrefix(n, "mul_mm_tc_") && !v.mma {
+		if strings.HasPrefix(n, "mul_mm_tc_") && !v.mma || strings.HasPrefix(n, "mul_mmq_") && !v.mmq {
 			continue
 		}
 		out = append(out, n)
@@ -41,7 +41,8 @@ func (v variant) kernelNames() []string {
 // generic variant (all false) runs on every conformant OpenCL 1.2 device.
 type variant struct {
 	nvidia    bool   // inline PTX: exact mul/add for the quantizers
-	mma       bool   // NVIDIA tensor cores (mma.sync, compute capability >= 8.0)
+	mma       bool   // NVIDIA tensor cores with f16 activations (mma.sync m16n8k16, compute capability >= 8.0)
+	mmq       bool   // NVIDIA integer tensor cores with Q8_0 activations (mma.sync m16n8k32 s8)
 	emulate   bool   // tests: the tensor-core kernels with mma.sync emulated
 	subgroups string // "khr" or "intel": sub-group reductions
 }
@@ -53,6 +54,9 @@ func (v variant) String() string {
 	}
 	if v.mma {
 		f = append(f, "mma")
+	}
+	if v.mmq {
+		f = append(f, "mmq")
 	}
 	if v.emulate {
 		f = append(f, "emulated")
@@ -75,6 +79,9 @@ func (v variant) options() string {
 	if v.mma {
 		o = append(o, "-DOCL_NV_MMA")
 	}
+	if v.mmq {
+		o = append(o, "-DOCL_NV_MMQ")
+	}
 	if v.emulate {
 		o = append(o, "-DOCL_MMA_EMULATE")
 	}
@@ -84,11 +91,15 @@ func (v variant) options() string {
 	case "intel":
 		o = append(o, "-DOCL_SUBGROUPS_INTEL")
 	}
+	// Tuning experiments: extra -D options (part of the cache key).
+	if d := os.Getenv("OCELOT_OPENCL_DEFINES"); d != "" {
+		o = append(o, d)
+	}
 	return strings.Join(o, " ")
 }
 
 // allVariants are the variants a device may be offered.
-var allVariants = []variant{{}, {nvidia: true}, {nvidia: true, mma: true}, {subgroups: "khr"}, {subgroups: "intel"}}
+var allVariants = []variant{{}, {nvidia: true}, {nvidia: true, mma: true}, {nvidia: true, mmq: true}, {subgroups: "khr"}, {subgroups: "intel"}}
 
 // availableVariants lists every variant a device's capabilities allow,
 // fastest first, ending with the generic one: NVIDIA's inline PTX, with
@@ -98,7 +109,7 @@ func availableVariants(d *DeviceInfo) []variant {
 	var out []variant
 	if d.InlinePTX && d.Family() == "nvidia" {
 		if d.NVComputeMajor >= 8 {
-			out = append(out, variant{nvidia: true, mma: true})
+			out = append(out, variant{nvidia: true, mmq: true}, variant{nvidia: true, mma: true})
 		}
 		out = append(out, variant{nvidia: true})
 	}
