@@ -75,6 +75,8 @@ type Backend struct {
 	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
 	actQ                                    clMem
 	actQSize                                int64 // bytes of actQ, the quantized activations of the integer GEMM
+	actQFor                                 *graph.Tensor
+	faTiled                                 bool // prompts use the tiled attention kernel ($OCELOT_OPENCL_ATTN_TILED=0 turns it off)
 	attnPart                                clMem
 	attnPartSize                            int64 // bytes of attnPart, the split attention's partial results
 	fuse                                    bool  // fuse RMS_NORM+MUL and ROPE+SET_ROWS
@@ -312,7 +314,9 @@ func (b *Backend) tune() error {
 		}
 	}
 	b.lwsMV = minOf(64, mv...)
-	b.lwsNorm = minOf(256, "rms_norm_f32", "rms_norm_mul_f32")
+	// Many work-items per row: each one's loads wait in turn (one token
+	// is a single work-group), so fewer loads per work-item is faster.
+	b.lwsNorm = minOf(1024, "rms_norm_f32", "rms_norm_mul_f32")
 	b.lwsAttn = minOf(64, "attention")
 	b.lwsElem = minOf(256, "add_f32", "mul_f32", "swiglu_f32")
 	b.lws2D = minOf(64, "quantize_act_q8", "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
@@ -328,6 +332,7 @@ func (b *Backend) tune() error {
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
 	b.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
 	b.mw = b.mwGroups >= 1 && os.Getenv("OCELOT_OPENCL_MW") != "0"
+	b.faTiled = minOf(128, "attention_tiled") == 128 && os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0"
 	b.mvLanes, b.mvPerCU = 0, 0
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_LANES")); err == nil && v > 0 {
 		b.mvLanes = pow2Floor(v)
@@ -359,8 +364,10 @@ const (
 	tcLocalBytes   = 2 * tcLD * (tcBM + tcBN)
 	attDPT         = 8 // output dimensions per attention work-item
 	mqBM, mqBN     = 64, 64
-	mqLD           = 36 // words per local row of the integer GEMM's tiles
-	mqKB           = 4  // blocks per step of the integer GEMM
+	mqLD           = 36     // words per local row of the integer GEMM's tiles
+	faTQ, faTK     = 32, 16 // query tokens and cells per tile of attention_tiled (FA_TQ, FA_TK)
+	faDMax         = 256    // largest head size of attention_tiled (FA_DMAX)
+	mqKB           = 4      // blocks per step of the integer GEMM
 	mqLocalBytes   = 4*mqLD*(mqBM+mqBN) + 4*mqKB*(mqBM+mqBN)
 	mwR            = 2 // rows per row group of the row-group GEMV (MW_R)
 	mwGroups       = 8 // row groups per work-group wanted

@@ -157,6 +157,7 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 		return err
 	}
 	defer func() { b.cur = "" }()
+	b.actQFor = nil // a new graph: tensor pointers may be reused
 	for i := 0; i < len(nodes); {
 		n := nodes[i]
 		b.cur = n.Name
@@ -352,9 +353,16 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, erro
 // mulMatQ runs a Q4_0 product of rows tokens on the integer tensor cores:
 // the activations are quantized to Q8_0 into a scratch buffer, then
 // mul_mmq_q4_0 multiplies.
-func (b *Backend) mulMatQ(w, x, y loc, k, m, rows int) error {
+//
+// Products of one input (Q, K and V; gate and up) quantize it once: actQFor
+// remembers the tensor the buffer holds, within one Compute call.
+func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) error {
 	size := int64(rows) * int64(k) * (32 + 2) / 32
 	size = (size + 15) / 16 * 16
+	if b.actQFor == xt && size <= b.actQSize {
+		return b.launchMMQ(w, y, k, m, rows)
+	}
+	b.actQFor = nil
 	if size > b.actQSize {
 		mem, err := b.alloc("quantized activations", max(size, 2*b.actQSize))
 		if err != nil {
@@ -370,12 +378,23 @@ func (b *Backend) mulMatQ(w, x, y loc, k, m, rows int) error {
 		x.mem, x.off[0], b.actQ, uint64(0), uint32(k), uint32(rows)); err != nil {
 		return err
 	}
+	b.actQFor = xt
+	return b.launchMMQ(w, y, k, m, rows)
+}
+
+// launchMMQ enqueues the integer GEMM over the quantized activations.
+func (b *Backend) launchMMQ(w, y loc, k, m, rows int) error {
 	args := []any{w.mem, w.off[0], w.off[1], b.actQ, uint64(0), y.mem, y.off[0], uint32(k), uint32(m), uint32(rows),
 		localMem(4 * mqLD * mqBM), localMem(4 * mqLD * mqBN), localMem(4 * mqKB * mqBM), localMem(4 * mqKB * mqBN)}
 	if b.variant.emulate {
 		args = append(args, localMem(4*6*128))
 	}
 	return b.launch("mul_mmq_q4_0", [2]int{(m + mqBM - 1) / mqBM * 128, (rows + mqBN - 1) / mqBN}, [2]int{128, 1}, args...)
+}
+
+// faLocalBytes is the local memory of attention_tiled for head size d.
+func faLocalBytes(d int) int64 {
+	return int64(4 * (faTQ*(d+1) + 2*faTK*(d+1) + faTQ*(faTK+1)))
 }
 
 // attnSplit chooses how many chunks of cells each (head, token) of an
@@ -462,7 +481,7 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 		k, m := w.Shape[0], w.Shape[1]
 		s := src[0]
 		if b.mmq && w.Type == quant.Q4_0 && rows >= b.mmMin && k%32 == 0 && s.off[0]%16 == 0 {
-			return false, b.mulMatQ(s, src[1], dst, k, m, rows)
+			return false, b.mulMatQ(s, n.Src[1], src[1], dst, k, m, rows)
 		}
 		args := []any{s.mem, s.off[0], s.off[1], s.off[2], s.off[3], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(k), uint32(m), uint32(rows)}
 		name := b.mulMatKernel(w.Type, rows)
@@ -549,6 +568,16 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 	case graph.OpAttention:
 		p := n.Param
 		k, v := src[1], src[2]
+		if b.faTiled && rows >= b.mmMin && p.HeadDim <= faDMax && p.HeadDim%4 == 0 && b.info.LocalMem >= faLocalBytes(p.HeadDim)+1024 {
+			ld := p.HeadDim + 1
+			return false, b.launch("attention_tiled", [2]int{p.NHead * 128, (rows + faTQ - 1) / faTQ}, [2]int{128, 1},
+				src[0].mem, src[0].off[0],
+				k.mem, k.off[0], k.off[1], int32(k.typ),
+				v.mem, v.off[0], v.off[1], int32(v.typ),
+				dst.mem, dst.off[0],
+				uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), uint32(p.Pos0), uint32(p.NKV), p.Scale, uint32(rows),
+				localMem(4*faTQ*ld), localMem(4*faTK*ld), localMem(4*faTK*ld), localMem(4*faTQ*(faTK+1)))
+		}
 		L := b.lwsAttn
 		chunk, nch := b.attnSplit(p, rows)
 		part := dst.mem // unused unless split

@@ -1395,6 +1395,131 @@ kernel void attention(global const uchar* qb, ulong qo,
 	}
 }
 
+// ATTENTION for prompts: a tile of FA_TQ query tokens of one head per
+// work-group, so that each K/V cell is read from global memory once per
+// tile instead of once per token. For each tile of FA_TK cells the group
+// stages K and V (dequantized) in local memory; work-item (qi, part) of
+// 128 scores cells part, part+4, ... of query qi, the online softmax
+// updates the query's max and sum, and the work-item accumulates output
+// dimensions part, part+4, ... Global size (NH*128, ceil(n/FA_TQ)),
+// local (128, 1). Local: qs FA_TQ*(D+1), ks and vs FA_TK*(D+1), ps
+// FA_TQ*(FA_TK+1) floats.
+
+#define FA_TQ 32
+#define FA_TK 16
+#define FA_DMAX 256
+
+// kv_at is element col of row row of a cache of type T and row width W.
+FN float kv_at(int T, global const uchar* b, ulong o0, ulong o1, size_t row, uint W, uint col) {
+	size_t i = row * W + col;
+	switch (T) {
+	case T_F32:
+		return GP(const float, b, o0)[i];
+	case T_F16:
+		return vload_half(i, GP(const half, b, o0));
+	case T_Q8_0:
+		return (float)GP(const char, b, o0)[i] * h2f(GP(const ushort, b, o1)[i / 32u]);
+	case T_Q4_0: {
+		uint k = (uint)(i % 32u);
+		uchar by = (b + o0)[(i / 32u) * 16u + (k & 15u)];
+		int v = (k < 16u ? (by & 0xf) : (by >> 4)) - 8;
+		return (float)v * h2f(GP(const ushort, b, o1)[i / 32u]);
+	}
+	}
+	return 0.0f;
+}
+
+kernel void attention_tiled(global const uchar* qb, ulong qo,
+		global const uchar* kb, ulong ko0, ulong ko1, int kt,
+		global const uchar* vb, ulong vo0, ulong vo1, int vt,
+		global uchar* ob, ulong oo,
+		uint D, uint NH, uint NHKV, uint pos0, uint nkv, float scale, uint N,
+		local float* qs, local float* ks, local float* vs, local float* ps) {
+	uint h = get_group_id(0), t0 = get_group_id(1) * FA_TQ;
+	uint lid = get_local_id(0);
+	uint qi = lid / 4u, part = lid % 4u;
+	uint kvh = h / (NH / NHKV);
+	uint W = D * NHKV, LD = D + 1u;
+	global const float* q = GP(const float, qb, qo);
+	for (uint i = lid; i < FA_TQ * D; i += 128u) {
+		uint r = i / D, d = i % D;
+		qs[r * LD + d] = t0 + r < N ? q[(size_t)(t0 + r) * D * NH + h * D + d] : 0.0f;
+	}
+	uint t = t0 + qi;
+	uint visible = t < N ? min(pos0 + t + 1u, nkv) : 0u;
+	uint last = min(t0 + FA_TQ, N) - 1u;
+	uint end = min(pos0 + last + 1u, nkv); // cells any query of the tile sees
+	float m = -INFINITY, l = 0.0f;
+	float acc[FA_DMAX / 4];
+	for (int k = 0; k < FA_DMAX / 4; k++) {
+		acc[k] = 0.0f;
+	}
+	uint nd = (D + 3u - part) / 4u; // dimensions part, part+4, ... below D
+	for (uint j0 = 0; j0 < end; j0 += FA_TK) {
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint i = lid; i < FA_TK * D; i += 128u) {
+			uint r = i / D, d = i % D;
+			bool in = j0 + r < end;
+			ks[r * LD + d] = in ? kv_at(kt, kb, ko0, ko1, j0 + r, W, kvh * D + d) : 0.0f;
+			vs[r * LD + d] = in ? kv_at(vt, vb, vo0, vo1, j0 + r, W, kvh * D + d) : 0.0f;
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		// Scores of cells part, part+4, ... of this tile.
+		float s[FA_TK / 4];
+		float mt = -INFINITY;
+		for (uint jj = 0; jj < FA_TK / 4u; jj++) {
+			uint j = part + 4u * jj;
+			float v = 0.0f;
+			for (uint d = 0; d < D; d++) {
+				v = fma(qs[qi * LD + d], ks[j * LD + d], v);
+			}
+			v = j0 + j < visible ? v * scale : -INFINITY;
+			s[jj] = v;
+			mt = fmax(mt, v);
+		}
+		for (uint jj = 0; jj < FA_TK / 4u; jj++) {
+			ps[qi * (FA_TK + 1u) + part + 4u * jj] = s[jj];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint j = 0; j < FA_TK; j++) {
+			mt = fmax(mt, ps[qi * (FA_TK + 1u) + j]);
+		}
+		float mn = fmax(m, mt);
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (uint jj = 0; jj < FA_TK / 4u; jj++) {
+			ps[qi * (FA_TK + 1u) + part + 4u * jj] = mn == -INFINITY ? 0.0f : exp(s[jj] - mn);
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+		float alpha = mn == -INFINITY ? 1.0f : exp(m - mn);
+		float ls = 0.0f;
+		for (uint j = 0; j < FA_TK; j++) {
+			ls += ps[qi * (FA_TK + 1u) + j];
+		}
+		l = l * alpha + ls;
+		m = mn;
+		// Constant bounds keep acc in registers.
+		for (int k = 0; k < FA_DMAX / 4; k++) {
+			if ((uint)k < nd) {
+				uint d = part + 4u * (uint)k;
+				float a = acc[k] * alpha;
+				for (uint j = 0; j < FA_TK; j++) {
+					a = fma(ps[qi * (FA_TK + 1u) + j], vs[j * LD + d], a);
+				}
+				acc[k] = a;
+			}
+		}
+	}
+	if (t < N) {
+		global float* o = GP(float, ob, oo) + (size_t)t * D * NH + h * D;
+		float inv = 1.0f / l;
+		for (int k = 0; k < FA_DMAX / 4; k++) {
+			if ((uint)k < nd) {
+				o[part + 4u * (uint)k] = acc[k] * inv;
+			}
+		}
+	}
+}
+
 // attention_merge joins the nch chunks of a split attention: the output
 // is Σ_c e^(m_c−M)·acc_c / Σ_c e^(m_c−M)·l_c with M the largest m_c. One
 // work-group per (query head, token): global (NH*L, n), local (L, 1).
