@@ -497,3 +497,83 @@ func TestRoundTrip(t *testing.T) {
 		b.Free(c)
 	}
 }
+
+// TestFusedDecode runs the one-token sequences the backend fuses (Q, K and
+// V of one input; gate and up with their SwiGLU; a product with the ADD
+// of the residual) and checks every node's output, the fused kernels'
+// intermediate ones included, against a float64 reference, and that the
+// fused kernels ran.
+func TestFusedDecode(t *testing.T) {
+	b := testBackend(t)
+	if !b.mw || !b.fuse {
+		t.Skip("the row-group GEMV is off on this device")
+	}
+	rng := rand.New(rand.NewPCG(5, 8))
+	for _, sh := range []struct{ k, mq, mkv, ff int }{{256, 256, 64, 768}, {4096, 512, 128, 1024}, {96, 96, 32, 160}} {
+		k := sh.k
+		// Forget other tests' slots: which exist after the run says which
+		// kernels ran.
+		b.mu.Lock()
+		b.freeSlots()
+		b.mu.Unlock()
+		mk := func(name string, m int) (*graph.Tensor, []float32) {
+			w := leaf(t, name, quant.Q4_0, k, m, randn(rng, k*m, 0.05))
+			return w, dequant(t, quant.Q4_0, w.Data, k*m)
+		}
+		wq, wqv := mk("wq", sh.mq)
+		wk, wkv := mk("wk", sh.mkv)
+		wv, wvv := mk("wv", sh.mkv)
+		wg, wgv := mk("wg", sh.ff)
+		wu, wuv := mk("wu", sh.ff)
+		wo, wov := mk("wo", sh.mq)
+		x := act("x", k, 1)
+		res := act("res", sh.mq, 1)
+		xv, resv := randn(rng, k, 1), randn(rng, sh.mq, 1)
+		mm := func(name string, w *graph.Tensor, m int) *graph.Tensor {
+			return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, 1, 1, 1}, Src: [3]*graph.Tensor{w, x}}
+		}
+		q, kk, v := mm("q", wq, sh.mq), mm("k", wk, sh.mkv), mm("v", wv, sh.mkv)
+		g, u := mm("gate", wg, sh.ff), mm("up", wu, sh.ff)
+		sw := &graph.Tensor{Name: "swiglu", Op: graph.OpSwiGLU, Type: quant.F32, Shape: g.Shape, Src: [3]*graph.Tensor{g, u}}
+		o := mm("o", wo, sh.mq)
+		add := &graph.Tensor{Name: "add", Op: graph.OpAdd, Type: quant.F32, Shape: o.Shape, Src: [3]*graph.Tensor{res, o}}
+		nodes := []*graph.Tensor{q, kk, v, g, u, sw, o, add}
+		got := runNodes(t, b, nodes, map[*graph.Tensor][]float32{x: xv, res: resv})
+
+		gemv := func(wv []float32, m int) []float32 {
+			y := make([]float32, m)
+			for i := range m {
+				var s float64
+				for j := range k {
+					s += float64(wv[i*k+j]) * float64(xv[j])
+				}
+				y[i] = float32(s)
+			}
+			return y
+		}
+		want := map[*graph.Tensor][]float32{q: gemv(wqv, sh.mq), kk: gemv(wkv, sh.mkv), v: gemv(wvv, sh.mkv),
+			g: gemv(wgv, sh.ff), u: gemv(wuv, sh.ff), o: gemv(wov, sh.mq)}
+		want[sw] = make([]float32, sh.ff)
+		for i, gi := range want[g] {
+			want[sw][i] = gi / (1 + float32(math.Exp(float64(-gi)))) * want[u][i]
+		}
+		want[add] = make([]float32, sh.mq)
+		for i := range want[add] {
+			want[add][i] = resv[i] + want[o][i]
+		}
+		for _, n := range nodes {
+			label := fmt.Sprintf("%s k=%d", n.Name, k)
+			logNMSE(t, label, checkNMSE(t, label, want[n], got[n], matmulNMSE))
+		}
+		for _, sk := range []slotKey{{"q", "mul_mw3_q4_0"}, {"gate", "mul_mw_swiglu_q4_0"}, {"o", "mul_mw_q4_0"}} {
+			if b.slots[sk] == nil {
+				t.Errorf("k=%d: node %s did not run %s: the fusion did not happen", k, sk.node, sk.kernel)
+			}
+		}
+		for _, sk := range []slotKey{{"add", "add_f32"}, {"swiglu", "swiglu_f32"}, {"k", "mul_mw_q4_0"}} {
+			if b.slots[sk] != nil {
+				t.Errorf("k=%d: node %s ran %s on its own: the fusion did not happen", k, sk.node, sk.kernel)
+			}
+		}
+	}
+}
