@@ -316,12 +316,13 @@ func (b *Backend) tune() error {
 	b.lwsMV = minOf(64, mv...)
 	// Many work-items per row: each one's loads wait in turn (one token
 	// is a single work-group), so fewer loads per work-item is faster.
-	b.lwsNorm = minOf(1024, "rms_norm_f32", "rms_norm_mul_f32")
+	b.lwsNorm = minOf(1024, "rms_norm_f32", "rms_norm_mul_f32", "add_rms_norm_mul_f32")
 	b.lwsAttn = minOf(64, "attention")
 	b.lwsElem = minOf(256, "add_f32", "mul_f32", "swiglu_f32")
 	b.lws2D = minOf(64, "quantize_act_q8", "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
 		"rope_f32", "set_rows_f32", "set_rows_f16", "set_rows_q8_0", "set_rows_q4_0",
-		"rope_set_rows_f32", "rope_set_rows_f16", "rope_set_rows_q8_0", "rope_set_rows_q4_0")
+		"rope_set_rows_f32", "rope_set_rows_f16", "rope_set_rows_q8_0", "rope_set_rows_q4_0",
+		"rope_qkv_f32", "rope_qkv_f16", "rope_qkv_q8_0", "rope_qkv_q4_0")
 	// The tiled GEMM needs 64 work-items and its tiles in local memory.
 	b.gemm = minOf(64, mm...) == 64 && b.info.LocalMem >= mmLocalBytes+1024
 	// The tensor-core GEMM needs 4 warps and its f16 tiles.

@@ -221,12 +221,136 @@ func (b *Backend) computeFused(a *arena, nodes []*graph.Tensor) (int, error) {
 			}
 		}
 	}
+	if b.fuse && n.Op == graph.OpAdd && len(nodes) >= 3 {
+		if ok, err := b.addRMSNormMul(a, nodes[0], nodes[1], nodes[2]); ok || err != nil {
+			return 3, err
+		}
+	}
+	if b.fuse && n.Op == graph.OpRope && len(nodes) >= 4 {
+		if ok, err := b.ropeQKV(a, nodes[0], nodes[1], nodes[2], nodes[3], nodes[4:]); ok || err != nil {
+			return 4, err
+		}
+	}
 	next := at(1)
 	fused, err := b.compute(a, n, next)
 	if fused {
 		return 2, err
 	}
 	return 1, err
+}
+
+// ropeQKV runs a layer's ROPE(Q), ROPE(K), SET_ROWS(K) and SET_ROWS(V)
+// (the graph's order) in one launch, where their shapes and the caches'
+// one type allow; it reports false, enqueueing nothing, otherwise. rest
+// are the nodes after them in this Compute call. Nodes of a graph that
+// one Compute call does not see must not read ROPE(K)'s output: in the
+// llama graph nothing but its SET_ROWS does.
+func (b *Backend) ropeQKV(a *arena, rq, rk, sk, sv *graph.Tensor, rest []*graph.Tensor) (bool, error) {
+	if rk.Op != graph.OpRope || sk.Op != graph.OpSetRows || sv.Op != graph.OpSetRows || sk.Src[0] != rk || sv.Src[0] == rq || sv.Src[0] == rk {
+		return false, nil
+	}
+	if rk.Src[1] != rq.Src[1] || rk.Src[2] != rq.Src[2] || rk.Param.HeadDim != rq.Param.HeadDim || rk.Param.RopeBase != rq.Param.RopeBase {
+		return false, nil
+	}
+	rows := rq.Rows()
+	if rk.Rows() != rows || sv.Src[0].Rows() != rows || rq.Shape[0]%32 != 0 || rk.Shape[0]%32 != 0 || sv.Src[0].Shape[0]%32 != 0 {
+		return false, nil
+	}
+	for _, n := range []*graph.Tensor{rq, rk, sk, sv} {
+		if !b.Supports(n) {
+			return false, nil
+		}
+	}
+	if len(rq.Src[1].I32s) != rows {
+		return false, errorf("input %s has %d values for %d rows", rq.Src[1].Name, len(rq.Src[1].I32s), rows)
+	}
+	if err := b.checkCells(sk); err != nil {
+		return false, err
+	}
+	if err := b.checkCells(sv); err != nil {
+		return false, err
+	}
+	l, err := b.locateAll(a, rq.Src[0], rq, rk.Src[0], rk, sv.Src[0], rq.Src[1], sk.Src[2], sk.Src[1], sv.Src[2], sv.Src[1])
+	if err != nil {
+		return false, err
+	}
+	kc, vc := l[7], l[9]
+	if kc.typ != vc.typ {
+		return false, nil
+	}
+	// The arena plan may put a rotated row where another node's input
+	// was: Krope where Qcur was, which dies at ROPE(Q). Rotated Q must not
+	// land on K or V's input. Rotated K is needed by nothing but its
+	// SET_ROWS, which the kernel does itself: when it would land on Q or
+	// V's input it is not written, unless a later node reads it.
+	xq, yq, xk, yk, xv := rq.Src[0], rq, rk.Src[0], rk, sv.Src[0]
+	if overlaps(l[1], yq, l[2], xk) || overlaps(l[1], yq, l[4], xv) {
+		return false, nil
+	}
+	writeK := uint32(1)
+	if overlaps(l[3], yk, l[0], xq) || overlaps(l[3], yk, l[4], xv) {
+		if readLater(rest, yk) {
+			return false, nil
+		}
+		writeK = 0
+	}
+	tab, err := b.ropeTable(rq)
+	if err != nil {
+		return false, err
+	}
+	wq, wk, wv := rq.Shape[0], rk.Shape[0], sv.Src[0].Shape[0]
+	return true, b.launch("rope_qkv_"+kernelSuffix(kc.typ), [2]int{(wq + wk + wv) / 32, rows}, [2]int{b.lws2D, 1},
+		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], l[3].mem, l[3].off[0], l[4].mem, l[4].off[0],
+		l[5].mem, l[5].off[0], tab, uint64(0), uint32(wq), uint32(wk), uint32(wv), uint32(rq.Param.HeadDim), uint32(rows),
+		l[6].mem, l[6].off[0], kc.mem, kc.off[0], kc.off[1], l[8].mem, l[8].off[0], vc.mem, vc.off[0], vc.off[1], writeK)
+}
+
+// addRMSNormMul runs a residual ADD, the RMS_NORM of its sum and the MUL
+// by the norm's weight in one launch (one work-group per row).
+func (b *Backend) addRMSNormMul(a *arena, add, norm, mul *graph.Tensor) (bool, error) {
+	if norm.Op != graph.OpRMSNorm || norm.Src[0] != add || mul.Op != graph.OpMul || mul.Src[0] != norm ||
+		mul.Src[1].Rows() != 1 || add.Src[0].Shape != add.Shape || add.Src[1].Shape != add.Shape {
+		return false, nil
+	}
+	for _, n := range []*graph.Tensor{add, norm, mul} {
+		if !b.Supports(n) {
+			return false, nil
+		}
+	}
+	l, err := b.locateAll(a, add.Src[0], add.Src[1], add, norm, mul.Src[1], mul)
+	if err != nil {
+		return false, err
+	}
+	// Each work-group reads and writes only its own row, element by
+	// element, but rows run in any order: any two of the inputs and
+	// outputs may share memory only exactly (same offset), never shifted.
+	ts := []*graph.Tensor{add.Src[0], add.Src[1], add, norm, nil, mul}
+	for i := range ts {
+		for j := i + 1; j < len(ts); j++ {
+			if ts[i] == nil || ts[j] == nil || j < 2 {
+				continue
+			}
+			if overlaps(l[i], ts[i], l[j], ts[j]) && l[i].off[0] != l[j].off[0] {
+				return false, nil
+			}
+		}
+	}
+	rows := add.Rows()
+	return true, b.launch("add_rms_norm_mul_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
+		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], l[3].mem, l[3].off[0],
+		uint32(add.Shape[0]), norm.Param.Eps, l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], localMem(4*b.lwsNorm))
+}
+
+// readLater reports whether any of nodes reads t.
+func readLater(nodes []*graph.Tensor, t *graph.Tensor) bool {
+	for _, n := range nodes {
+		for _, s := range n.Src {
+			if s == t {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // rowGroupable reports whether the row-group GEMV takes weights w (at s)

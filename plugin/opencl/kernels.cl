@@ -985,14 +985,9 @@ kernel void mul_mm_q6_K(MM_ARGS, MM_LOCAL) { mul_mm(T_Q6_K, MM_PASS, ws, xs); }
 // RMS_NORM, and RMS_NORM fused with the MUL by its weight that follows it:
 // y = x / sqrt(mean(x²) + eps); z = y * w. One work-group per row.
 
-FN void rms_norm(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint W, float eps,
+FN void rms_norm_rest(global const float* x, float ss, global uchar* yb, ulong yo, uint W, float eps,
 		global const uchar* wb, ulong wo, global uchar* zb, ulong zo, int fused, local float* red) {
 	uint row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
-	global const float* x = GP(const float, xb, xo) + (size_t)row * W;
-	float ss = 0.0f;
-	for (uint i = lid; i < W; i += L) {
-		ss = fma(x[i], x[i], ss);
-	}
 	ss = wg_sum(ss, red);
 	float scale = 1.0f / sqrt(ss / (float)W + eps);
 	global float* y = GP(float, yb, yo) + (size_t)row * W;
@@ -1009,6 +1004,36 @@ FN void rms_norm(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, u
 			y[i] = x[i] * scale;
 		}
 	}
+}
+
+FN void rms_norm(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint W, float eps,
+		global const uchar* wb, ulong wo, global uchar* zb, ulong zo, int fused, local float* red) {
+	uint row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+	global const float* x = GP(const float, xb, xo) + (size_t)row * W;
+	float ss = 0.0f;
+	for (uint i = lid; i < W; i += L) {
+		ss = fma(x[i], x[i], ss);
+	}
+	rms_norm_rest(x, ss, yb, yo, W, eps, wb, wo, zb, zo, fused, red);
+}
+
+// add_rms_norm_mul: the residual ADD s = a + b, then RMS_NORM of s and
+// the MUL by its weight, one work-group per row; all three outputs are
+// written. Each work-item reads and writes only its own elements of a, b
+// and s, so s may reuse a's or b's memory.
+kernel void add_rms_norm_mul_f32(global const uchar* ab, ulong ao, global const uchar* bb, ulong bo, global uchar* sb, ulong so,
+		global uchar* yb, ulong yo, uint W, float eps, global const uchar* wb, ulong wo, global uchar* zb, ulong zo, local float* red) {
+	uint row = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+	global const float* a = GP(const float, ab, ao) + (size_t)row * W;
+	global const float* b = GP(const float, bb, bo) + (size_t)row * W;
+	global float* x = GP(float, sb, so) + (size_t)row * W;
+	float ss = 0.0f;
+	for (uint i = lid; i < W; i += L) {
+		float v = a[i] + b[i];
+		x[i] = v;
+		ss = fma(v, v, ss);
+	}
+	rms_norm_rest(x, ss, yb, yo, W, eps, wb, wo, zb, zo, 1, red);
 }
 
 kernel void rms_norm_f32(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint W, float eps, local float* red) {
@@ -1178,6 +1203,25 @@ kernel void set_rows_q4_0(SET_ROWS_ARGS) { set_rows_q(T_Q4_0, SET_ROWS_PASS); }
 // rope_set_rows: ROPE fused with the SET_ROWS that stores its result: each
 // work-item rotates 16 pairs, writes them to the ROPE node's output and
 // into the cache. W must be a multiple of 32. Global size (W/32, n).
+// rope_block rotates the 16 pairs of 32-value block c of a row of x into
+// r, and writes them to y when wy.
+FN void rope_block(global const float* x, global float* y, bool wy, int pos, global const float2* fr, uint c, uint HD, float* r) {
+	x += c * 32u;
+	y += c * 32u;
+	for (uint i = 0; i < 16u; i++) {
+		uint p = c * 16u + i;
+		float cs, sn = rope_angle(pos, fr[p % (HD / 2u)], &cs);
+		float a = x[2u * i], b = x[2u * i + 1u];
+		r[2u * i] = a * cs - b * sn;
+		r[2u * i + 1u] = a * sn + b * cs;
+	}
+	if (wy) {
+		for (int j = 0; j < 32; j++) {
+			y[j] = r[j];
+		}
+	}
+}
+
 FN void rope_set_rows(const int T, global const uchar* xb, ulong xo, global uchar* yb, ulong yo,
 		global const uchar* pb, ulong po, global const uchar* fb, ulong fo, uint W, uint HD, uint N,
 		global const uchar* cellb, ulong cello, global uchar* cb, ulong o0, ulong o1) {
@@ -1186,24 +1230,55 @@ FN void rope_set_rows(const int T, global const uchar* xb, ulong xo, global ucha
 	if (c >= nb || t >= N) {
 		return;
 	}
-	int pos = GP(const int, pb, po)[t];
-	global const float2* fr = GP(const float2, fb, fo);
-	global const float* x = GP(const float, xb, xo) + (size_t)t * W + c * 32u;
-	global float* y = GP(float, yb, yo) + (size_t)t * W + c * 32u;
 	float r[32];
-	for (uint i = 0; i < 16u; i++) {
-		uint p = c * 16u + i;
-		float cs, sn = rope_angle(pos, fr[p % (HD / 2u)], &cs);
-		float a = x[2u * i], b = x[2u * i + 1u];
-		r[2u * i] = a * cs - b * sn;
-		r[2u * i + 1u] = a * sn + b * cs;
-	}
-	for (int j = 0; j < 32; j++) {
-		y[j] = r[j];
-	}
+	rope_block(GP(const float, xb, xo) + (size_t)t * W, GP(float, yb, yo) + (size_t)t * W, true, GP(const int, pb, po)[t],
+		GP(const float2, fb, fo), c, HD, r);
 	size_t cell = (size_t)GP(const int, cellb, cello)[t];
 	quantize_block(T, r, cb, o0, o1, cell * nb + c);
 }
+
+// rope_qkv: one launch for a layer's ROPE(Q), ROPE(K), SET_ROWS(K) and
+// SET_ROWS(V), with K and V caches of one type T. Work-item c of token t
+// takes block c of the rows Q (rotated), K (rotated and stored) and V
+// (stored), one after the other; the rotated K rows are written to their
+// node's output only when wk. Global size ((Wq+Wk+Wv)/32, n).
+FN void rope_qkv(const int T, global const uchar* qb, ulong qo, global uchar* yqb, ulong yqo,
+		global const uchar* kb, ulong ko, global uchar* ykb, ulong yko, global const uchar* vb, ulong vo,
+		global const uchar* pb, ulong po, global const uchar* fb, ulong fo, uint Wq, uint Wk, uint Wv, uint HD, uint N,
+		global const uchar* kcb, ulong kco, global uchar* kcache, ulong k0, ulong k1,
+		global const uchar* vcb, ulong vco, global uchar* vcache, ulong v0, ulong v1, uint wk) {
+	uint c = get_global_id(0), t = get_global_id(1);
+	uint nq = Wq / 32u, nk = Wk / 32u, nv = Wv / 32u;
+	if (c >= nq + nk + nv || t >= N) {
+		return;
+	}
+	int pos = GP(const int, pb, po)[t];
+	global const float2* fr = GP(const float2, fb, fo);
+	float r[32];
+	if (c < nq) {
+		rope_block(GP(const float, qb, qo) + (size_t)t * Wq, GP(float, yqb, yqo) + (size_t)t * Wq, true, pos, fr, c, HD, r);
+	} else if (c < nq + nk) {
+		c -= nq;
+		rope_block(GP(const float, kb, ko) + (size_t)t * Wk, GP(float, ykb, yko) + (size_t)t * Wk, wk != 0u, pos, fr, c, HD, r);
+		size_t cell = (size_t)GP(const int, kcb, kco)[t];
+		quantize_block(T, r, kcache, k0, k1, cell * nk + c);
+	} else {
+		c -= nq + nk;
+		global const float* x = GP(const float, vb, vo) + (size_t)t * Wv + c * 32u;
+		for (int j = 0; j < 32; j++) {
+			r[j] = x[j];
+		}
+		size_t cell = (size_t)GP(const int, vcb, vco)[t];
+		quantize_block(T, r, vcache, v0, v1, cell * nv + c);
+	}
+}
+
+#define ROPE_QKV_ARGS global const uchar *qb, ulong qo, global uchar *yqb, ulong yqo, global const uchar *kb, ulong ko, global uchar *ykb, ulong yko, global const uchar *vb, ulong vo, global const uchar *pb, ulong po, global const uchar *fb, ulong fo, uint Wq, uint Wk, uint Wv, uint HD, uint N, global const uchar *kcb, ulong kco, global uchar *kcache, ulong k0, ulong k1, global const uchar *vcb, ulong vco, global uchar *vcache, ulong v0, ulong v1, uint wk
+#define ROPE_QKV_PASS qb, qo, yqb, yqo, kb, ko, ykb, yko, vb, vo, pb, po, fb, fo, Wq, Wk, Wv, HD, N, kcb, kco, kcache, k0, k1, vcb, vco, vcache, v0, v1, wk
+kernel void rope_qkv_f32(ROPE_QKV_ARGS) { rope_qkv(T_F32, ROPE_QKV_PASS); }
+kernel void rope_qkv_f16(ROPE_QKV_ARGS) { rope_qkv(T_F16, ROPE_QKV_PASS); }
+kernel void rope_qkv_q8_0(ROPE_QKV_ARGS) { rope_qkv(T_Q8_0, ROPE_QKV_PASS); }
+kernel void rope_qkv_q4_0(ROPE_QKV_ARGS) { rope_qkv(T_Q4_0, ROPE_QKV_PASS); }
 
 #define ROPE_SET_ARGS global const uchar *xb, ulong xo, global uchar *yb, ulong yo, global const uchar *pb, ulong po, global const uchar *fb, ulong fo, uint W, uint HD, uint N, global const uchar *cellb, ulong cello, global uchar *cb, ulong o0, ulong o1
 #define ROPE_SET_PASS xb, xo, yb, yo, pb, po, fb, fo, W, HD, N, cellb, cello, cb, o0, o1

@@ -577,3 +577,85 @@ func TestFusedDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedSequences runs a layer's ROPE(Q), ROPE(K), SET_ROWS(K),
+// SET_ROWS(V) and ATTENTION, and a residual ADD with the next RMS_NORM and
+// MUL, once fused (rope_qkv, add_rms_norm_mul) and once op by op, for
+// every cache type, and requires the same outputs, caches included
+// (through the attention that reads them).
+func TestFusedSequences(t *testing.T) {
+	b := testBackend(t)
+	const hd, heads, kvHeads, n, pos0 = 64, 4, 2, 3, 5
+	cells := pos0 + n + 2
+	for _, kv := range ref.KVTypes {
+		for _, rows := range []int{1, n} {
+			run := func(fuse bool) map[string][]float32 {
+				b.mu.Lock()
+				b.fuse = fuse
+				b.freeSlots()
+				b.mu.Unlock()
+				defer func() { b.fuse = true }()
+				width := hd * kvHeads
+				kc, kdata := cacheWith(t, rand.New(rand.NewPCG(1, 1)), kv, width, cells)
+				vc, vdata := cacheWith(t, rand.New(rand.NewPCG(2, 2)), kv, width, cells)
+				for _, c := range []struct {
+					t    *graph.Tensor
+					data []byte
+				}{{kc, kdata}, {vc, vdata}} {
+					if err := b.Load(c.t); err != nil {
+						t.Fatal(err)
+					}
+					defer b.Free(c.t)
+					if err := b.Upload(c.t, c.data); err != nil {
+						t.Fatal(err)
+					}
+				}
+				r := rand.New(rand.NewPCG(uint64(rows), 7))
+				q, k, v := act("Qcur", hd*heads, rows), act("Kcur", width, rows), act("Vcur", width, rows)
+				pos := make([]int32, rows)
+				for i := range pos {
+					pos[i] = int32(pos0 + i)
+				}
+				posIn := input("pos", pos)
+				rope := func(name string, x *graph.Tensor) *graph.Tensor {
+					return &graph.Tensor{Name: name, Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, posIn},
+						Param: graph.Params{HeadDim: hd, RopeBase: 500000}}
+				}
+				rq, rk := rope("Qrope", q), rope("Krope", k)
+				sk := &graph.Tensor{Name: "k_store", Op: graph.OpSetRows, Type: kv, Shape: kc.Shape, Src: [3]*graph.Tensor{rk, kc, posIn}}
+				sv := &graph.Tensor{Name: "v_store", Op: graph.OpSetRows, Type: kv, Shape: vc.Shape, Src: [3]*graph.Tensor{v, vc, posIn}}
+				att := &graph.Tensor{Name: "attn", Op: graph.OpAttention, Type: quant.F32, Shape: rq.Shape, Src: [3]*graph.Tensor{rq, sk, sv},
+					Param: graph.Params{HeadDim: hd, NHead: heads, NHeadKV: kvHeads, Pos0: pos0, NKV: pos0 + rows, Scale: 0.125}}
+				res := act("res", hd*heads, rows)
+				add := &graph.Tensor{Name: "ffn_inp", Op: graph.OpAdd, Type: quant.F32, Shape: att.Shape, Src: [3]*graph.Tensor{res, att}}
+				norm := &graph.Tensor{Name: "ffn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: add.Shape, Src: [3]*graph.Tensor{add}, Param: graph.Params{Eps: 1e-5}}
+				w := leaf(t, "ffn_norm.weight", quant.F32, hd*heads, 1, randn(r, hd*heads, 1))
+				mul := &graph.Tensor{Name: "ffn_norm_w", Op: graph.OpMul, Type: quant.F32, Shape: norm.Shape, Src: [3]*graph.Tensor{norm, w}}
+				nodes := []*graph.Tensor{rq, rk, sk, sv, att, add, norm, mul}
+				got := runNodes(t, b, nodes, map[*graph.Tensor][]float32{
+					q: randn(r, hd*heads*rows, 1), k: randn(r, width*rows, 1), v: randn(r, width*rows, 1), res: randn(r, hd*heads*rows, 1)})
+				out := map[string][]float32{}
+				for n, v := range got {
+					out[n.Name] = v
+				}
+				var fused []string
+				for key := range b.slots {
+					fused = append(fused, key.kernel)
+				}
+				out["kernels"] = []float32{float32(len(fused))}
+				return out
+			}
+			want, got := run(false), run(true)
+			if got["kernels"][0] != 3 {
+				t.Errorf("%s rows=%d: %v kernels ran fused, want 3 (rope_qkv, attention, add_rms_norm_mul)", kv, rows, got["kernels"][0])
+			}
+			for name, w := range want {
+				if name == "kernels" {
+					continue
+				}
+				label := fmt.Sprintf("fused %s kv=%s rows=%d", name, kv, rows)
+				logNMSE(t, label, checkNMSE(t, label, w, got[name], 1e-12))
+			}
+		}
+	}
+}
