@@ -241,8 +241,14 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	// The first pass also makes the backend's RoPE table (once per
-	// backend): count the calls of a later session's first pass.
+	// The model's first pass also makes the backend's RoPE table and a
+	// kernel object per graph node (its slots): those calls are injected
+	// by the "first pass" cases, on fresh models. The "eval" cases count
+	// a later session's first pass.
+	firstCalls := counter{}
+	for k, v := range evalCalls {
+		firstCalls[k] = v
+	}
 	clear(evalCalls)
 	s, err = m.NewSession()
 	if err != nil {
@@ -255,7 +261,8 @@ func TestFaultInjection(t *testing.T) {
 	if err != nil || !sameLogits(got, base) {
 		t.Fatalf("a second session: %v (same logits: %v)", err, sameLogits(got, base))
 	}
-	t.Logf("load calls %v (open: %v), NewSession calls %v, first Eval calls %v", loadCalls, openCalls, sessCalls, evalCalls)
+	t.Logf("load calls %v (open: %v), NewSession calls %v, the model's first Eval calls %v, a later session's first Eval calls %v",
+		loadCalls, openCalls, sessCalls, firstCalls, evalCalls)
 
 	res := tally{}
 
@@ -346,6 +353,69 @@ func TestFaultInjection(t *testing.T) {
 						t.Errorf("auto, %s #%d: the CPU fallback: %v", call, c.n, err)
 					}
 				})
+			}
+		}
+	})
+
+	// (a2) Faults in a model's first pass, which creates what later passes
+	// reuse (the kernel slots, the RoPE table): on a fresh model each, the
+	// calls the first pass makes beyond a later one's, with every status
+	// for clCreateKernel and one for the others. Eval fails naming the
+	// call; then the model works, the faulted session after Reset included.
+	t.Run("first pass", func(t *testing.T) {
+		for _, call := range firstCalls.names() {
+			extra := firstCalls[call] - evalCalls[call]
+			if extra <= 0 {
+				continue
+			}
+			codes := faultCodes[:1]
+			if call == "clCreateKernel" {
+				codes = faultCodes
+			}
+			for _, n := range samples(firstCalls[call]) {
+				for _, fc := range codes {
+					o := res.get("first pass", call)
+					o.cases++
+					what := fmt.Sprintf("%s #%d %s", call, n, fc.name)
+					noPanic(t, what, func() {
+						m0, err := ocelot.Load(path, opts("opencl", nil))
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer m0.Close()
+						s, err := m0.NewSession()
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer s.Close()
+						in := &injector{call: call, n: n, code: fc.code}
+						opencl.SetCallHook(in.hook)
+						_, err = s.Eval(prompt)
+						opencl.SetCallHook(nil)
+						switch {
+						case !in.fired:
+							t.Errorf("%s: not reached", what)
+						case err == nil:
+							o.tolerated++
+							t.Errorf("%s: Eval succeeded", what)
+						default:
+							o.errs++
+							if o.example == "" {
+								o.example = err.Error()
+							}
+							if !namesFault(err, call, fc.name, fc.code) {
+								t.Errorf("%s: error %q does not name the call and the status", what, err)
+							}
+						}
+						if got, err := evalOnce(m0, prompt); err != nil || !sameLogits(got, base) {
+							t.Errorf("%s: then a new session: %v", what, err)
+						}
+						s.Reset()
+						if got, err := s.Eval(prompt); err != nil || !sameLogits(got, base) {
+							t.Errorf("%s: then the faulted session after Reset: %v", what, err)
+						}
+					})
+				}
 			}
 		}
 	})
@@ -479,6 +549,97 @@ func TestFaultInjection(t *testing.T) {
 		}
 	})
 
+	// (d) Release calls failing at Close (every call of one function),
+	// and the program-binary cache's calls failing at Open: no panic,
+	// and the next Load works with the same logits.
+	t.Run("release and cache", func(t *testing.T) {
+		for _, call := range []string{"clReleaseMemObject", "clReleaseKernel", "clReleaseProgram", "clReleaseCommandQueue", "clReleaseContext"} {
+			o := res.get("close", call)
+			o.cases++
+			noPanic(t, call, func() {
+				m0, err := ocelot.Load(path, opts("opencl", nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := evalOnce(m0, prompt); err != nil {
+					t.Fatal(err)
+				}
+				fired := false
+				opencl.SetCallHook(func(name string) int32 {
+					if name == call {
+						fired = true
+						return -5
+					}
+					return 0
+				})
+				err = m0.Close()
+				opencl.SetCallHook(nil)
+				if !fired {
+					t.Errorf("%s: not reached by Close", call)
+				}
+				if err != nil {
+					o.errs++
+					o.example = err.Error()
+				} else {
+					o.tolerated++ // the object leaks; nothing else happens
+				}
+				if got, err := evalOnce(mustLoad(t, path, opts("opencl", nil)), prompt); err != nil || !sameLogits(got, base) {
+					t.Errorf("%s: then a new model: %v", call, err)
+				}
+			})
+		}
+		// The cache: saving fails (clGetProgramInfo), then loading a saved
+		// binary fails (clCreateProgramWithBinary): Open goes on from source.
+		dir := t.TempDir()
+		for _, call := range []string{"clGetProgramInfo", "clCreateProgramWithBinary"} {
+			for _, fc := range faultCodes[:2] {
+				o := res.get("cache", call)
+				o.cases++
+				what := call + " " + fc.name
+				noPanic(t, what, func() {
+					if call == "clCreateProgramWithBinary" {
+						// A binary to load: an Open without faults saves it.
+						b, err := opencl.Open(opencl.Options{Device: 0, CacheDir: dir})
+						if err != nil {
+							t.Fatal(err)
+						}
+						b.Close()
+					}
+					fired := false
+					opencl.SetCallHook(func(name string) int32 {
+						if name == call {
+							fired = true
+							return fc.code
+						}
+						return 0
+					})
+					var logs []string
+					b, err := opencl.Open(opencl.Options{Device: 0, CacheDir: dir, Logf: func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }})
+					opencl.SetCallHook(nil)
+					if !fired {
+						t.Errorf("%s: not reached", what)
+					}
+					if err != nil {
+						o.errs++
+						t.Errorf("%s: Open failed: %v", what, err)
+						return
+					}
+					defer b.Close()
+					o.tolerated++
+					if st := b.Start(); st.FromCache {
+						t.Errorf("%s: the program came from the cache", what)
+					}
+					if call == "clGetProgramInfo" && !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "could not cache") }) {
+						t.Errorf("%s: no log line about the cache: %q", what, logs)
+					}
+					if o.example == "" && len(logs) > 0 {
+						o.example = logs[0]
+					}
+				})
+			}
+		}
+	})
+
 	// (c) A kernel that writes NaN.
 	t.Run("nan", func(t *testing.T) {
 		// From the start: the self-test at Open catches it.
@@ -531,4 +692,15 @@ func TestFaultInjection(t *testing.T) {
 		}
 	})
 	res.log(t)
+}
+
+// mustLoad loads a model that the test then closes.
+func mustLoad(t *testing.T, path string, o ocelot.Options) *ocelot.Model {
+	t.Helper()
+	m, err := ocelot.Load(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
