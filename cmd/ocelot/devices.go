@@ -49,7 +49,7 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "\nLists every OpenCL platform and device with the capabilities ocelot uses. Without")
 		fmt.Fprintln(stderr, "--device, ocelot runs on the first GPU, else the first device; $OCELOT_OPENCL_DEVICE")
 		fmt.Fprintln(stderr, "overrides that. $OCELOT_OPENCL_LIB names the OpenCL library to load, and")
-		fmt.Fprintln(stderr, "$OCELOT_OPENCL_KERNELS a kernel variant (generic, nvidia-ptx, nvidia-ptx+mma, ...).")
+		fmt.Fprintln(stderr, "$OCELOT_OPENCL_KERNELS a kernel variant (generic, nvidia-ptx, nvidia-ptx+mmq, nvidia-ptx+mma, ...).")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
