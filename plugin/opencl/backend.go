@@ -329,7 +329,7 @@ func (b *Backend) tune() error {
 	b.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
 	b.mmMin = 16
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
-	b.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes+1024
+	b.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes()+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
 	b.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
 	b.mw = b.mwGroups >= 1 && os.Getenv("OCELOT_OPENCL_MW") != "0"
@@ -364,14 +364,13 @@ const (
 	tcLD           = 40 // halves per local row of the tensor-core tiles
 	tcLocalBytes   = 2 * tcLD * (tcBM + tcBN)
 	attDPT         = 8 // output dimensions per attention work-item
-	mqBM, mqBN     = 64, 64
+	mqBM           = 64
 	mqLD           = 36     // words per local row of the integer GEMM's tiles
 	faTQ, faTK     = 32, 16 // query tokens and cells per tile of attention_tiled (FA_TQ, FA_TK)
 	faDMax         = 256    // largest head size of attention_tiled (FA_DMAX)
 	mqKB           = 4      // blocks per step of the integer GEMM
-	mqLocalBytes   = 4*mqLD*(mqBM+mqBN) + 4*mqKB*(mqBM+mqBN)
-	mwR            = 2 // rows per row group of the row-group GEMV (MW_R)
-	mwGroups       = 8 // row groups per work-group wanted
+	mwR            = 2      // rows per row group of the row-group GEMV (MW_R)
+	mwGroups       = 8      // row groups per work-group wanted
 )
 
 func (b *Backend) logf(format string, args ...any) {

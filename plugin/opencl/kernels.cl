@@ -1799,12 +1799,16 @@ kernel void mul_mm_tc_q6_K(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q6_K, MM_PASS, TC_PA
 // 32-value block (quantize_act_q8, a scale per block), the Q4_0 weights'
 // nibbles become signed bytes, each block's product is an exact integer,
 // and only the scaling d_w·d_x and the sum over blocks are in float. A
-// work-group of 128 work-items (4 warps) computes 64 weight rows by 64
+// work-group of 128 work-items (4 warps) computes 64 weight rows by MQ_BN
 // tokens, 4 blocks (128 columns) per step; each warp multiplies its 16 rows
-// by the 64 tokens. Global size (ceil(M/64)*128, ceil(N/64)), local (128, 1).
+// by the MQ_BN tokens. Global size (ceil(M/64)*128, ceil(N/MQ_BN)), local
+// (128, 1).
 
 #define MQ_BM 64
-#define MQ_BN 64
+#ifndef MQ_BN
+#define MQ_BN 64 // tokens per work-group, a multiple of 8: the host passes -DMQ_BN (128)
+#endif
+#define MQ_NT (MQ_BN / 8) // 8-token tiles per warp
 #define MQ_KB 4  // blocks per step
 #define MQ_LD 36 // words per local row: 32 + 4 of padding against bank conflicts
 
@@ -1877,15 +1881,16 @@ kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 	global const half* wds = GP(const half, w, o1);
 	global const uint4* xqs = GP(const uint4, qb, qo);
 	global const half* xds = GP(const half, qb, qo + (ulong)N * K);
-	float acc[8][4];
-	for (int j = 0; j < 8; j++) {
+	float acc[MQ_NT][4];
+	for (int j = 0; j < MQ_NT; j++) {
 		for (int c = 0; c < 4; c++) {
 			acc[j][c] = 0.0f;
 		}
 	}
+	const uint m = 0x0f0f0f0fu;
 	for (uint s0 = 0; s0 < nb; s0 += MQ_KB) {
-		// Stage 64 rows x 4 blocks of weights and of activations: two
-		// (row, block) pairs of each per work-item.
+		// Stage MQ_BM rows x MQ_KB blocks of weights, their nibbles as
+		// signed bytes, and MQ_BN tokens x MQ_KB blocks of activations.
 		for (uint p = lid; p < MQ_BM * MQ_KB; p += 128u) {
 			uint r = p / MQ_KB, kb = p % MQ_KB, blk = s0 + kb;
 			uint4 q = (uint4)(0u);
@@ -1896,7 +1901,6 @@ kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 				d = vload_half(i, wds);
 			}
 			local uint* dst = wq + r * MQ_LD + kb * 8u;
-			const uint m = 0x0f0f0f0fu;
 			dst[0] = s4x4(q.x & m);
 			dst[1] = s4x4(q.y & m);
 			dst[2] = s4x4(q.z & m);
@@ -1906,6 +1910,9 @@ kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 			dst[6] = s4x4((q.z >> 4) & m);
 			dst[7] = s4x4((q.w >> 4) & m);
 			wd[r * MQ_KB + kb] = d;
+		}
+		for (uint p = lid; p < MQ_BN * MQ_KB; p += 128u) {
+			uint r = p / MQ_KB, kb = p % MQ_KB, blk = s0 + kb;
 			uint4 x0 = (uint4)(0u), x1 = (uint4)(0u);
 			float dx = 0.0f;
 			if (n0 + r < N && blk < nb) {
@@ -1914,7 +1921,7 @@ kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 				x1 = xqs[2u * i + 1u];
 				dx = vload_half(i, xds);
 			}
-			dst = xq + r * MQ_LD + kb * 8u;
+			local uint* dst = xq + r * MQ_LD + kb * 8u;
 			dst[0] = x0.x;
 			dst[1] = x0.y;
 			dst[2] = x0.z;
@@ -1931,7 +1938,7 @@ kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 			local const uint* ar = wq + ra * MQ_LD + kb * 8u + tq;
 			uint a0 = ar[0], a1 = ar[8u * MQ_LD], a2 = ar[4], a3 = ar[8u * MQ_LD + 4u];
 			float dw0 = wd[ra * MQ_KB + kb], dw1 = wd[(ra + 8u) * MQ_KB + kb];
-			for (int j = 0; j < 8; j++) {
+			for (int j = 0; j < MQ_NT; j++) {
 				local const uint* br = xq + ((uint)j * 8u + g) * MQ_LD + kb * 8u + tq;
 				int c[4] = {0, 0, 0, 0};
 				mma_s8(c, a0, a1, a2, a3, br[0], br[4]);
@@ -1946,7 +1953,7 @@ kernel void mul_mmq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 		barrier(CLK_LOCAL_MEM_FENCE);
 	}
 	global float* y = GP(float, yb, yo);
-	for (int j = 0; j < 8; j++) {
+	for (int j = 0; j < MQ_NT; j++) {
 		for (int c = 0; c < 4; c++) {
 			uint r = m0 + warp * 16u + g + 8u * ((uint)c >> 1);
 			uint tok = n0 + (uint)j * 8u + 2u * tq + ((uint)c & 1u);

@@ -91,6 +91,9 @@ func (v variant) options() string {
 	case "intel":
 		o = append(o, "-DOCL_SUBGROUPS_INTEL")
 	}
+	if v.mmq && mqBN != 64 {
+		o = append(o, fmt.Sprintf("-DMQ_BN=%d", mqBN))
+	}
 	// Tuning experiments: extra -D options (part of the cache key).
 	if d := os.Getenv("OCELOT_OPENCL_DEFINES"); d != "" {
 		o = append(o, d)
