@@ -2,6 +2,9 @@ package sample
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
 	"testing"
 )
 
@@ -137,4 +140,46 @@ func FuzzSample(f *testing.F) {
 			t.Fatalf("sampled %d from %d logits", id, len(logits))
 		}
 	})
+}
+
+// TestBestMatchesStableSort checks the top-k heap against sorting the
+// whole vocabulary stably by falling logit and taking k, with many ties.
+func TestBestMatchesStableSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 7, 100, 5000} {
+		for _, k := range []int{0, 1, 2, 5, 40, n - 1, n, n + 3} {
+			for _, levels := range []int{3, 1000} {
+				c := make([]candidate, n)
+				for i := range c {
+					c[i] = candidate{id: int32(i), logit: float32(rng.IntN(levels))}
+				}
+				want := slices.Clone(c)
+				sort.SliceStable(want, func(i, j int) bool { return want[i].logit > want[j].logit })
+				if k > 0 && k < n {
+					want = want[:k]
+				}
+				got := best(slices.Clone(c), k)
+				if !slices.Equal(got, want) {
+					t.Fatalf("n=%d k=%d levels=%d: best differs from the stable sort", n, k, levels)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkSample128k times one draw over a Llama 3 sized vocabulary with
+// llama.cpp's default settings (top-k 40).
+func BenchmarkSample128k(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	logits := make([]float32, 128256)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64() * 3)
+	}
+	s, err := New(Defaults())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s.Sample(logits)
+	}
 }
