@@ -325,13 +325,13 @@ func (b *Backend) addRMSNormMul(a *arena, add, norm, mul *graph.Tensor) (bool, e
 	// Each work-group reads and writes only its own row, element by
 	// element, but rows run in any order: any two of the inputs and
 	// outputs may share memory only exactly (same offset), never shifted.
-	ts := []*graph.Tensor{add.Src[0], add.Src[1], add, norm, nil, mul}
-	for i := range ts {
-		for j := i + 1; j < len(ts); j++ {
-			if ts[i] == nil || ts[j] == nil || j < 2 {
-				continue
-			}
-			if overlaps(l[i], ts[i], l[j], ts[j]) && l[i].off[0] != l[j].off[0] {
+	// Indices into l: 0 and 1 the ADD's inputs, 2 the sum, 3 the norm,
+	// 5 the product (4 is the norm's weight, a resident tensor). Each pair
+	// with an output (j >= 2) is checked.
+	ts := []*graph.Tensor{add.Src[0], add.Src[1], add, norm, mul.Src[1], mul}
+	for _, i := range []int{0, 1, 2, 3, 5} {
+		for _, j := range []int{2, 3, 5} {
+			if i < j && overlaps(l[i], ts[i], l[j], ts[j]) && l[i].off[0] != l[j].off[0] {
 				return false, nil
 			}
 		}
