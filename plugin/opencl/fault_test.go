@@ -388,25 +388,7 @@ func TestFaultInjection(t *testing.T) {
 							t.Fatal(err)
 						}
 						defer s.Close()
-						in := &injector{call: call, n: n, code: fc.code}
-						opencl.SetCallHook(in.hook)
-						_, err = s.Eval(prompt)
-						opencl.SetCallHook(nil)
-						switch {
-						case !in.fired:
-							t.Errorf("%s: not reached", what)
-						case err == nil:
-							o.tolerated++
-							t.Errorf("%s: Eval succeeded", what)
-						default:
-							o.errs++
-							if o.example == "" {
-								o.example = err.Error()
-							}
-							if !namesFault(err, call, fc.name, fc.code) {
-								t.Errorf("%s: error %q does not name the call and the status", what, err)
-							}
-						}
+						evalFault(t, what, s, prompt, &injector{call: call, n: n, code: fc.code}, fc.name, o)
 						if got, err := evalOnce(m0, prompt); err != nil || !sameLogits(got, base) {
 							t.Errorf("%s: then a new session: %v", what, err)
 						}
@@ -466,25 +448,7 @@ func TestFaultInjection(t *testing.T) {
 							t.Fatal(err)
 						}
 						defer s.Close()
-						in := &injector{call: call, n: n, code: fc.code}
-						opencl.SetCallHook(in.hook)
-						_, err = s.Eval(prompt)
-						opencl.SetCallHook(nil)
-						switch {
-						case !in.fired:
-							t.Errorf("%s: not reached", what)
-						case err == nil:
-							o.tolerated++
-							t.Errorf("%s: Eval succeeded", what)
-						default:
-							o.errs++
-							if o.example == "" {
-								o.example = err.Error()
-							}
-							if !namesFault(err, call, fc.name, fc.code) {
-								t.Errorf("%s: error %q does not name the call and the status", what, err)
-							}
-						}
+						evalFault(t, what, s, prompt, &injector{call: call, n: n, code: fc.code}, fc.name, o)
 						healthy(t, what, s)
 					})
 				}
@@ -703,4 +667,29 @@ func mustLoad(t *testing.T, path string, o ocelot.Options) *ocelot.Model {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// evalFault evaluates prompt on s with the injector's fault and checks
+// that Eval failed with an error naming the call and the status,
+// counting the outcome in o.
+func evalFault(t *testing.T, what string, s *ocelot.Session, prompt []int32, in *injector, codeName string, o *outcome) {
+	t.Helper()
+	opencl.SetCallHook(in.hook)
+	_, err := s.Eval(prompt)
+	opencl.SetCallHook(nil)
+	switch {
+	case !in.fired:
+		t.Errorf("%s: not reached", what)
+	case err == nil:
+		o.tolerated++
+		t.Errorf("%s: Eval succeeded", what)
+	default:
+		o.errs++
+		if o.example == "" {
+			o.example = err.Error()
+		}
+		if !namesFault(err, in.call, codeName, in.code) {
+			t.Errorf("%s: error %q does not name the call and the status", what, err)
+		}
+	}
 }

@@ -1649,6 +1649,25 @@ kernel void quantize_act_q8(global const uchar* xb, ulong xo, global uchar* qb, 
 	quantize_block(T_Q8_0, v, qb, qo, qo + (ulong)N * K, (size_t)t * nb + blk);
 }
 
+#ifdef OCL_MMA_EMULATE
+// emu_share publishes each lane's six fragment registers of an emulated
+// mma.sync to its warp through local memory (emu: 6 words per work-item)
+// and returns the warp's block: word 6*lane+i is register i of lane.
+FN local uint* emu_share(uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, local uint* emu) {
+	uint lid = get_local_id(0), lane = lid & 31u;
+	local uint* wa = emu + (lid & ~31u) * 6u;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	wa[lane * 6u + 0u] = a0;
+	wa[lane * 6u + 1u] = a1;
+	wa[lane * 6u + 2u] = a2;
+	wa[lane * 6u + 3u] = a3;
+	wa[lane * 6u + 4u] = b0;
+	wa[lane * 6u + 5u] = b1;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return wa;
+}
+#endif
+
 #ifdef OCL_NV_MMA
 
 #define TC_BM 64
@@ -1682,16 +1701,8 @@ FN void mma_16x8x16(float* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint 
 #define MMA_EMU_PASS , emu
 FN float emu_half(uint r, uint hi) { return h2f(hi ? (r >> 16) : (r & 0xffffu)); }
 FN void mma_16x8x16_emu(float* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, local uint* emu) {
-	uint lid = get_local_id(0), lane = lid & 31u;
-	local uint* wa = emu + (lid & ~31u) * 6u;
-	barrier(CLK_LOCAL_MEM_FENCE);
-	wa[lane * 6u + 0u] = a0;
-	wa[lane * 6u + 1u] = a1;
-	wa[lane * 6u + 2u] = a2;
-	wa[lane * 6u + 3u] = a3;
-	wa[lane * 6u + 4u] = b0;
-	wa[lane * 6u + 5u] = b1;
-	barrier(CLK_LOCAL_MEM_FENCE);
+	uint lane = get_local_id(0) & 31u;
+	local uint* wa = emu_share(a0, a1, a2, a3, b0, b1, emu);
 	uint g = lane >> 2, tq = lane & 3u;
 	for (uint e = 0; e < 4u; e++) {
 		uint row = g + 8u * (e >> 1), col = 2u * tq + (e & 1u);
@@ -1835,16 +1846,8 @@ FN void mma_s8(int* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1) {
 #define MQ_EMU_ARG , local uint* emu
 FN int emu_s8(uint r, uint i) { return (int)(char)(uchar)((r >> (8u * i)) & 0xffu); }
 FN void mma_s8_emu(int* c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, local uint* emu) {
-	uint lid = get_local_id(0), lane = lid & 31u;
-	local uint* wa = emu + (lid & ~31u) * 6u;
-	barrier(CLK_LOCAL_MEM_FENCE);
-	wa[lane * 6u + 0u] = a0;
-	wa[lane * 6u + 1u] = a1;
-	wa[lane * 6u + 2u] = a2;
-	wa[lane * 6u + 3u] = a3;
-	wa[lane * 6u + 4u] = b0;
-	wa[lane * 6u + 5u] = b1;
-	barrier(CLK_LOCAL_MEM_FENCE);
+	uint lane = get_local_id(0) & 31u;
+	local uint* wa = emu_share(a0, a1, a2, a3, b0, b1, emu);
 	uint g = lane >> 2, tq = lane & 3u;
 	for (uint e = 0; e < 4u; e++) {
 		uint row = g + 8u * (e >> 1), col = 2u * tq + (e & 1u);

@@ -166,21 +166,29 @@ func TestMulMat(t *testing.T) {
 // emulated (per the PTX fragment layouts) where there are no tensor
 // cores, so its tiling and fragment indexing are tested on any device.
 func TestTensorCoreEmulated(t *testing.T) {
+	b := emulatedBackend(t, variant{mma: true, emulate: true})
+	if !b.tc {
+		t.Skip("the device cannot run 128 work-items with the tiles")
+	}
+	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true, false}}, true)
+}
+
+// emulatedBackend opens a backend of variant v (with mma.sync emulated),
+// closed when the test ends.
+func emulatedBackend(t *testing.T, v variant) *Backend {
+	t.Helper()
 	testBackend(t)
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	forceVariant = &variant{mma: true, emulate: true}
+	forceVariant = &v
 	b, err := Open(Options{Device: -1, CacheDir: "-"})
 	forceVariant = nil
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	if !b.tc {
-		t.Skip("the device cannot run 128 work-items with the tiles")
-	}
-	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true, false}}, true)
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 // TestIntTensorCoreEmulated runs the integer tensor-core GEMM (Q4_0
@@ -188,17 +196,7 @@ func TestTensorCoreEmulated(t *testing.T) {
 // so its tiling, nibble unpacking and fragment indexing are tested on any
 // device.
 func TestIntTensorCoreEmulated(t *testing.T) {
-	testBackend(t)
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	forceVariant = &variant{mmq: true, emulate: true}
-	b, err := Open(Options{Device: -1, CacheDir: "-"})
-	forceVariant = nil
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := emulatedBackend(t, variant{mmq: true, emulate: true})
 	if !b.mmq {
 		t.Skip("the device cannot run 128 work-items with the tiles")
 	}
