@@ -88,6 +88,7 @@ type Backend struct {
 	argBuf   [32]uint64 // kernel argument values on their way to clSetKernelArg
 	gws, lws [3]uintptr // a launch's sizes, on the heap for the raw call
 	cur      string     // the node Compute is enqueueing ("" outside Compute)
+	memGen   uint64     // counts buffer releases (see freeBuffer)
 	slots    map[slotKey]*slot
 
 	used     int64 // bytes of device memory this backend holds
@@ -251,16 +252,16 @@ func (b *Backend) setup(v variant, cacheDir string) error {
 func (b *Backend) teardown() {
 	b.teardownProgram()
 	for _, m := range b.ropeTabs {
-		b.a.freeBuffer(m)
+		b.freeBuffer(m)
 	}
 	clear(b.ropeTabs)
 	clear(b.ropeFast)
 	if b.attnPart != 0 {
-		b.a.freeBuffer(b.attnPart)
+		b.freeBuffer(b.attnPart)
 		b.attnPart, b.attnPartSize = 0, 0
 	}
 	if b.actQ != 0 {
-		b.a.freeBuffer(b.actQ)
+		b.freeBuffer(b.actQ)
 		b.actQ, b.actQSize = 0, 0
 	}
 	b.events, b.pending, b.used = nil, nil, 0
@@ -534,7 +535,7 @@ func (b *Backend) Load(t *graph.Tensor) error {
 		err = b.a.finishQueue(b.q)
 	}
 	if err != nil {
-		b.a.freeBuffer(m)
+		b.freeBuffer(m)
 		b.used -= lay.size
 		if IsOutOfMemory(err) {
 			return b.oomError(t.Name, lay.size, err)
@@ -559,7 +560,7 @@ func (b *Backend) Free(t *graph.Tensor) {
 	if d == nil {
 		return
 	}
-	b.a.freeBuffer(d.mem)
+	b.freeBuffer(d.mem)
 	b.used -= d.lay.size
 	t.Bufs[graph.Accel] = nil
 }
@@ -630,12 +631,12 @@ func (a *arena) Free() {
 	if a.mem == 0 {
 		return
 	}
-	b.a.freeBuffer(a.mem)
+	b.freeBuffer(a.mem)
 	b.used -= a.size
 	a.mem = 0
 	b.releaseInputs(a)
 	if a.in != 0 {
-		b.a.freeBuffer(a.in)
+		b.freeBuffer(a.in)
 		b.used -= a.inCap
 		a.in = 0
 	}
@@ -672,7 +673,7 @@ func (b *Backend) arenaOf(x accel.Arena) (*arena, error) {
 // releaseInputs forgets staged inputs and frees outgrown input buffers.
 func (b *Backend) releaseInputs(a *arena) {
 	for _, m := range a.old {
-		b.a.freeBuffer(m)
+		b.freeBuffer(m)
 	}
 	a.old = nil
 	clear(a.inputs)
@@ -883,9 +884,9 @@ func (b *Backend) Close() error {
 	}
 	b.closed = true
 	for a := range b.arenas {
-		b.a.freeBuffer(a.mem)
+		b.freeBuffer(a.mem)
 		if a.in != 0 {
-			b.a.freeBuffer(a.in)
+			b.freeBuffer(a.in)
 		}
 		a.mem, a.in = 0, 0
 	}

@@ -35,10 +35,20 @@ type slotKey struct{ node, kernel string }
 // arguments that changed: clSetKernelArg costs about as much as the launch
 // itself on some drivers.
 type slot struct {
-	k    clKernel
-	set  uint32 // bit i: argument i holds size[i]/val[i]
-	size [32]uintptr
-	val  [32]uint64
+	k       clKernel
+	set     uint32 // bit i: argument i holds size[i]/val[i]
+	memArgs uint32 // bit i: argument i is a buffer
+	memGen  uint64 // Backend.memGen when the buffer arguments were set
+	size    [32]uintptr
+	val     [32]uint64
+}
+
+// freeBuffer releases m. A later buffer may get m's handle, and a driver
+// may have resolved the handle when it was set as a kernel argument, so
+// every slot sets its buffer arguments again after any release.
+func (b *Backend) freeBuffer(m clMem) {
+	b.a.freeBuffer(m)
+	b.memGen++
 }
 
 // maxSlots bounds the kernel objects the slots may create; past it,
@@ -74,6 +84,10 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 		}
 		if sl != nil {
 			ck = sl.k
+			if sl.memGen != b.memGen {
+				sl.set &^= sl.memArgs
+				sl.memGen = b.memGen
+			}
 		}
 	}
 	// Argument values go through one scratch array (clSetKernelArg copies
@@ -116,6 +130,11 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 		if sl != nil {
 			sl.set |= bit
 			sl.size[i], sl.val[i] = size, val
+			if _, mem := arg.(clMem); mem {
+				sl.memArgs |= bit
+			} else {
+				sl.memArgs &^= bit
+			}
 		}
 	}
 	for i := range 2 {
@@ -494,7 +513,7 @@ func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) err
 			return err
 		}
 		if b.actQ != 0 {
-			b.a.freeBuffer(b.actQ)
+			b.freeBuffer(b.actQ)
 			b.used -= b.actQSize
 		}
 		b.actQ, b.actQSize = mem, max(size, 2*b.actQSize)
@@ -565,7 +584,7 @@ func (b *Backend) partBuffer(size int64) (clMem, error) {
 		return 0, err
 	}
 	if b.attnPart != 0 {
-		b.a.freeBuffer(b.attnPart)
+		b.freeBuffer(b.attnPart)
 		b.used -= b.attnPartSize
 	}
 	b.attnPart, b.attnPartSize = m, size
@@ -810,7 +829,7 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 	// A non-blocking write: tab stays referenced until the next Sync.
 	b.pending = append(b.pending, tab)
 	if err := b.a.write(b.q, m, "rope table", false, 0, unsafe.Pointer(&tab[0]), int64(len(tab)), nil); err != nil {
-		b.a.freeBuffer(m)
+		b.freeBuffer(m)
 		b.used -= int64(len(tab))
 		return 0, err
 	}
