@@ -637,11 +637,11 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 		}
 		k, m := w.Shape[0], w.Shape[1]
 		s := src[0]
-		if b.mmq && w.Type == quant.Q4_0 && rows >= b.mmMin && k%32 == 0 && s.off[0]%16 == 0 {
+		name := b.mulMatKernel(w.Type, rows, s.off[0]%16 == 0)
+		if name == "mul_mmq_q4_0" {
 			return false, b.mulMatQ(s, n.Src[1], src[1], dst, k, m, rows)
 		}
 		args := []any{s.mem, s.off[0], s.off[1], s.off[2], s.off[3], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(k), uint32(m), uint32(rows)}
-		name := b.mulMatKernel(w.Type, rows)
 		switch {
 		case strings.HasPrefix(name, "mul_mm_tc_"):
 			args = append(args, localMem(2*tcLD*tcBM), localMem(2*tcLD*tcBN))
@@ -761,11 +761,13 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 }
 
 // mulMatKernel is the kernel a product with weights of type t and n
-// tokens runs: the GEMV for small batches (mul_mv1_* for one token),
-// else the tensor-core GEMM where there is one, else the tiled GEMM.
-func (b *Backend) mulMatKernel(t quant.Type, n int) string {
+// tokens runs: the GEMV for small batches (mul_mv1_* for one token, where
+// the row-group GEMV does not take it), else a tensor-core GEMM where
+// there is one (the integer one for Q4_0 needs its quants 16-byte aligned:
+// aligned16), else the tiled GEMM.
+func (b *Backend) mulMatKernel(t quant.Type, n int, aligned16 bool) string {
 	switch {
-	case b.mmq && t == quant.Q4_0 && n >= b.mmMin:
+	case b.mmq && t == quant.Q4_0 && n >= b.mmMin && aligned16:
 		return "mul_mmq_q4_0"
 	case b.tc && n >= b.mmMin:
 		return "mul_mm_tc_" + kernelSuffix(t)

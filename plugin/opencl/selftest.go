@@ -99,8 +99,8 @@ func (b *Backend) selfTest() error {
 		node *graph.Tensor
 		out  []float32
 	}{
-		{"q4_0 matrix-vector product (" + b.mulMatKernel(quant.Q4_0, nMV) + ")", yMV, gotMV},
-		{"q4_0 matrix-matrix product (" + b.mulMatKernel(quant.Q4_0, nMM) + ")", yMM, gotMM},
+		{"q4_0 matrix-vector product (" + b.mulMatKernel(quant.Q4_0, nMV, true) + ")", yMV, gotMV},
+		{"q4_0 matrix-matrix product (" + b.mulMatKernel(quant.Q4_0, nMM, true) + ")", yMM, gotMM},
 		{"q8_0 cache write (set_rows_q8_0)", set, nil},
 		{"attention over a q8_0 cache", att, gotAtt},
 	} {
