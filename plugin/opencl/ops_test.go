@@ -419,6 +419,15 @@ func TestAttention(t *testing.T) {
 				continue
 			}
 			got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{q: qv})[node]
+			// Again as a device with many compute units sees it: decode
+			// over long contexts splits into chunks (attention_merge).
+			units := b.info.Units
+			b.info.Units = 1024
+			if _, nch := b.attnSplit(node.Param, s.n); nch > 1 && s.n < b.mmMin {
+				split := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{q: qv})[node]
+				logNMSE(t, label+" split", checkNMSE(t, label+" split", got, split, exactNMSE))
+			}
+			b.info.Units = units
 			keys := dequant(t, p[0], kdata, width*cells)
 			vals := dequant(t, p[1], vdata, width*cells)
 			qrows, want := make([][]float32, s.n), make([][]float32, s.n)
