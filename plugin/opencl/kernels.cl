@@ -662,27 +662,15 @@ kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MV_NT, MM_PA
 #define MW_H (MW_R / 2)
 
 // ldx loads four activations through the read-only data cache on NVIDIA
-// (ld.global.nc): every row group reads all of x, and plain global loads
-// would fetch it from L2 for each row pair instead of from the SM's L1.
-// ldw loads 16 weight bytes, with -DMW_WNA past L1 (streamed once).
+// (ld.global.nc): every row group of the Q6_K GEMV reads all of x.
 #ifdef OCL_NVIDIA
 FN float4 ldx(global const float4* p) {
 	float4 v;
 	asm("ld.global.nc.v4.f32 {%0, %1, %2, %3}, [%4];" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(p));
 	return v;
 }
-#ifdef MW_WNA
-FN uint4 ldw(global const uint4* p) {
-	uint4 v;
-	asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-	return v;
-}
-#else
-FN uint4 ldw(global const uint4* p) { return *p; }
-#endif
 #else
 FN float4 ldx(global const float4* p) { return *p; }
-FN uint4 ldw(global const uint4* p) { return *p; }
 #endif
 
 // rows_sum sums each of the MW_R values over the 32 lanes of a row group;
@@ -768,7 +756,7 @@ FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
 				if ((uint)r < nv) {
 					global const uint4* q = r < MW_H ? qa : qb;
 					global const half* d = r < MW_H ? da : db;
-					s[r] += vload_half(base[r] + i, d) * q4_dot(ldw(q + base[r] + i), xv);
+					s[r] += vload_half(base[r] + i, d) * q4_dot(q[base[r] + i], xv);
 				}
 			}
 		}
