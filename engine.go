@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
@@ -79,7 +80,7 @@ type graphEngine struct {
 	mu sync.Mutex
 }
 
-func newGraphEngine(net *ref.Model, opt *Options) (*graphEngine, error) {
+func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
 	e := &graphEngine{opt: opt, model: graph.NewModel(net)}
 	cpu := accel.NewCPU(opt.Threads)
 	e.runner.Backends[graph.CPU] = cpu
@@ -140,7 +141,7 @@ func newGraphEngine(net *ref.Model, opt *Options) (*graphEngine, error) {
 
 // supportsKV asks an accelerator whether it can store and attend over a
 // cache of these types.
-func supportsKV(b accel.Backend, c ref.Config, tk, tv quant.Type) bool {
+func supportsKV(b accel.Backend, c model.Config, tk, tv quant.Type) bool {
 	kv := graph.NewKV(c, 1, tk, tv)
 	q := &graph.Tensor{Op: graph.OpLeaf, Type: quant.F32, Shape: [4]int{c.NHead * c.HeadDim, 1, 1, 1}}
 	k := &graph.Tensor{Op: graph.OpLeaf, Type: quant.F32, Shape: [4]int{c.NEmbdKV(), 1, 1, 1}}
@@ -167,7 +168,7 @@ func (e *graphEngine) loadWeights() error {
 		return nil
 	}
 	probe := graph.NewKV(e.model.Config, 1, e.opt.typeK, e.opt.typeV)
-	g, err := graph.Build(e.model, probe, []int32{0}, 0, ref.LogitsLast)
+	g, err := graph.Build(e.model, probe, []int32{0}, 0, model.LogitsLast)
 	if err != nil {
 		return err
 	}
@@ -290,7 +291,7 @@ func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]floa
 	}
 	var out [][]float32
 	nv := s.e.model.Config.NVocab
-	err := ref.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, all, func(ub []int32, want ref.Logits) error {
+	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, all, func(ub []int32, want model.Logits) error {
 		logits, err := s.run(ub, want)
 		for i := 0; i+nv <= len(logits); i += nv {
 			out = append(out, logits[i:i+nv])
@@ -304,7 +305,7 @@ func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]floa
 }
 
 // run evaluates one micro-batch.
-func (s *graphSeq) run(tokens []int32, want ref.Logits) ([]float32, error) {
+func (s *graphSeq) run(tokens []int32, want model.Logits) ([]float32, error) {
 	g, err := graph.Build(s.e.model, s.kv, tokens, s.n, want)
 	if err != nil {
 		return nil, err
@@ -345,7 +346,7 @@ func (m *Model) DumpGraph(w io.Writer, n int) error {
 		return fmt.Errorf("ocelot: backend %s runs no op graph (use --backend cpu, opencl or auto)", m.eng.backend())
 	}
 	kv := graph.NewKV(e.model.Config, max(n, 1), e.opt.typeK, e.opt.typeV)
-	g, err := graph.Build(e.model, kv, make([]int32, max(n, 1)), 0, ref.LogitsLast)
+	g, err := graph.Build(e.model, kv, make([]int32, max(n, 1)), 0, model.LogitsLast)
 	if err != nil {
 		return err
 	}
@@ -367,7 +368,7 @@ type MemoryReporter interface {
 // layer first), fit 90% of the accelerator's memory with their KV cache
 // and a scratch allowance. Without an accelerator it is 0; an accelerator
 // that cannot say its memory gets everything.
-func autoLayers(net *ref.Model, acc accel.Backend, opt *Options) int {
+func autoLayers(net *model.Model, acc accel.Backend, opt *Options) int {
 	if acc == nil {
 		return 0
 	}
@@ -377,7 +378,7 @@ func autoLayers(net *ref.Model, acc accel.Backend, opt *Options) int {
 	}
 	total, _ := mr.Memory()
 	budget := total * 9 / 10
-	kvPerLayer, _ := ref.KVBytes(ref.Config{NLayer: 1, NHeadKV: net.NHeadKV, HeadDim: net.HeadDim}, opt.NCtx, opt.typeK, opt.typeV)
+	kvPerLayer, _ := model.KVBytes(net.Config, opt.NCtx, 1, opt.typeK, opt.typeV)
 	// Scratch: the largest activations of a micro-batch, a few times over.
 	scratch := int64(opt.NUbatch) * int64(max(net.NFF, net.NVocab)) * 4 * 4
 	used := scratch
@@ -390,7 +391,7 @@ func autoLayers(net *ref.Model, acc accel.Backend, opt *Options) int {
 	for l := net.NLayer - 1; l >= 0; l-- {
 		ly := net.Layers[l]
 		b := kvPerLayer
-		for _, w := range []*ref.Weight{ly.Wq, ly.Wk, ly.Wv, ly.Wo, ly.WGate, ly.WUp, ly.WDown} {
+		for _, w := range []*model.Weight{ly.Wq, ly.Wk, ly.Wv, ly.Wo, ly.WGate, ly.WUp, ly.WDown} {
 			b += int64(len(w.Data))
 		}
 		if used+b > budget {

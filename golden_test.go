@@ -29,6 +29,7 @@ import (
 	"github.com/ocelot-llm/ocelot"
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 	"github.com/ocelot-llm/ocelot/sample"
@@ -467,10 +468,11 @@ func logEmulation(t *testing.T, g *goldenFile, path string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	net, err := ref.Load(f)
+	net0, err := model.Load(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	net := ref.New(net0)
 	kvType, err := quant.ParseType(g.Settings.KVType)
 	if err != nil {
 		t.Fatal(err)
@@ -534,7 +536,7 @@ func ggmlForward(t *testing.T, m *ref.Model, tokens []int32, kvType quant.Type) 
 		}
 		return r
 	}
-	matmul := func(out, x [][]float32, w *ref.Weight) {
+	matmul := func(out, x [][]float32, w *model.Weight) {
 		xq := rows(len(x[0]))
 		for i := range x {
 			copy(xq[i], x[i])

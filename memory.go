@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
-	"github.com/ocelot-llm/ocelot/ref"
 )
 
 // availableMemory is the host memory a new allocation can take, in bytes:
@@ -35,15 +35,14 @@ func availableMemory() int64 {
 // checkKVFits says, before anything is allocated, whether a KV cache of
 // nCtx cells for `layers` layers fits in `avail` bytes (0: unknown, no
 // check), and if not, how much it needs and what to lower.
-func checkKVFits(c ref.Config, nCtx, layers int, tk, tv quant.Type, avail int64, where string) error {
+func checkKVFits(c model.Config, nCtx, layers int, tk, tv quant.Type, avail int64, where string) error {
 	if avail <= 0 || layers == 0 {
 		return nil
 	}
-	perLayer, err := ref.KVBytes(ref.Config{NLayer: 1, NHeadKV: c.NHeadKV, HeadDim: c.HeadDim}, nCtx, tk, tv)
+	need, err := model.KVBytes(c, nCtx, layers, tk, tv)
 	if err != nil {
 		return err
 	}
-	need := perLayer * int64(layers)
 	if need <= avail {
 		return nil
 	}

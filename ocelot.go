@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ocelot-llm/ocelot/gguf"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 	"github.com/ocelot-llm/ocelot/sample"
@@ -129,7 +130,7 @@ func (o *Options) normalize() error {
 type Model struct {
 	opt  Options
 	file *gguf.File
-	net  *ref.Model
+	net  *model.Model
 	eng  engine
 	tok  *tokenizer.Tokenizer
 
@@ -142,7 +143,7 @@ type Model struct {
 func kvType(which, name string) (quant.Type, error) {
 	t, err := quant.ParseType(name)
 	if err == nil {
-		err = ref.CheckKVType(t)
+		err = model.CheckKVType(t)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("ocelot: %s cache type %q: %w", which, name, err)
@@ -159,7 +160,7 @@ func Load(path string, opt Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ocelot: %w", err)
 	}
-	net, err := ref.Load(f)
+	net, err := model.Load(f)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("ocelot: %s: %w", path, err)
@@ -178,7 +179,7 @@ func Load(path string, opt Options) (*Model, error) {
 		if m.opt.NGPULayers == AutoGPULayers {
 			m.opt.NGPULayers = 0 // the reference engine offloads nothing
 		}
-		m.eng = &refEngine{net: net, opt: &m.opt}
+		m.eng = &refEngine{net: ref.New(net), opt: &m.opt}
 	} else if m.eng, err = newGraphEngine(net, &m.opt); err != nil {
 		f.Close()
 		return nil, err
@@ -200,7 +201,7 @@ func (m *Model) KVPlace() string { return m.eng.kvPlace() }
 func (m *Model) Options() Options { return m.opt }
 
 // Config returns the model's hyperparameters.
-func (m *Model) Config() ref.Config { return m.net.Config }
+func (m *Model) Config() model.Config { return m.net.Config }
 
 // Tokenizer returns the model's tokenizer.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 	"github.com/ocelot-llm/ocelot/synth"
@@ -40,14 +41,14 @@ func BenchmarkCPUDecode(b *testing.B) {
 					const nCtx, n0 = 512, 64
 					cm := newCPUModel(b, m, threads, nCtx, quant.F16, quant.F16)
 					cm.cpu.SetPrecision(prec)
-					cm.forward(b, prompt(n0), 0, ref.LogitsNone)
+					cm.forward(b, prompt(n0), 0, model.LogitsNone)
 					pos := n0
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
 						if pos == nCtx {
 							pos = n0
 						}
-						cm.forward(b, []int32{int32(i % 200)}, pos, ref.LogitsLast)
+						cm.forward(b, []int32{int32(i % 200)}, pos, model.LogitsLast)
 						pos++
 					}
 					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
@@ -71,7 +72,7 @@ func BenchmarkCPUPrefill(b *testing.B) {
 					toks := prompt(n)
 					b.ResetTimer()
 					for i := 0; i < b.N; i++ {
-						cm.forward(b, toks, 0, ref.LogitsLast)
+						cm.forward(b, toks, 0, model.LogitsLast)
 					}
 					b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
 				})

@@ -9,7 +9,9 @@ import (
 
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/internal/metric"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
@@ -31,10 +33,11 @@ func loadRef(t testing.TB, path string) *ref.Model {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	m, err := ref.Load(f)
+	m0, err := model.Load(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := ref.New(m0)
 	return m
 }
 
@@ -42,7 +45,7 @@ func newCPUModel(t testing.TB, m *ref.Model, threads, nCtx int, tk, tv quant.Typ
 	t.Helper()
 	c := NewCPU(threads)
 	t.Cleanup(func() { c.Close() })
-	cm := &cpuModel{m: m, gm: graph.NewModel(m), cpu: c, kv: graph.NewKV(m.Config, nCtx, tk, tv), ctx: &Context{}}
+	cm := &cpuModel{m: m, gm: graph.NewModel(m.Model), cpu: c, kv: graph.NewKV(m.Config, nCtx, tk, tv), ctx: &Context{}}
 	cm.runner = &Runner{Backends: [graph.MaxBackends]Backend{c}}
 	t.Cleanup(cm.ctx.Close)
 	for _, w := range cm.gm.Weights() {
@@ -62,7 +65,7 @@ func newCPUModel(t testing.TB, m *ref.Model, threads, nCtx int, tk, tv quant.Typ
 }
 
 // forward runs one micro-batch at pos0 and returns its logits rows.
-func (cm *cpuModel) forward(t testing.TB, tokens []int32, pos0 int, want ref.Logits) [][]float32 {
+func (cm *cpuModel) forward(t testing.TB, tokens []int32, pos0 int, want model.Logits) [][]float32 {
 	t.Helper()
 	g, err := graph.Build(cm.gm, cm.kv, tokens, pos0, want)
 	if err != nil {
@@ -135,12 +138,12 @@ func TestCPULogits(t *testing.T) {
 				cm.cpu.SetPrecision(prec)
 				var got [][]float32
 				for p := 0; p < len(toks); p += ub {
-					got = append(got, cm.forward(t, toks[p:min(p+ub, len(toks))], p, ref.LogitsAll)...)
+					got = append(got, cm.forward(t, toks[p:min(p+ub, len(toks))], p, model.LogitsAll)...)
 				}
 				worst, agree := 0.0, 0
 				var worstTie float32
 				for i := range want {
-					e := nmse(want[i], got[i])
+					e := metric.NMSE(want[i], got[i])
 					worst = max(worst, e)
 					if argmax(want[i]) == argmax(got[i]) {
 						agree++
@@ -187,7 +190,7 @@ func TestCPUGreedy(t *testing.T) {
 	}
 	for _, preset := range presets {
 		m := loadRef(t, testmodel.Preset(t, preset))
-		for _, kvt := range ref.KVTypes {
+		for _, kvt := range model.KVTypes {
 			if kvt != quant.Q4_0 {
 				greedyCase(t, m, preset, kvt, PrecisionInt8x2)
 			}
@@ -216,9 +219,9 @@ func greedyCase(t *testing.T, m *ref.Model, preset string, kvt quant.Type, prec 
 		// its last logits.
 		var got [][]float32
 		for p := 0; p < len(toks); p += 8 {
-			want := ref.LogitsNone
+			want := model.LogitsNone
 			if p+8 >= len(toks) {
-				want = ref.LogitsLast
+				want = model.LogitsLast
 			}
 			got = cm.forward(t, toks[p:min(p+8, len(toks))], p, want)
 		}
@@ -226,7 +229,7 @@ func greedyCase(t *testing.T, m *ref.Model, preset string, kvt quant.Type, prec 
 		worstNMSE, minMargin := 0.0, float32(math.Inf(1))
 		w, g := wantLogits[len(wantLogits)-1], got[0]
 		for i := 0; i < nGen; i++ {
-			worstNMSE = max(worstNMSE, nmse(w, g))
+			worstNMSE = max(worstNMSE, metric.NMSE(w, g))
 			minMargin = min(minMargin, margin(w))
 			wt, gt := argmax(w), argmax(g)
 			wantToks, gotToks = append(wantToks, int32(wt)), append(gotToks, int32(gt))
@@ -236,11 +239,11 @@ func greedyCase(t *testing.T, m *ref.Model, preset string, kvt quant.Type, prec 
 				break
 			}
 			pos := len(toks) + i
-			wl, err := m.Forward(st, []int32{int32(wt)}, ref.LogitsLast, 2)
+			wl, err := m.Forward(st, []int32{int32(wt)}, model.LogitsLast, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w, g = wl[0], cm.forward(t, []int32{int32(wt)}, pos, ref.LogitsLast)[0]
+			w, g = wl[0], cm.forward(t, []int32{int32(wt)}, pos, model.LogitsLast)[0]
 		}
 		t.Logf("%s KV %s %s: %d/%d greedy tokens equal, worst logits NMSE %.3g, smallest ref top-2 margin %.3g", preset, kvt, prec, len(gotToks), nGen, worstNMSE, minMargin)
 		if len(gotToks) == nGen && fmt.Sprint(wantToks) != fmt.Sprint(gotToks) {

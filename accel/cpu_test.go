@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/internal/metric"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
@@ -24,22 +26,6 @@ const (
 // error, so 1/250² of its NMSE: 5e-4 would hide a broken second term, and
 // 1e-7 is the exact ops' limit.
 var precisionNMSE = map[Precision]float64{PrecisionInt8: quantNMSE, PrecisionInt8x2: exactNMSE, PrecisionFloat: exactNMSE}
-
-func nmse(want, got []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(want[i]) - float64(got[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	if den == 0 {
-		if num == 0 {
-			return 0
-		}
-		return math.Inf(1)
-	}
-	return num / den
-}
 
 func randFloats(r *rand.Rand, n int, scale float64) []float32 {
 	v := make([]float32, n)
@@ -66,8 +52,8 @@ func i32In(name string, v []int32) *graph.Tensor {
 }
 
 // weightLeaf quantizes vals (m rows of k) to typ and makes a loaded weight
-// leaf over the bytes, and the ref.Weight over the same bytes.
-func weightLeaf(t testing.TB, c *CPU, name string, typ quant.Type, k, m int, vals []float32) (*graph.Tensor, *ref.Weight) {
+// leaf over the bytes, and the model.Weight over the same bytes.
+func weightLeaf(t testing.TB, c *CPU, name string, typ quant.Type, k, m int, vals []float32) (*graph.Tensor, *model.Weight) {
 	t.Helper()
 	rb, err := quant.RowSize(typ, int64(k))
 	if err != nil {
@@ -83,7 +69,7 @@ func weightLeaf(t testing.TB, c *CPU, name string, typ quant.Type, k, m int, val
 	if err := c.Load(w); err != nil {
 		t.Fatal(err)
 	}
-	return w, &ref.Weight{Name: name, Type: typ, Rows: m, Cols: k, RowBytes: int(rb), Data: data}
+	return w, &model.Weight{Name: name, Type: typ, Rows: m, Cols: k, RowBytes: int(rb), Data: data}
 }
 
 // runOp lays the intermediates out, writes the inputs, computes the nodes
@@ -172,7 +158,7 @@ func TestCPUGetRows(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if e := nmse(want, got); e > 0 {
+			if e := metric.NMSE(want, got); e > 0 {
 				t.Errorf("GET_ROWS %s width %d, %d ids: NMSE %g, want bit-identical rows", tc.typ, tc.width, n, e)
 			}
 		}
@@ -184,7 +170,7 @@ func TestCPUGetRows(t *testing.T) {
 	g := opNode(graph.OpGetRows, "last_row", 33, 2, x, i32In("ids", []int32{8, 3}))
 	a := runOp(t, c, map[*graph.Tensor][]float32{x: vals}, g)
 	got := read(t, c, a, g)
-	if want := append(append([]float32(nil), vals[8*33:9*33]...), vals[3*33:4*33]...); nmse(want, got) != 0 {
+	if want := append(append([]float32(nil), vals[8*33:9*33]...), vals[3*33:4*33]...); metric.NMSE(want, got) != 0 {
 		t.Errorf("GET_ROWS from an intermediate: got %v, want %v", got[:4], want[:4])
 	}
 
@@ -220,7 +206,7 @@ func TestCPUElementwise(t *testing.T) {
 			a := runOp(t, c, in, norm, scaled, mul, add, swiglu)
 
 			check := func(op string, want []float32, n *graph.Tensor) {
-				e := nmse(want, read(t, c, a, n))
+				e := metric.NMSE(want, read(t, c, a, n))
 				if width == 4096 && rows == 64 {
 					t.Logf("%-14s %s: NMSE %.3g", op, name, e)
 				}
@@ -332,7 +318,7 @@ func TestCPUMulMat(t *testing.T) {
 					}
 					want, got = append(want, out...), append(got, read(t, c, a, mm)...)
 				}
-				e := nmse(want, got)
+				e := metric.NMSE(want, got)
 				if rn.threads != 3 && rn.path == best {
 					t.Logf("MUL_MAT %-5s k %4d m %3d, n 1..64, %-6s: NMSE %.3g", tc.typ, s.k, s.m, rn.precision, e)
 				}
@@ -355,7 +341,7 @@ func TestCPUMulMatSharedActivations(t *testing.T) {
 	x := f32In("x", k, n)
 	xs := randFloats(r, k*n, 1)
 	var nodes []*graph.Tensor
-	var refs []*ref.Weight
+	var refs []*model.Weight
 	for i, typ := range []quant.Type{quant.Q4_0, quant.Q8_0, quant.Q6_K, quant.Q4_0, quant.F16} {
 		w, rw := weightLeaf(t, c, fmt.Sprint("w", i), typ, k, 40+i, randFloats(r, k*(40+i), 0.05))
 		nodes = append(nodes, opNode(graph.OpMulMat, fmt.Sprint("mm", i), 40+i, n, w, x))
@@ -367,7 +353,7 @@ func TestCPUMulMatSharedActivations(t *testing.T) {
 		if err := ref.MatMul(rows2(want, nd.Shape[0]), rows2(xs, k), refs[i], 1); err != nil {
 			t.Fatal(err)
 		}
-		if e := nmse(want, read(t, c, a, nd)); e > quantNMSE {
+		if e := metric.NMSE(want, read(t, c, a, nd)); e > quantNMSE {
 			t.Errorf("MUL_MAT %d (%s) after others on the same activations: NMSE %g", i, refs[i].Type, e)
 		}
 	}
@@ -412,7 +398,7 @@ func TestCPURope(t *testing.T) {
 					ref.Rope(want[i*width:(i+1)*width], hd, int(pos[i]), 500000, freqs)
 				}
 				for _, nd := range []*graph.Tensor{rope, rope2} {
-					if e := nmse(want, read(t, c, a, nd)); e > exactNMSE {
+					if e := metric.NMSE(want, read(t, c, a, nd)); e > exactNMSE {
 						t.Errorf("ROPE hd %d heads %d freqs %v: NMSE %g", hd, heads, withFreqs, e)
 					}
 				}
@@ -442,7 +428,7 @@ func download(t testing.TB, c *CPU, x *graph.Tensor) []byte {
 func TestCPUSetRows(t *testing.T) {
 	c := newTestCPU(t, 2)
 	r := rand.New(rand.NewPCG(11, 12))
-	for _, typ := range ref.KVTypes {
+	for _, typ := range model.KVTypes {
 		widths := []int{32, 96, 4096}
 		if typ == quant.F32 || typ == quant.F16 {
 			widths = append(widths, 1, 7)
@@ -524,7 +510,7 @@ func attentionCase(t *testing.T, c *CPU, r *rand.Rand, tk, tv quant.Type, hd, nH
 	got := read(t, c, a, att)
 	want := make([]float32, len(got))
 	ref.Attention(rows2(want, hd*nHead), rows2(qs, hd*nHead), keys[:nkv*width], vals[:nkv*width], pos0, nHead, nHeadKV, hd, 1)
-	return nmse(want, got)
+	return metric.NMSE(want, got)
 }
 
 func TestCPUAttention(t *testing.T) {
@@ -532,8 +518,8 @@ func TestCPUAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, prec := range []Precision{PrecisionInt8, PrecisionInt8x2, PrecisionFloat} {
 		c.SetPrecision(prec)
-		for _, tk := range ref.KVTypes {
-			for _, tv := range ref.KVTypes {
+		for _, tk := range model.KVTypes {
+			for _, tv := range model.KVTypes {
 				limit := exactNMSE
 				if tk == quant.Q8_0 || tk == quant.Q4_0 {
 					limit = precisionNMSE[prec] // q is quantized for the integer dot
@@ -647,7 +633,7 @@ func TestCPULoad(t *testing.T) {
 		t.Error("Upload of the wrong size: no error")
 	}
 
-	for _, typ := range ref.KVTypes {
+	for _, typ := range model.KVTypes {
 		k := cacheLeaf(t, c, "k", typ, 64, 5)
 		got := download(t, c, k)
 		if len(got) != int(k.Bytes()) || !bytes.Equal(got, make([]byte, len(got))) {

@@ -5,7 +5,11 @@
 // The metric is ggml's test-backend-ops NMSE: mse(ref, got) / mse(ref, 0).
 package conformance
 
-import "math"
+import (
+	"math"
+
+	"github.com/ocelot-llm/ocelot/internal/metric"
+)
 
 // Thresholds per kind of op. Exact ops agree to float rounding; matrix
 // products and quantized paths quantize activations (to Q8_0 or Q8_K on
@@ -21,33 +25,9 @@ const (
 	RopeNMSE = 1e-6
 )
 
-// NMSE is mse(ref, got) / mse(ref, 0). It is +Inf when got holds a NaN
-// or an Inf that ref does not, and 0 when both are all zero.
-func NMSE(ref, got []float32) float64 {
-	if len(ref) != len(got) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range ref {
-		r, g := float64(ref[i]), float64(got[i])
-		if math.IsNaN(g) || math.IsInf(g, 0) {
-			if !(math.IsNaN(r) && math.IsNaN(g)) && r != g {
-				return math.Inf(1)
-			}
-			continue
-		}
-		d := r - g
-		num += d * d
-		den += r * r
-	}
-	if den == 0 {
-		if num == 0 {
-			return 0
-		}
-		return math.Inf(1)
-	}
-	return num / den
-}
+// NMSE is mse(ref, got) / mse(ref, 0), as internal/metric defines it
+// for every comparison in ocelot.
+func NMSE(ref, got []float32) float64 { return metric.NMSE(ref, got) }
 
 // NonFinite counts NaN and Inf values.
 func NonFinite(v []float32) int {

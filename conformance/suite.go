@@ -5,8 +5,8 @@ import (
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
-	"github.com/ocelot-llm/ocelot/ref"
 )
 
 // WeightTypes are the weight types every backend must multiply.
@@ -67,7 +67,7 @@ func OpCases(b accel.Backend, slot int, quick bool) []Case {
 		}
 	}
 	// The KV cache: writes and attention over every KV type.
-	for _, t := range ref.KVTypes {
+	for _, t := range model.KVTypes {
 		cases = append(cases, e.setRows(t, 64, 40, 7), e.setRows(t, 1024, 9, 1), e.setRows(t, 32, 512, 33))
 		for _, a := range []struct{ hd, heads, kvHeads, n, pos0 int }{
 			{32, 1, 1, 1, 0}, {64, 4, 2, 7, 13}, {128, 8, 2, 1, 300}, {64, 8, 8, 33, 0}, {128, 32, 8, 3, 61},

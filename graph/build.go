@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
-	"github.com/ocelot-llm/ocelot/ref"
 )
 
 // Layer holds one transformer block's weight leaves.
@@ -16,7 +16,7 @@ type Layer struct {
 // Model holds a Llama model's weights as persistent leaves, shared by
 // every graph built for the model.
 type Model struct {
-	Config     ref.Config
+	Config     model.Config
 	TokEmbd    *Tensor
 	Layers     []Layer
 	OutputNorm *Tensor
@@ -25,7 +25,7 @@ type Model struct {
 }
 
 // weight makes a weight leaf over a matrix's bytes.
-func weight(w *ref.Weight, layer int) *Tensor {
+func weight(w *model.Weight, layer int) *Tensor {
 	return &Tensor{Name: w.Name, Type: w.Type, Shape: [4]int{w.Cols, w.Rows, 1, 1}, Kind: Weight, Layer: layer, Data: w.Data}
 }
 
@@ -33,9 +33,9 @@ func vector(name string, v []float32, layer int) *Tensor {
 	return &Tensor{Name: name, Type: quant.F32, Shape: [4]int{len(v), 1, 1, 1}, Kind: Weight, Layer: layer, Data: quant.Float32sToBytes(v)}
 }
 
-// NewModel wraps a loaded reference model's weights as graph leaves. The
-// matrices keep pointing at the model's bytes (usually its memory map).
-func NewModel(m *ref.Model) *Model {
+// NewModel wraps a loaded model's weights as graph leaves. The matrices
+// keep pointing at the model's bytes (usually its memory map).
+func NewModel(m *model.Model) *Model {
 	g := &Model{Config: m.Config, TokEmbd: weight(m.TokEmbd, -1)}
 	for l, ly := range m.Layers {
 		p := fmt.Sprintf("blk.%d.", l)
@@ -84,7 +84,7 @@ type KV struct {
 }
 
 // NewKV describes a cache of nCtx cells (backends allocate it).
-func NewKV(c ref.Config, nCtx int, typeK, typeV quant.Type) *KV {
+func NewKV(c model.Config, nCtx int, typeK, typeV quant.Type) *KV {
 	kv := &KV{NCtx: nCtx}
 	for l := 0; l < c.NLayer; l++ {
 		kv.K = append(kv.K, &Tensor{Name: fmt.Sprintf("cache_k.%d", l), Type: typeK, Shape: [4]int{c.NEmbdKV(), nCtx, 1, 1}, Kind: Cache, Layer: l})
@@ -115,7 +115,7 @@ func input(name string, v []int32) *Tensor {
 // Build emits one micro-batch of the Llama forward pass: tokens at
 // positions pos0, pos0+1, ..., written into cells of the same numbers of
 // kv, and the logits `want` asks for.
-func Build(m *Model, kv *KV, tokens []int32, pos0 int, want ref.Logits) (*Graph, error) {
+func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Graph, error) {
 	c := m.Config
 	n := len(tokens)
 	if n == 0 {
@@ -167,11 +167,11 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want ref.Logits) (*Graph,
 		down := b.node(OpMulMat, fmt.Sprintf("ffn_out-%d", l), rows(c.NEmbd, n), w.WDown, act)
 		x = b.node(OpAdd, fmt.Sprintf("l_out-%d", l), rows(c.NEmbd, n), x, down)
 	}
-	if want == ref.LogitsNone {
+	if want == model.LogitsNone {
 		return b.g, nil
 	}
 	b.layer = c.NLayer
-	if want == ref.LogitsLast && n > 1 {
+	if want == model.LogitsLast && n > 1 {
 		x = b.node(OpGetRows, "last_row", rows(c.NEmbd, 1), x, input("inp_out_ids", []int32{int32(n - 1)}))
 	}
 	h := b.node(OpRMSNorm, "result_norm", x.Shape, x)

@@ -8,8 +8,8 @@ import (
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
-	"github.com/ocelot-llm/ocelot/ref"
 )
 
 func tinyModel(t *testing.T) *graph.Model {
@@ -19,7 +19,7 @@ func tinyModel(t *testing.T) *graph.Model {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	m, err := ref.Load(f)
+	m, err := model.Load(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func count(g *graph.Graph, op graph.Op) int {
 func TestBuildShapes(t *testing.T) {
 	m := tinyModel(t)
 	kv := graph.NewKV(m.Config, 64, quant.F16, quant.Q8_0)
-	g, err := graph.Build(m, kv, []int32{1, 2, 3, 4, 5}, 7, ref.LogitsLast)
+	g, err := graph.Build(m, kv, []int32{1, 2, 3, 4, 5}, 7, model.LogitsLast)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,15 +63,15 @@ func TestBuildShapes(t *testing.T) {
 			t.Errorf("%s writes into %s", n.Name, n.Src[1].Kind)
 		}
 	}
-	all, _ := graph.Build(m, kv, []int32{1, 2, 3}, 0, ref.LogitsAll)
+	all, _ := graph.Build(m, kv, []int32{1, 2, 3}, 0, model.LogitsAll)
 	if all.Out.Shape[1] != 3 {
 		t.Errorf("all logits: %v rows", all.Out.Shape[1])
 	}
-	none, _ := graph.Build(m, kv, []int32{1, 2, 3}, 0, ref.LogitsNone)
+	none, _ := graph.Build(m, kv, []int32{1, 2, 3}, 0, model.LogitsNone)
 	if none.Out != nil || count(none, graph.OpMulMat) != 7*L {
 		t.Errorf("no-logits graph has an output")
 	}
-	if _, err := graph.Build(m, kv, make([]int32, 10), 60, ref.LogitsLast); err == nil {
+	if _, err := graph.Build(m, kv, make([]int32, 10), 60, model.LogitsLast); err == nil {
 		t.Error("batch past the cache accepted")
 	}
 }
@@ -107,7 +107,7 @@ func TestSchedule(t *testing.T) {
 		{"nkvo", graph.Policy{NLayer: L, NGPULayers: L + 1, Accel: "gpu", KVOnHost: true}, []int{0, 1, 2, 3, L}, 1 + 4*L, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			g, err := graph.Build(m, kv, []int32{1, 2, 3, 4}, 0, ref.LogitsLast)
+			g, err := graph.Build(m, kv, []int32{1, 2, 3, 4}, 0, model.LogitsLast)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestSchedule(t *testing.T) {
 		})
 	}
 	// Nodes the accelerator cannot run fall back to the CPU.
-	g, _ := graph.Build(m, kv, []int32{1, 2}, 0, ref.LogitsLast)
+	g, _ := graph.Build(m, kv, []int32{1, 2}, 0, model.LogitsLast)
 	noSwiglu := func(n *graph.Tensor) bool { return n.Op != graph.OpSwiGLU }
 	graph.Schedule(g, graph.Policy{NLayer: L, NGPULayers: L + 1, Accel: "gpu", Supports: noSwiglu})
 	for _, n := range g.Nodes {
@@ -161,7 +161,7 @@ func TestPlanNoOverlap(t *testing.T) {
 	m := tinyModel(t)
 	kv := graph.NewKV(m.Config, 128, quant.Q4_0, quant.Q4_0)
 	for _, ngl := range []int{0, 2, 5} {
-		g, _ := graph.Build(m, kv, make([]int32, 17), 3, ref.LogitsAll)
+		g, _ := graph.Build(m, kv, make([]int32, 17), 3, model.LogitsAll)
 		graph.Schedule(g, graph.Policy{NLayer: m.Config.NLayer, NGPULayers: ngl, Accel: "gpu"})
 		sizes := graph.Plan(g)
 		last := map[*graph.Tensor]int{}
@@ -207,7 +207,7 @@ func indexOf(g *graph.Graph, t *graph.Tensor) int {
 func TestDumpShowsPlacement(t *testing.T) {
 	m := tinyModel(t)
 	kv := graph.NewKV(m.Config, 16, quant.F16, quant.F16)
-	g, _ := graph.Build(m, kv, []int32{1}, 0, ref.LogitsLast)
+	g, _ := graph.Build(m, kv, []int32{1}, 0, model.LogitsLast)
 	graph.Schedule(g, graph.Policy{NLayer: m.Config.NLayer, NGPULayers: 2, Accel: "opencl"})
 	var buf bytes.Buffer
 	g.Dump(&buf)

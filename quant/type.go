@@ -7,7 +7,10 @@
 // Supported can be converted and computed with.
 package quant
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // Type is a ggml tensor type, numbered as in ggml.h and in GGUF files.
 type Type uint32
@@ -101,6 +104,18 @@ func (t Type) Known() bool { _, ok := table[t]; return ok }
 // Supported reports whether ocelot can convert and compute with t
 // (F32, F16, BF16, Q4_0, Q8_0 and Q6_K).
 func (t Type) Supported() bool { return table[t].supported }
+
+// SupportedTypes lists the types Supported accepts, in ggml's numbering.
+func SupportedTypes() []Type {
+	var out []Type
+	for t, tr := range table {
+		if tr.supported {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
 
 // String returns the type's name as ggml spells it ("q4_0", "q6_K", "f16"),
 // or "type(N)" for a number ggml does not define.

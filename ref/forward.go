@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/ocelot-llm/ocelot/model"
 )
 
 // State is one sequence's memory: its KV cache, and how many positions
@@ -13,20 +15,10 @@ type State struct {
 	Pos int
 }
 
-// Logits says which positions of a batch get logits.
-type Logits int
-
-// Which logits a forward pass returns.
-const (
-	LogitsNone Logits = iota // none: the batch only fills the cache
-	LogitsLast               // the last position's
-	LogitsAll                // every position's
-)
-
 // Forward runs one micro-batch: tokens at positions st.Pos, st.Pos+1, ...
 // Their keys and values are written into the cache, and the logits that
 // `want` asks for are returned.
-func (m *Model) Forward(st *State, tokens []int32, want Logits, threads int) ([][]float32, error) {
+func (m *Model) Forward(st *State, tokens []int32, want model.Logits, threads int) ([][]float32, error) {
 	n := len(tokens)
 	if n == 0 {
 		return nil, nil
@@ -86,9 +78,9 @@ func (m *Model) Forward(st *State, tokens []int32, want Logits, threads int) ([]
 
 	// Output: logits = Wout · norm(x), for the positions asked for.
 	switch want {
-	case LogitsNone:
+	case model.LogitsNone:
 		return nil, nil
-	case LogitsLast:
+	case model.LogitsLast:
 		x, xb = x[n-1:], xb[n-1:]
 	}
 	normAll(xb, x, m.OutputNorm, m.RMSEps)
@@ -163,7 +155,7 @@ func Attention(out, q [][]float32, keys, vals []float32, pos0, nHead, nHeadKV, h
 // mm is one matrix product of a batch: out = w · x.
 type mm struct {
 	out, x [][]float32
-	w      *Weight
+	w      *model.Weight
 }
 
 func (m *Model) matmuls(threads int, ops ...mm) error {
@@ -212,7 +204,7 @@ func (m *Model) Eval(ctx context.Context, st *State, tokens []int32, nBatch, nUb
 		return nil, fmt.Errorf("ref: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), st.Pos, st.Pos+len(tokens), st.KV.NCtx)
 	}
 	var out [][]float32
-	err := Ubatches(ctx, tokens, nBatch, nUbatch, all, func(ub []int32, want Logits) error {
+	err := model.Ubatches(ctx, tokens, nBatch, nUbatch, all, func(ub []int32, want model.Logits) error {
 		logits, err := m.Forward(st, ub, want, threads)
 		out = append(out, logits...)
 		return err
@@ -221,33 +213,4 @@ func (m *Model) Eval(ctx context.Context, st *State, tokens []int32, nBatch, nUb
 		return nil, err
 	}
 	return out, nil
-}
-
-// Ubatches splits tokens as llama.cpp does — logical batches of nBatch,
-// each cut into micro-batches of nUbatch — and calls run on each
-// micro-batch in order, saying which logits it must produce: every
-// position's when all is set, else the last position's in the last
-// micro-batch and none elsewhere. It stops at the first error, and between
-// micro-batches when ctx is cancelled.
-func Ubatches(ctx context.Context, tokens []int32, nBatch, nUbatch int, all bool, run func(ub []int32, want Logits) error) error {
-	for b := 0; b < len(tokens); b += nBatch {
-		chunk := tokens[b:min(b+nBatch, len(tokens))]
-		for u := 0; u < len(chunk); u += nUbatch {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			ub := chunk[u:min(u+nUbatch, len(chunk))]
-			want := LogitsNone
-			switch {
-			case all:
-				want = LogitsAll
-			case b+u+len(ub) == len(tokens):
-				want = LogitsLast
-			}
-			if err := run(ub, want); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package ref
 import (
 	"fmt"
 
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 )
 
@@ -18,49 +19,19 @@ type KVCache struct {
 	k, v         [][]byte // per layer, NCtx rows
 }
 
-// KVTypes are the types a KV cache may hold.
-var KVTypes = []quant.Type{quant.F32, quant.F16, quant.Q8_0, quant.Q4_0}
-
-// CheckKVType says whether t can be a KV cache type.
-func CheckKVType(t quant.Type) error {
-	for _, k := range KVTypes {
-		if t == k {
-			return nil
-		}
-	}
-	return fmt.Errorf("KV cache type %s is not supported (use f32, f16, q8_0 or q4_0)", t)
-}
-
-// KVBytes is the memory a cache of nCtx cells takes for a model.
-func KVBytes(c Config, nCtx int, typeK, typeV quant.Type) (int64, error) {
-	rk, err := quant.RowSize(typeK, int64(c.NEmbdKV()))
-	if err != nil {
-		return 0, err
-	}
-	rv, err := quant.RowSize(typeV, int64(c.NEmbdKV()))
-	if err != nil {
-		return 0, err
-	}
-	return int64(c.NLayer) * int64(nCtx) * (rk + rv), nil
-}
-
 // NewKVCache makes an empty cache of nCtx cells for the model.
-func NewKVCache(c Config, nCtx int, typeK, typeV quant.Type) (*KVCache, error) {
+func NewKVCache(c model.Config, nCtx int, typeK, typeV quant.Type) (*KVCache, error) {
 	if nCtx <= 0 {
 		return nil, fmt.Errorf("ref: n_ctx must be positive, got %d", nCtx)
 	}
 	for _, t := range []quant.Type{typeK, typeV} {
-		if err := CheckKVType(t); err != nil {
+		if err := model.CheckKVType(t); err != nil {
 			return nil, fmt.Errorf("ref: %w", err)
 		}
 	}
-	rk, err := quant.RowSize(typeK, int64(c.NEmbdKV()))
+	rk, rv, err := model.KVRowBytes(c, typeK, typeV)
 	if err != nil {
-		return nil, fmt.Errorf("ref: K cache row of %d elements: %w", c.NEmbdKV(), err)
-	}
-	rv, err := quant.RowSize(typeV, int64(c.NEmbdKV()))
-	if err != nil {
-		return nil, fmt.Errorf("ref: V cache row of %d elements: %w", c.NEmbdKV(), err)
+		return nil, fmt.Errorf("ref: %w", err)
 	}
 	kv := &KVCache{TypeK: typeK, TypeV: typeV, NCtx: nCtx, width: c.NEmbdKV(), rowK: int(rk), rowV: int(rv)}
 	for l := 0; l < c.NLayer; l++ {

@@ -3,6 +3,8 @@ package ref
 import (
 	"math"
 	"sync"
+
+	"github.com/ocelot-llm/ocelot/model"
 )
 
 // RMSNorm writes x / sqrt(mean(x²) + eps) * w into out.
@@ -97,7 +99,7 @@ func parallel(n, threads int, fn func(lo, hi int)) {
 // MatMul computes out[t] = W · x[t] for every row x[t] of the batch:
 // W's rows are dequantized one at a time (per goroutine) and reused for
 // every token, so quantized weights are never expanded whole.
-func MatMul(out, x [][]float32, w *Weight, threads int) error {
+func MatMul(out, x [][]float32, w *model.Weight, threads int) error {
 	var mu sync.Mutex
 	var firstErr error
 	parallel(w.Rows, threads, func(lo, hi int) {

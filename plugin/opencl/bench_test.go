@@ -15,6 +15,7 @@ import (
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 	"github.com/ocelot-llm/ocelot/synth"
@@ -46,25 +47,26 @@ func TestSpeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rm, err := ref.Load(f)
+	rm0, err := model.Load(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rm := ref.New(rm0)
 	const nCtx, prompt, ubatch, gen = 1024, 512, 512, 64
 	for _, kv := range []quant.Type{quant.F16, quant.Q4_0} {
-		s := newSession(t, b, graph.NewModel(rm), nCtx, kv, 99)
+		s := newSession(t, b, graph.NewModel(rm.Model), nCtx, kv, 99)
 		rng := rand.New(rand.NewPCG(1, 2))
 		toks := make([]int32, prompt)
 		for i := range toks {
 			toks[i] = int32(rng.IntN(rm.NVocab))
 		}
 		// Warm up (first launches compile nothing on GPUs, but page in).
-		s.forward(toks[:ubatch], ref.LogitsLast)
+		s.forward(toks[:ubatch], model.LogitsLast)
 		s.pos = 0
 		b.ResetProfile()
 		start := time.Now()
 		for u := 0; u < prompt; u += ubatch {
-			s.forward(toks[u:u+ubatch], ref.LogitsLast)
+			s.forward(toks[u:u+ubatch], model.LogitsLast)
 		}
 		pp := time.Since(start)
 		prof := b.Profile()
@@ -72,7 +74,7 @@ func TestSpeed(t *testing.T) {
 		start = time.Now()
 		tok := int32(1)
 		for range gen {
-			tok = argmax(s.forward([]int32{tok}, ref.LogitsLast))
+			tok = argmax(s.forward([]int32{tok}, model.LogitsLast))
 		}
 		tg := time.Since(start)
 		t.Logf("SPEED %s kv=%s on %s: prompt %d tokens in %v (%.1f tok/s), decode %d tokens in %v (%.2f ms/token, %.1f tok/s), device memory %.0f MiB",

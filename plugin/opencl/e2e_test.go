@@ -11,6 +11,7 @@ import (
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
@@ -73,7 +74,7 @@ func (s *session) close() {
 }
 
 // forward runs one micro-batch and returns its logits (nil for none).
-func (s *session) forward(tokens []int32, want ref.Logits) []float32 {
+func (s *session) forward(tokens []int32, want model.Logits) []float32 {
 	g, err := graph.Build(s.m, s.kv, tokens, s.pos, want)
 	if err != nil {
 		s.tb.Fatal(err)
@@ -114,7 +115,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var cfgs []config
 	for _, p := range []string{"tiny", "small"} {
-		for _, kv := range ref.KVTypes {
+		for _, kv := range model.KVTypes {
 			cfgs = append(cfgs, config{p, kv, 99})
 		}
 	}
@@ -127,10 +128,11 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			rm, err := ref.Load(f)
+			rm0, err := model.Load(f)
 			if err != nil {
 				t.Fatal(err)
 			}
+			rm := ref.New(rm0)
 			rng := rand.New(rand.NewPCG(8, uint64(len(c.preset))))
 			prompt := make([]int32, promptLen)
 			for i := range prompt {
@@ -152,7 +154,7 @@ func TestEndToEnd(t *testing.T) {
 			for range genTokens {
 				tok := argmax(want[len(want)-1])
 				wantTok = append(wantTok, tok)
-				l, err := rm.Forward(st, []int32{tok}, ref.LogitsLast, 4)
+				l, err := rm.Forward(st, []int32{tok}, model.LogitsLast, 4)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -163,20 +165,20 @@ func TestEndToEnd(t *testing.T) {
 			// forcing), so every step's logits are compared even where the
 			// two would part ways.
 			start := time.Now()
-			s := newSession(t, b, graph.NewModel(rm), nCtx, c.kv, c.ngl)
+			s := newSession(t, b, graph.NewModel(rm.Model), nCtx, c.kv, c.ngl)
 			defer s.close()
 			var last []float32
 			for u := 0; u < promptLen; u += nUbatch {
 				ub := prompt[u:min(u+nUbatch, promptLen)]
-				w := ref.LogitsNone
+				w := model.LogitsNone
 				if u+len(ub) == promptLen {
-					w = ref.LogitsLast
+					w = model.LogitsLast
 				}
 				last = s.forward(ub, w)
 			}
 			got := [][]float32{last}
 			for _, tok := range wantTok {
-				got = append(got, s.forward([]int32{tok}, ref.LogitsLast))
+				got = append(got, s.forward([]int32{tok}, model.LogitsLast))
 			}
 			// The greedy continuation is identical when the device's argmax
 			// is the reference's token at every step. A step where they

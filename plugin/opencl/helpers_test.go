@@ -11,6 +11,8 @@ import (
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/internal/metric"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
@@ -211,7 +213,7 @@ func runNodes(tb testing.TB, b *Backend, nodes []*graph.Tensor, srcs map[*graph.
 // checkNMSE fails when got is further than thr from want.
 func checkNMSE(tb testing.TB, what string, want, got []float32, thr float64) float64 {
 	tb.Helper()
-	e := nmse(want, got)
+	e := metric.NMSE(want, got)
 	if !(e <= thr) {
 		worst, wi := 0.0, 0
 		for i := range want {
@@ -347,7 +349,7 @@ func (c refCPU) compute(a accel.Arena, n *graph.Tensor) error {
 	case graph.OpMulMat:
 		wt := n.Src[0]
 		rb, _ := quant.RowSize(wt.Type, int64(wt.Shape[0]))
-		rw := &ref.Weight{Name: wt.Name, Type: wt.Type, Rows: wt.Shape[1], Cols: wt.Shape[0], RowBytes: int(rb), Data: wt.Data}
+		rw := &model.Weight{Name: wt.Name, Type: wt.Type, Rows: wt.Shape[1], Cols: wt.Shape[0], RowBytes: int(rb), Data: wt.Data}
 		return ref.MatMul(rowsOf(out, w), rowsOf(c.view(a, n.Src[1]), wt.Shape[0]), rw, 4)
 	case graph.OpRope:
 		copy(out, c.view(a, n.Src[0]))

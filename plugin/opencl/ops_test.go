@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
@@ -304,7 +305,7 @@ func cacheWith(tb testing.TB, rng *rand.Rand, t quant.Type, width, cells int) (*
 func TestSetRows(t *testing.T) {
 	b := testBackend(t)
 	rng := rand.New(rand.NewPCG(5, 1))
-	for _, typ := range ref.KVTypes {
+	for _, typ := range model.KVTypes {
 		for _, s := range [][3]int{{64, 40, 7}, {1024, 9, 1}, {32, 512, 33}, {4096, 8, 3}} {
 			width, cells, n := s[0], s[1], s[2]
 			for _, fused := range []bool{false, true} {
@@ -389,7 +390,7 @@ func TestAttention(t *testing.T) {
 	type shape struct{ hd, heads, kvHeads, n, pos0 int }
 	shapes := []shape{{32, 1, 1, 1, 0}, {64, 4, 2, 7, 13}, {128, 8, 2, 1, 300}, {64, 8, 8, 33, 0}, {128, 32, 8, 3, 61}, {32, 8, 2, 64, 100}}
 	pairs := [][2]quant.Type{{quant.Q8_0, quant.F16}, {quant.Q4_0, quant.Q8_0}, {quant.F16, quant.Q4_0}}
-	for _, t0 := range ref.KVTypes {
+	for _, t0 := range model.KVTypes {
 		pairs = append(pairs, [2]quant.Type{t0, t0})
 	}
 	for _, p := range pairs {
@@ -480,7 +481,7 @@ func TestRoundTrip(t *testing.T) {
 			b.Free(w)
 		}
 	}
-	for _, typ := range ref.KVTypes {
+	for _, typ := range model.KVTypes {
 		c, data := cacheWith(t, rng, typ, 256, 9)
 		if err := b.Load(c); err != nil {
 			t.Fatal(err)
@@ -594,7 +595,7 @@ func TestFusedSequences(t *testing.T) {
 	b := testBackend(t)
 	const hd, heads, kvHeads, n, pos0 = 64, 4, 2, 3, 5
 	cells := pos0 + n + 2
-	for _, kv := range ref.KVTypes {
+	for _, kv := range model.KVTypes {
 		for _, rows := range []int{1, n} {
 			run := func(fuse bool) map[string][]float32 {
 				b.mu.Lock()

@@ -4,15 +4,16 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/internal/metric"
 	"github.com/ocelot-llm/ocelot/quant"
-	"github.com/ocelot-llm/ocelot/ref"
 )
 
 // selfTest runs a few small ops on the device and compares them with the
-// CPU: a Q4_0 matrix product on both the GEMV and (where the device has
-// it) the GEMM path, a Q8_0 cache write that must match quant.Quantize
-// byte for byte, and attention over that cache. It catches a miscompiled
+// CPU backend: a Q4_0 matrix product on both the GEMV and (where the
+// device has it) the GEMM path, a Q8_0 cache write that must match the
+// CPU's quantization byte for byte, and attention over that cache. It catches a miscompiled
 // kernel or a broken driver before any model runs.
 func (b *Backend) selfTest() error {
 	rng := uint32(12345)
@@ -116,84 +117,77 @@ func (b *Backend) selfTest() error {
 		}
 	}
 
-	// The reference answers.
-	deq := make([]float32, k*m)
-	if err := quant.DequantizeQ4_0(deq, wdata); err != nil {
-		return err
+	// The CPU backend's answers for the same nodes, as test-backend-ops
+	// compares a backend with the CPU: float products (dequantized rows),
+	// and a cache written by quant's own quantization.
+	want, err := cpuAnswers(w, cache, cacheData, off, []*graph.Tensor{xMV, xMM, rowsIn, q}, [][]float32{xmv, xmm, rv, qv}, yMV, yMM, set, att)
+	if err != nil {
+		return fmt.Errorf("self-test on the CPU: %w", err)
 	}
-	matmul := func(x []float32, n int) []float32 {
-		y := make([]float32, m*n)
-		for t := 0; t < n; t++ {
-			for i := 0; i < m; i++ {
-				var s float64
-				for j := 0; j < k; j++ {
-					s += float64(deq[i*k+j]) * float64(x[t*k+j])
-				}
-				y[t*m+i] = float32(s)
-			}
-		}
-		return y
-	}
-	if e := nmse(matmul(xmv, nMV), gotMV); !(e <= 5e-4) {
+	if e := metric.NMSE(want.mv, gotMV); !(e <= 5e-4) {
 		return fmt.Errorf("q4_0 matrix-vector product is wrong (NMSE %.3g)", e)
 	}
-	if e := nmse(matmul(xmm, nMM), gotMM); !(e <= 5e-4) {
+	if e := metric.NMSE(want.mm, gotMM); !(e <= 5e-4) {
 		return fmt.Errorf("q4_0 matrix-matrix product is wrong (NMSE %.3g)", e)
-	}
-	for i, c := range cellIDs {
-		if err := quant.QuantizeQ8_0(cacheData[int(c)*rowBytes:], rv[i*width:(i+1)*width]); err != nil {
-			return err
-		}
 	}
 	gotCache := make([]byte, len(cacheData))
 	if err := b.Download(cache, gotCache); err != nil {
 		return err
 	}
 	for i := range gotCache {
-		if gotCache[i] != cacheData[i] {
+		if gotCache[i] != want.cache[i] {
 			return fmt.Errorf("q8_0 cache write differs from the CPU's quantization at byte %d", i)
 		}
 	}
-	kv := make([]float32, width*cells)
-	if err := quant.DequantizeQ8_0(kv, cacheData); err != nil {
-		return err
-	}
-	qrows, want := make([][]float32, nQ), make([][]float32, nQ)
-	for t := range qrows {
-		qrows[t] = qv[t*hd*nHead : (t+1)*hd*nHead]
-		want[t] = make([]float32, hd*nHead)
-	}
-	ref.Attention(want, qrows, kv, kv, cells-nQ, nHead, nHeadKV, hd, 1)
-	var flat []float32
-	for _, r := range want {
-		flat = append(flat, r...)
-	}
-	if e := nmse(flat, gotAtt); !(e <= 5e-4) {
+	if e := metric.NMSE(want.att, gotAtt); !(e <= 5e-4) {
 		return fmt.Errorf("attention over a q8_0 cache is wrong (NMSE %.3g)", e)
 	}
 	return nil
 }
 
-// nmse is mse(want, got) / mse(want, 0); +Inf for NaN or Inf in got.
-func nmse(want, got []float32) float64 {
-	if len(want) != len(got) {
-		return math.Inf(1)
-	}
-	var num, den float64
-	for i := range want {
-		g := float64(got[i])
-		if math.IsNaN(g) || math.IsInf(g, 0) {
-			return math.Inf(1)
+// selfTestAnswers are the CPU's results of the self-test's nodes.
+type selfTestAnswers struct {
+	mv, mm, att []float32
+	cache       []byte
+}
+
+// cpuAnswers runs the self-test's nodes on a one-thread CPU backend with
+// float products: weights w and cache (filled with cacheData) resident
+// there, inputs written into an arena of size bytes.
+func cpuAnswers(w, cache *graph.Tensor, cacheData []byte, size int64, in []*graph.Tensor, vals [][]float32, mv, mm, set, att *graph.Tensor) (*selfTestAnswers, error) {
+	cpu := accel.NewCPU(1)
+	defer cpu.Close()
+	cpu.SetPrecision(accel.PrecisionFloat)
+	for _, t := range []*graph.Tensor{w, cache} {
+		if err := cpu.Load(t); err != nil {
+			return nil, err
 		}
-		d := float64(want[i]) - g
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
+		defer cpu.Free(t)
 	}
-	if den == 0 {
-		if num == 0 {
-			return 0
+	if err := cpu.Upload(cache, cacheData); err != nil {
+		return nil, err
+	}
+	ar, err := cpu.NewArena(size)
+	if err != nil {
+		return nil, err
+	}
+	defer ar.Free()
+	for i, t := range in {
+		if err := cpu.Write(ar, t, vals[i]); err != nil {
+			return nil, err
 		}
-		return math.Inf(1)
 	}
-	return num / den
+	if err := cpu.Compute(ar, []*graph.Tensor{mv, mm, set, att}); err != nil {
+		return nil, err
+	}
+	res := &selfTestAnswers{mv: make([]float32, mv.Elements()), mm: make([]float32, mm.Elements()), att: make([]float32, att.Elements()), cache: make([]byte, len(cacheData))}
+	for _, r := range []struct {
+		t   *graph.Tensor
+		dst []float32
+	}{{mv, res.mv}, {mm, res.mm}, {att, res.att}} {
+		if err := cpu.Read(ar, r.t, r.dst); err != nil {
+			return nil, err
+		}
+	}
+	return res, cpu.Download(cache, res.cache)
 }

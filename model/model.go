@@ -1,8 +1,13 @@
-// Package ref is ocelot's reference Llama transformer: the forward pass in
-// plain float32 over dequantized weight rows, written to be read top to
-// bottom like the model definition. It defines what correct output is:
-// every accelerated backend is measured against it.
-package ref
+// Package model describes a Llama model as ocelot runs it: its
+// hyperparameters (Config), typed views of its weights over a GGUF file's
+// memory map (Weight, Layer, Model), the loader that validates them
+// (Load), and the facts every engine shares: which logits a pass returns,
+// how a prompt is cut into micro-batches, and the KV cache's types and
+// size.
+//
+// The reference engine (package ref) and the op graph (package graph)
+// both start from a *Model; neither depends on the other.
+package model
 
 import (
 	"fmt"
@@ -73,7 +78,7 @@ type Model struct {
 // the model is used.
 func Load(f *gguf.File) (*Model, error) {
 	if arch := f.Architecture(); arch != "llama" {
-		return nil, fmt.Errorf("ref: architecture %q is not supported (ocelot runs llama)", arch)
+		return nil, fmt.Errorf("model: architecture %q is not supported (ocelot runs llama)", arch)
 	}
 	cfg, err := loadConfig(f)
 	if err != nil {
@@ -83,10 +88,10 @@ func Load(f *gguf.File) (*Model, error) {
 	m := &Model{Config: cfg}
 	embd, ok := f.Tensor("token_embd.weight")
 	if !ok {
-		return nil, fmt.Errorf("ref: tensor token_embd.weight is missing")
+		return nil, fmt.Errorf("model: tensor token_embd.weight is missing")
 	}
 	if len(embd.Shape) != 2 {
-		return nil, fmt.Errorf("ref: tensor token_embd.weight has %d dims, want 2", len(embd.Shape))
+		return nil, fmt.Errorf("model: tensor token_embd.weight has %d dims, want 2", len(embd.Shape))
 	}
 	m.NVocab = int(embd.Shape[1])
 	m.TokEmbd = l.matrix("token_embd.weight", cfg.NEmbd, m.NVocab)
@@ -128,7 +133,7 @@ func loadConfig(f *gguf.File) (Config, error) {
 		}
 		var v uint32
 		if v, err = f.ArchUint32(suffix); err != nil {
-			err = fmt.Errorf("ref: hyperparameter: %w", err)
+			err = fmt.Errorf("model: hyperparameter: %w", err)
 		}
 		return int(v)
 	}
@@ -156,18 +161,18 @@ func loadConfig(f *gguf.File) (Config, error) {
 	}
 	switch {
 	case c.NEmbd <= 0 || c.NLayer <= 0 || c.NHead <= 0 || c.NHeadKV <= 0 || c.NFF <= 0:
-		return c, fmt.Errorf("ref: hyperparameters must be positive (n_embd %d, layers %d, heads %d, kv heads %d, n_ff %d)", c.NEmbd, c.NLayer, c.NHead, c.NHeadKV, c.NFF)
+		return c, fmt.Errorf("model: hyperparameters must be positive (n_embd %d, layers %d, heads %d, kv heads %d, n_ff %d)", c.NEmbd, c.NLayer, c.NHead, c.NHeadKV, c.NFF)
 	case c.NEmbd%c.NHead != 0:
-		return c, fmt.Errorf("ref: n_embd %d is not a multiple of head_count %d", c.NEmbd, c.NHead)
+		return c, fmt.Errorf("model: n_embd %d is not a multiple of head_count %d", c.NEmbd, c.NHead)
 	case c.NHead%c.NHeadKV != 0:
-		return c, fmt.Errorf("ref: head_count %d is not a multiple of head_count_kv %d", c.NHead, c.NHeadKV)
+		return c, fmt.Errorf("model: head_count %d is not a multiple of head_count_kv %d", c.NHead, c.NHeadKV)
 	}
 	c.HeadDim = c.NEmbd / c.NHead
 	if c.HeadDim%2 != 0 {
-		return c, fmt.Errorf("ref: head size %d is odd; RoPE needs pairs", c.HeadDim)
+		return c, fmt.Errorf("model: head size %d is odd; RoPE needs pairs", c.HeadDim)
 	}
 	if v, e := f.ArchUint32("rope.dimension_count"); e == nil && int(v) != c.HeadDim {
-		return c, fmt.Errorf("ref: rope.dimension_count %d differs from the head size %d (partial RoPE is not supported)", v, c.HeadDim)
+		return c, fmt.Errorf("model: rope.dimension_count %d differs from the head size %d (partial RoPE is not supported)", v, c.HeadDim)
 	}
 	return c, nil
 }
@@ -185,11 +190,11 @@ func (l *loader) tensor(name string, shape ...int) *gguf.TensorInfo {
 	}
 	t, ok := l.f.Tensor(name)
 	if !ok {
-		l.err = fmt.Errorf("ref: tensor %s is missing", name)
+		l.err = fmt.Errorf("model: tensor %s is missing", name)
 		return nil
 	}
 	if !t.Type.Supported() {
-		l.err = fmt.Errorf("ref: tensor %s has type %s, which ocelot cannot run (it runs f32, f16, bf16, q4_0, q8_0 and q6_K)", name, t.Type)
+		l.err = fmt.Errorf("model: tensor %s has type %s, which ocelot cannot run (it runs %s)", name, t.Type, typeList(WeightTypes))
 		return nil
 	}
 	ok = len(t.Shape) == len(shape)
@@ -197,7 +202,7 @@ func (l *loader) tensor(name string, shape ...int) *gguf.TensorInfo {
 		ok = t.Shape[i] == int64(shape[i])
 	}
 	if !ok {
-		l.err = fmt.Errorf("ref: tensor %s has shape %v, want %v", name, t.Shape, shape)
+		l.err = fmt.Errorf("model: tensor %s has shape %v, want %v", name, t.Shape, shape)
 		return nil
 	}
 	return t
@@ -210,12 +215,12 @@ func (l *loader) matrix(name string, cols, rows int) *Weight {
 	}
 	data, err := l.f.TensorData(name)
 	if err != nil {
-		l.err = fmt.Errorf("ref: %w", err)
+		l.err = fmt.Errorf("model: %w", err)
 		return nil
 	}
 	rb, err := quant.RowSize(t.Type, int64(cols))
 	if err != nil {
-		l.err = fmt.Errorf("ref: tensor %s: %w", name, err)
+		l.err = fmt.Errorf("model: tensor %s: %w", name, err)
 		return nil
 	}
 	return &Weight{Name: name, Type: t.Type, Rows: rows, Cols: cols, RowBytes: int(rb), Data: data}
@@ -228,7 +233,7 @@ func (l *loader) vector(name string, n int) []float32 {
 	}
 	v := make([]float32, n)
 	if err := w.Row(0, v); err != nil {
-		l.err = fmt.Errorf("ref: tensor %s: %w", name, err)
+		l.err = fmt.Errorf("model: tensor %s: %w", name, err)
 		return nil
 	}
 	return v
@@ -241,7 +246,7 @@ func (l *loader) matrix1(name string, n int) *Weight {
 	}
 	data, err := l.f.TensorData(name)
 	if err != nil {
-		l.err = fmt.Errorf("ref: %w", err)
+		l.err = fmt.Errorf("model: %w", err)
 		return nil
 	}
 	return &Weight{Name: name, Type: t.Type, Rows: 1, Cols: n, RowBytes: len(data), Data: data}
