@@ -10,7 +10,6 @@ import (
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/model"
-	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
 
@@ -43,7 +42,7 @@ type refSeq struct {
 }
 
 func (e *refEngine) newSeq() (seq, error) {
-	if err := checkKVFits(e.net.Config, e.opt.NCtx, e.net.NLayer, e.opt.typeK, e.opt.typeV, availableMemory(), "host memory"); err != nil {
+	if err := checkKVFits(e.net.Config, e.opt.NCtx, e.net.NLayer, e.opt.typeK, e.opt.typeV, accel.HostMemory().Free, "host memory"); err != nil {
 		return nil, err
 	}
 	kv, err := ref.NewKVCache(e.net.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
@@ -83,6 +82,7 @@ type graphEngine struct {
 func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
 	e := &graphEngine{opt: opt, model: graph.NewModel(net)}
 	cpu := accel.NewCPU(opt.Threads)
+	cpu.SetProfiling(opt.Profile)
 	e.runner.Backends[graph.CPU] = cpu
 	if opt.CPUPrecision != "" {
 		p, err := accel.ParsePrecision(opt.CPUPrecision)
@@ -111,7 +111,7 @@ func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
 	if acc != nil {
 		e.runner.Backends[graph.Accel] = acc
 		e.policy.Accel, e.policy.Supports = acc.Name(), acc.Supports
-		if !e.policy.KVOnHost && !supportsKV(acc, net.Config, opt.typeK, opt.typeV) {
+		if !e.policy.KVOnHost && !acc.Caps().HoldsKV(opt.typeK, opt.typeV, net.HeadDim) {
 			e.policy.KVOnHost = true
 			e.reason += fmt.Sprintf("; KV cache %s/%s kept in host memory (%s cannot attend over it)", opt.TypeK, opt.TypeV, acc.Name())
 		}
@@ -137,20 +137,6 @@ func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-// supportsKV asks an accelerator whether it can store and attend over a
-// cache of these types.
-func supportsKV(b accel.Backend, c model.Config, tk, tv quant.Type) bool {
-	kv := graph.NewKV(c, 1, tk, tv)
-	q := &graph.Tensor{Op: graph.OpLeaf, Type: quant.F32, Shape: [4]int{c.NHead * c.HeadDim, 1, 1, 1}}
-	k := &graph.Tensor{Op: graph.OpLeaf, Type: quant.F32, Shape: [4]int{c.NEmbdKV(), 1, 1, 1}}
-	pos := &graph.Tensor{Op: graph.OpLeaf, Type: graph.I32, Shape: [4]int{1, 1, 1, 1}, Kind: graph.Input}
-	ks := &graph.Tensor{Op: graph.OpSetRows, Type: tk, Shape: kv.K[0].Shape, Src: [3]*graph.Tensor{k, kv.K[0], pos}}
-	vs := &graph.Tensor{Op: graph.OpSetRows, Type: tv, Shape: kv.V[0].Shape, Src: [3]*graph.Tensor{k, kv.V[0], pos}}
-	att := &graph.Tensor{Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [3]*graph.Tensor{q, ks, vs},
-		Param: graph.Params{HeadDim: c.HeadDim, NHead: c.NHead, NHeadKV: c.NHeadKV, NKV: 1, Scale: 1}}
-	return b.Supports(ks) && b.Supports(vs) && b.Supports(att)
 }
 
 // loadWeights makes every weight resident where the schedule reads it:
@@ -258,12 +244,11 @@ func (e *graphEngine) newSeq() (seq, error) {
 		}
 	}
 	c := e.model.Config
-	if err := checkKVFits(c, e.opt.NCtx, c.NLayer-onAccel, e.opt.typeK, e.opt.typeV, availableMemory(), "host memory"); err != nil {
+	if err := checkKVFits(c, e.opt.NCtx, c.NLayer-onAccel, e.opt.typeK, e.opt.typeV, accel.HostMemory().Free, "host memory"); err != nil {
 		return nil, err
 	}
-	if mr, ok := e.runner.Backends[graph.Accel].(MemoryReporter); ok && onAccel > 0 {
-		total, _ := mr.Memory()
-		if err := checkKVFits(c, e.opt.NCtx, onAccel, e.opt.typeK, e.opt.typeV, total, e.runner.Backends[graph.Accel].Device()); err != nil {
+	if acc := e.runner.Backends[graph.Accel]; acc != nil && onAccel > 0 {
+		if err := checkKVFits(c, e.opt.NCtx, onAccel, e.opt.typeK, e.opt.typeV, acc.Memory().Free, acc.Device()); err != nil {
 			return nil, err
 		}
 	}
@@ -353,31 +338,24 @@ func (m *Model) DumpGraph(w io.Writer, n int) error {
 	if err := graph.Schedule(g, e.policy); err != nil {
 		return err
 	}
+	e.runner.Fuse(g)
 	g.Dump(w)
 	return nil
 }
 
-// MemoryReporter is implemented by accelerators that know their memory.
-type MemoryReporter interface {
-	// Memory returns the device's memory and the largest single
-	// allocation it allows, in bytes.
-	Memory() (total, maxAlloc int64)
-}
-
 // autoLayers counts how many layers, from the last down (and the output
-// layer first), fit 90% of the accelerator's memory with their KV cache
-// and a scratch allowance. Without an accelerator it is 0; an accelerator
-// that cannot say its memory gets everything.
+// layer first), fit 90% of the accelerator's free memory with their KV
+// cache and a scratch allowance. Without an accelerator it is 0; an
+// accelerator that cannot say its memory gets everything.
 func autoLayers(net *model.Model, acc accel.Backend, opt *Options) int {
 	if acc == nil {
 		return 0
 	}
-	mr, ok := acc.(MemoryReporter)
-	if !ok {
+	free := acc.Memory().Free
+	if free <= 0 {
 		return net.NLayer + 1
 	}
-	total, _ := mr.Memory()
-	budget := total * 9 / 10
+	budget := free * 9 / 10
 	kvPerLayer, _ := model.KVBytes(net.Config, opt.NCtx, 1, opt.typeK, opt.typeV)
 	// Scratch: the largest activations of a micro-batch, a few times over.
 	scratch := int64(opt.NUbatch) * int64(max(net.NFF, net.NVocab)) * 4 * 4

@@ -1,36 +1,11 @@
 package ocelot
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 )
-
-// availableMemory is the host memory a new allocation can take, in bytes:
-// MemAvailable on Linux; 0 where it cannot be told.
-func availableMemory() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "MemAvailable:" {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err == nil {
-				return kb * 1024
-			}
-		}
-	}
-	return 0
-}
 
 // checkKVFits says, before anything is allocated, whether a KV cache of
 // nCtx cells for `layers` layers fits in `avail` bytes (0: unknown, no

@@ -8,7 +8,8 @@ import (
 )
 
 // Backend runs graph ops on one device. A backend occupies one slot of a
-// tensor's Bufs: the CPU backend graph.CPU, an accelerator graph.Accel.
+// tensor's Bufs: the CPU backend graph.CPU, an accelerator graph.Accel
+// (graph's Backend slots say why there are two).
 //
 // Compute may return before the work is done (an accelerator queues it);
 // Sync waits for everything queued. Download, Read and Sync are the only
@@ -18,8 +19,14 @@ type Backend interface {
 	Name() string
 	// Device describes what it runs on, for logs and reports.
 	Device() string
-	// Supports says whether the backend can run node n: its op, with its
-	// types and shapes.
+	// Caps says what the backend holds and runs.
+	Caps() Caps
+	// Memory reports the device's memory now: Free falls as tensors are
+	// loaded.
+	Memory() Memory
+	// Supports says whether the backend can run node n: its op (an
+	// OpFused node: the whole fusion as one kernel), with its types and
+	// shapes.
 	Supports(n *graph.Tensor) bool
 
 	// Load makes a persistent leaf resident: a weight is allocated and
@@ -47,6 +54,12 @@ type Backend interface {
 	Write(a Arena, t *graph.Tensor, src []float32) error
 	// Sync waits for all queued work and reports its first error.
 	Sync() error
+	// Profile returns the time each op took on the device since the
+	// backend was opened or the profile reset, longest first: empty
+	// unless it was opened with Config.Profile (and Caps.Timing).
+	Profile() []OpTime
+	// ResetProfile clears the times.
+	ResetProfile()
 	// Close releases the backend.
 	Close() error
 }

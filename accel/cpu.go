@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/klauspost/cpuid/v2"
 
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 )
 
@@ -33,15 +35,16 @@ type CPU struct {
 	mu     sync.Mutex // serialises Compute, Read, Write and Close
 	closed bool
 
+	// profiling times every node; prof holds the times per op.
+	profiling bool
+	prof      map[string]*OpTime
+
 	// Scratch, reused across nodes and graphs so the hot path does not
 	// allocate: one set per worker, and the quantized activations of the
 	// current MUL_MAT, shared by all workers.
 	scratch []workerScratch
 	acts    actCache
 	rope    ropeCache
-	// feedsCache marks the MUL_MATs of the current Compute whose results
-	// go into a quantized cache.
-	feedsCache map[*graph.Tensor]bool
 
 	// Task structs of the ops, reused by every node (see task).
 	mm    mulMatTask
@@ -83,7 +86,6 @@ func NewCPU(threads int) *CPU {
 	initF16Table()
 	c := &CPU{threads: threads, pool: newPool(threads), scratch: make([]workerScratch, threads), precision: PrecisionInt8}
 	c.mm.c, c.attn.c, c.quant.c, c.rows.c = c, c, c, c
-	c.feedsCache = map[*graph.Tensor]bool{}
 	return c
 }
 
@@ -101,7 +103,7 @@ func (c *CPU) Device() string {
 
 // SetPrecision sets how activations are rounded for the products with
 // quantized weights and a quantized K cache; NewCPU starts with
-// PrecisionInt8x2. It takes effect at the next Compute.
+// PrecisionInt8. It takes effect at the next Compute.
 func (c *CPU) SetPrecision(p Precision) {
 	c.mu.Lock()
 	c.precision = p
@@ -118,27 +120,54 @@ func (c *CPU) Precision() Precision {
 // Threads is the size of the worker pool.
 func (c *CPU) Threads() int { return c.threads }
 
-// weightTypes are the types MUL_MAT and GET_ROWS read.
-func weightType(t quant.Type) bool {
-	switch t {
-	case quant.F32, quant.F16, quant.BF16, quant.Q4_0, quant.Q8_0, quant.Q6_K:
-		return true
-	}
-	return false
-}
+// weightType reports whether MUL_MAT and GET_ROWS read t: every type
+// quant computes with.
+func weightType(t quant.Type) bool { return model.HasType(model.WeightTypes, t) }
 
 // kvType reports whether t can be a KV cache type (SET_ROWS, ATTENTION).
-func kvType(t quant.Type) bool {
-	switch t {
-	case quant.F32, quant.F16, quant.Q8_0, quant.Q4_0:
-		return true
+func kvType(t quant.Type) bool { return model.HasType(model.KVTypes, t) }
+
+// Caps says what the CPU holds and runs: every weight and KV type, any
+// head size, no fused ops (it runs each op over the whole thread pool,
+// and the activations it converts are reused across the products of one
+// input anyway), and it times its ops when profiling is on.
+func (c *CPU) Caps() Caps {
+	return Caps{WeightTypes: model.WeightTypes, KVTypes: model.KVTypes, Timing: true}
+}
+
+// Memory is the host's memory (HostMemory).
+func (c *CPU) Memory() Memory { return HostMemory() }
+
+// SetProfiling turns the timing of every node on or off.
+func (c *CPU) SetProfiling(on bool) {
+	c.mu.Lock()
+	c.profiling = on
+	c.mu.Unlock()
+}
+
+// Profile returns the time spent in each op since profiling was turned
+// on or the profile reset, longest first.
+func (c *CPU) Profile() []OpTime {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]OpTime, 0, len(c.prof))
+	for _, p := range c.prof {
+		out = append(out, *p)
 	}
-	return false
+	SortProfile(out)
+	return out
+}
+
+// ResetProfile clears the times.
+func (c *CPU) ResetProfile() {
+	c.mu.Lock()
+	clear(c.prof)
+	c.mu.Unlock()
 }
 
 // Supports reports whether the CPU runs node n: its op with its types and
-// shapes. It runs every op of the Llama graph for the weight types f32,
-// f16, bf16, q4_0, q8_0 and q6_K and the KV types f32, f16, q8_0 and q4_0.
+// shapes. It runs every op of the Llama graph for every type in
+// model.WeightTypes and model.KVTypes, and no fused node.
 func (c *CPU) Supports(n *graph.Tensor) bool {
 	return c.check(n) == nil
 }
@@ -574,10 +603,15 @@ func (c *CPU) Compute(a Arena, nodes []*graph.Tensor) error {
 		return errClosed
 	}
 	c.acts.reset()
-	c.markCacheFeeds(nodes)
-	defer clear(c.feedsCache)
 	for _, n := range nodes {
+		var t0 time.Time
+		if c.profiling {
+			t0 = time.Now()
+		}
 		err := c.compute(ca, n)
+		if c.profiling {
+			c.record(n.Op.String(), time.Since(t0))
+		}
 		if ferr := c.pool.takeFault(); ferr != nil {
 			err = fmt.Errorf("cpu: %s %s: %w", n.Op, n.Name, ferr)
 		}
@@ -586,6 +620,20 @@ func (c *CPU) Compute(a Arena, nodes []*graph.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// record adds one node's time to the profile.
+func (c *CPU) record(op string, d time.Duration) {
+	if c.prof == nil {
+		c.prof = map[string]*OpTime{}
+	}
+	p := c.prof[op]
+	if p == nil {
+		p = &OpTime{Op: op}
+		c.prof[op] = p
+	}
+	p.Launches++
+	p.Device += d
 }
 
 func (c *CPU) compute(a *cpuArena, n *graph.Tensor) error {

@@ -302,7 +302,7 @@ func (c *CPU) mulMat(a *cpuArena, n *graph.Tensor) error {
 	default:
 		if c.precision == PrecisionInt8x2 {
 			t.terms = 2
-			if c.feedsCache[n] {
+			if n.Param.QuantCacheFeed {
 				t.terms = 3
 			}
 		}
@@ -327,22 +327,4 @@ func (c *CPU) mulMat(a *cpuArena, n *graph.Tensor) error {
 	t.err = nil
 	c.pool.parallelFor(tiles, 1, t)
 	return t.err
-}
-
-// markCacheFeeds records the MUL_MATs whose results SET_ROWS stores into a
-// quantized cache, directly or through ROPE (the K and V projections).
-func (c *CPU) markCacheFeeds(nodes []*graph.Tensor) {
-	clear(c.feedsCache)
-	for _, n := range nodes {
-		if n.Op != graph.OpSetRows || n.Src[1] == nil || n.Src[1].Storage().Type.BlockSize() == 1 {
-			continue
-		}
-		s := n.Src[0]
-		if s != nil && s.Op == graph.OpRope {
-			s = s.Src[0]
-		}
-		if s != nil && s.Op == graph.OpMulMat {
-			c.feedsCache[s] = true
-		}
-	}
 }

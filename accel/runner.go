@@ -29,11 +29,22 @@ func (c *Context) Close() {
 	}
 }
 
-// Run plans g's memory, executes its nodes backend by backend, performs
-// the copies between backends, and returns the values of g.Out (nil when
-// the graph has no output). It waits only where data crosses backends and
-// once at the end, for the output.
+// Fuse turns the patterns of a scheduled graph that its backends run as
+// one kernel into fused nodes (graph.Fuse); Run does it too, so call it
+// only to look at the graph first.
+func (r *Runner) Fuse(g *graph.Graph) {
+	graph.Fuse(g, func(n *graph.Tensor) bool {
+		be := r.Backends[n.Backend]
+		return be != nil && be.Supports(n)
+	})
+}
+
+// Run fuses what its backends can fuse, plans g's memory, executes its
+// nodes backend by backend, performs the copies between backends, and
+// returns the values of g.Out (nil when the graph has no output). It waits
+// only where data crosses backends and once at the end, for the output.
 func (r *Runner) Run(c *Context, g *graph.Graph) ([]float32, error) {
+	r.Fuse(g)
 	sizes := graph.Plan(g)
 	for b, need := range sizes {
 		if need == 0 {

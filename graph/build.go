@@ -144,6 +144,8 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Grap
 		q := b.node(OpMulMat, fmt.Sprintf("Qcur-%d", l), rows(c.NHead*c.HeadDim, n), w.Wq, h)
 		k := b.node(OpMulMat, fmt.Sprintf("Kcur-%d", l), rows(kvw, n), w.Wk, h)
 		v := b.node(OpMulMat, fmt.Sprintf("Vcur-%d", l), rows(kvw, n), w.Wv, h)
+		k.Param.QuantCacheFeed = kv.K[l].Type.BlockSize() > 1
+		v.Param.QuantCacheFeed = kv.V[l].Type.BlockSize() > 1
 		q = b.node(OpRope, fmt.Sprintf("Qrope-%d", l), q.Shape, q, positions, m.RopeFreqs)
 		k = b.node(OpRope, fmt.Sprintf("Krope-%d", l), k.Shape, k, positions, m.RopeFreqs)
 		for _, r := range []*Tensor{q, k} {

@@ -59,10 +59,14 @@ const (
 	OpSwiGLU
 	// OpCpy copies Src[0] to another backend (inserted by the scheduler).
 	OpCpy
+	// OpFused computes its Parts, a pattern named by Fusion, in one go
+	// (made by the Fuse pass). It has no Src and no value of its own:
+	// its parts' outputs are where later nodes find them.
+	OpFused
 	numOps
 )
 
-var opNames = [...]string{"LEAF", "GET_ROWS", "RMS_NORM", "MUL", "ADD", "MUL_MAT", "ROPE", "SET_ROWS", "ATTENTION", "SWIGLU", "CPY"}
+var opNames = [...]string{"LEAF", "GET_ROWS", "RMS_NORM", "MUL", "ADD", "MUL_MAT", "ROPE", "SET_ROWS", "ATTENTION", "SWIGLU", "CPY", "FUSED"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -71,17 +75,13 @@ func (o Op) String() string {
 	return fmt.Sprintf("op(%d)", uint8(o))
 }
 
-// Ops lists every computed op, for backends and conformance tests.
-func Ops() []Op {
-	var out []Op
-	for o := OpGetRows; o < numOps; o++ {
-		out = append(out, o)
-	}
-	return out
-}
-
-// Backend slots. The CPU runs every op; an accelerator, when present,
-// runs what the scheduler gives it.
+// Backend slots. A graph runs on at most two backends: the CPU, which runs
+// every op and holds every weight in place, and one accelerator, which
+// runs what the scheduler gives it. That is what llama.cpp's -ngl model
+// needs (layers split between the host and one device), so a tensor keeps
+// its backends' handles in a two-element array (Tensor.Bufs) instead of a
+// map, and placement is a layer range (Policy), not a search. More
+// devices would widen these two places.
 const (
 	CPU         = 0
 	Accel       = 1
@@ -117,6 +117,10 @@ type Params struct {
 	Pos0     int     // ATTENTION: position of the batch's first token
 	NKV      int     // ATTENTION: cache cells read (Pos0 + n)
 	Scale    float32 // ATTENTION: score scale, 1/sqrt(HeadDim)
+	// QuantCacheFeed marks a MUL_MAT whose result is stored, after at
+	// most a ROPE, into a quantized KV cache (the K and V projections):
+	// rounded again on the way in, it is worth computing more precisely.
+	QuantCacheFeed bool
 }
 
 // Tensor is a node of the graph: a leaf (input, weight, cache) or the
@@ -150,6 +154,11 @@ type Tensor struct {
 	// I32s holds an input's values (ids, positions, cells); Data is not
 	// used for I32 inputs.
 	I32s []int32
+
+	// Fusion and Parts describe an OpFused node: which pattern, and the
+	// nodes it computes, in order.
+	Fusion Fusion
+	Parts  []*Tensor
 }
 
 // Rows is the number of rows: the product of Shape[1:].
@@ -179,15 +188,38 @@ func (t *Tensor) Storage() *Tensor {
 	return t
 }
 
-// Inputs returns the node's sources.
+// Inputs returns the node's sources; for an OpFused node, its parts'
+// sources that are not parts themselves, each once.
 func (t *Tensor) Inputs() []*Tensor {
 	var out []*Tensor
+	if t.Op == OpFused {
+		seen := map[*Tensor]bool{}
+		for _, p := range t.Parts {
+			for _, s := range p.Inputs() {
+				if !seen[s] {
+					seen[s] = true
+					out = append(out, s)
+				}
+			}
+			seen[p] = true
+		}
+		return out
+	}
 	for _, s := range t.Src {
 		if s != nil {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// Outputs returns the tensors a node computes: its parts for an OpFused
+// node, else the node itself.
+func (t *Tensor) Outputs() []*Tensor {
+	if t.Op == OpFused {
+		return t.Parts
+	}
+	return []*Tensor{t}
 }
 
 func (t *Tensor) shapeString() string {
@@ -213,21 +245,6 @@ type Graph struct {
 	// the bytes they move per run.
 	Copies    int
 	CopyBytes int64
-}
-
-// Leaves returns the distinct leaves the nodes read, in first-use order.
-func (g *Graph) Leaves() []*Tensor {
-	seen := map[*Tensor]bool{}
-	var out []*Tensor
-	for _, n := range g.Nodes {
-		for _, s := range n.Inputs() {
-			if s.Op == OpLeaf && !seen[s] {
-				seen[s] = true
-				out = append(out, s)
-			}
-		}
-	}
-	return out
 }
 
 // Dump prints the graph, one node a line: index, op, name, type, shape,
@@ -259,6 +276,10 @@ func (g *Graph) Dump(w io.Writer) {
 				srcs = append(srcs, fmt.Sprintf("%s(%s@%s)", s.Name, s.Kind, where))
 			}
 		}
-		fmt.Fprintf(w, "#%-4d %-9s %-24s %-5s %-16s on %-7s <- %s\n", i, n.Op, n.Name, n.Type, n.shapeString(), place(n), strings.Join(srcs, ", "))
+		op := n.Op.String()
+		if n.Op == OpFused {
+			op = n.Fusion.String()
+		}
+		fmt.Fprintf(w, "#%-4d %-9s %-24s %-5s %-16s on %-7s <- %s\n", i, op, n.Name, n.Type, n.shapeString(), place(n), strings.Join(srcs, ", "))
 	}
 }

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -157,51 +158,122 @@ func TestSchedule(t *testing.T) {
 }
 
 // No two intermediates that are alive at the same time share memory.
+// TestPlanNoOverlap checks the arena plan: no two intermediates that are
+// alive at one node share memory — a node's outputs and the inputs it
+// reads included, and all parts of a fused node — on graphs of one token
+// and of many, with and without fusion.
 func TestPlanNoOverlap(t *testing.T) {
 	m := tinyModel(t)
 	kv := graph.NewKV(m.Config, 128, quant.Q4_0, quant.Q4_0)
 	for _, ngl := range []int{0, 2, 5} {
-		g, _ := graph.Build(m, kv, make([]int32, 17), 3, model.LogitsAll)
-		graph.Schedule(g, graph.Policy{NLayer: m.Config.NLayer, NGPULayers: ngl, Accel: "gpu"})
-		sizes := graph.Plan(g)
-		last := map[*graph.Tensor]int{}
-		for i, n := range g.Nodes {
-			for _, s := range n.Inputs() {
-				last[s] = i
-			}
-		}
-		last[g.Out] = len(g.Nodes)
-		var total int64
-		for i, a := range g.Nodes {
-			if a.Op == graph.OpSetRows {
-				continue
-			}
-			if a.Offset%256 != 0 || a.Offset+a.Bytes() > sizes[a.Backend] {
-				t.Fatalf("%s at %d+%d outside arena %d", a.Name, a.Offset, a.Bytes(), sizes[a.Backend])
-			}
-			total += a.Bytes()
-			for _, b := range g.Nodes[i+1:] {
-				if b.Op == graph.OpSetRows || b.Backend != a.Backend || last[a] < indexOf(g, b) {
-					continue
+		for _, n := range []int{1, 17} {
+			for _, fuse := range []bool{false, true} {
+				g, _ := graph.Build(m, kv, make([]int32, n), 3, model.LogitsAll)
+				graph.Schedule(g, graph.Policy{NLayer: m.Config.NLayer, NGPULayers: ngl, Accel: "gpu"})
+				if fuse {
+					graph.Fuse(g, func(f *graph.Tensor) bool { return f.Backend == graph.Accel || f.Fusion == graph.FuseNormMul })
+					if count(g, graph.OpFused) == 0 && ngl > 0 {
+						t.Fatalf("ngl %d n %d: nothing fused", ngl, n)
+					}
 				}
-				if a.Offset < b.Offset+b.Bytes() && b.Offset < a.Offset+a.Bytes() {
-					t.Fatalf("ngl %d: %s [%d,+%d) overlaps %s [%d,+%d) while alive", ngl, a.Name, a.Offset, a.Bytes(), b.Name, b.Offset, b.Bytes())
-				}
+				checkPlan(t, fmt.Sprintf("ngl %d n %d fuse %v", ngl, n, fuse), g)
 			}
-		}
-		if sizes[graph.CPU]+sizes[graph.Accel] >= total {
-			t.Errorf("ngl %d: planner reused nothing (%d bytes for %d of tensors)", ngl, sizes[0]+sizes[1], total)
 		}
 	}
 }
 
-func indexOf(g *graph.Graph, t *graph.Tensor) int {
+func checkPlan(t *testing.T, what string, g *graph.Graph) {
+	t.Helper()
+	sizes := graph.Plan(g)
+	type life struct {
+		t         *graph.Tensor
+		def, last int
+	}
+	lives := map[*graph.Tensor]*life{}
+	var order []*life
 	for i, n := range g.Nodes {
-		if n == t {
-			return i
+		for _, o := range n.Outputs() {
+			if o.Op != graph.OpSetRows {
+				l := &life{o, i, i}
+				lives[o] = l
+				order = append(order, l)
+			}
+		}
+		for _, s := range n.Inputs() {
+			if l := lives[s]; l != nil {
+				l.last = i
+			}
 		}
 	}
-	return -1
+	if l := lives[g.Out]; l != nil {
+		l.last = len(g.Nodes)
+	}
+	var total int64
+	for i, a := range order {
+		if a.t.Offset%256 != 0 || a.t.Offset+a.t.Bytes() > sizes[a.t.Backend] {
+			t.Fatalf("%s: %s at %d+%d outside arena %d", what, a.t.Name, a.t.Offset, a.t.Bytes(), sizes[a.t.Backend])
+		}
+		total += a.t.Bytes()
+		for _, b := range order[i+1:] {
+			if b.t.Backend != a.t.Backend || b.def > a.last || a.def > b.last {
+				continue
+			}
+			if a.t.Offset < b.t.Offset+b.t.Bytes() && b.t.Offset < a.t.Offset+a.t.Bytes() {
+				t.Fatalf("%s: %s [%d,+%d) overlaps %s [%d,+%d) while both are alive", what, a.t.Name, a.t.Offset, a.t.Bytes(), b.t.Name, b.t.Offset, b.t.Bytes())
+			}
+		}
+	}
+	if sizes[graph.CPU]+sizes[graph.Accel] >= total {
+		t.Errorf("%s: planner reused nothing (%d bytes for %d of tensors)", what, sizes[0]+sizes[1], total)
+	}
+}
+
+// TestFuse checks which patterns the pass finds in a one-token layer,
+// that a backend declining a fusion keeps the ops, and that the fused
+// node reads what its parts read from outside.
+func TestFuse(t *testing.T) {
+	m := tinyModel(t)
+	kv := graph.NewKV(m.Config, 16, quant.F16, quant.F16)
+	g, _ := graph.Build(m, kv, []int32{1}, 0, model.LogitsLast)
+	graph.Schedule(g, graph.Policy{NLayer: m.Config.NLayer, NGPULayers: 99, Accel: "gpu"})
+	nodes := len(g.Nodes)
+	graph.Fuse(g, func(f *graph.Tensor) bool { return f.Fusion != graph.FuseMulMat3 })
+	got := map[graph.Fusion]int{}
+	parts := 0
+	for _, n := range g.Nodes {
+		if n.Op == graph.OpFused {
+			got[n.Fusion]++
+			parts += len(n.Parts)
+			if n.Backend != n.Parts[0].Backend {
+				t.Errorf("%s runs on %d, its parts on %d", n.Name, n.Backend, n.Parts[0].Backend)
+			}
+		}
+	}
+	L := m.Config.NLayer
+	// Each residual ADD goes with the product before it, so both norms
+	// of a layer fuse with their MUL only.
+	want := map[graph.Fusion]int{graph.FuseNormMul: 2*L + 1, graph.FuseRopeQKV: L, graph.FuseMulMatAdd: 2 * L, graph.FuseMulMatSwiGLU: L}
+	for f, n := range want {
+		if got[f] != n {
+			t.Errorf("%s fused %d times, want %d (all: %v)", f, got[f], n, got)
+		}
+	}
+	if got[graph.FuseMulMat3] != 0 || count(g, graph.OpMulMat) != 3*L+1 {
+		t.Errorf("declined mul_mat3 fused anyway: %v; %d MUL_MATs left", got, count(g, graph.OpMulMat))
+	}
+	if fusedNodes := count(g, graph.OpFused); len(g.Nodes) != nodes-parts+fusedNodes {
+		t.Errorf("%d nodes before, %d after with %d parts in %d fused nodes", nodes, len(g.Nodes), parts, fusedNodes)
+	}
+	for _, n := range g.Nodes {
+		if n.Op != graph.OpFused || n.Fusion != graph.FuseMulMatSwiGLU {
+			continue
+		}
+		in := n.Inputs()
+		if len(in) != 3 || in[0] != n.Parts[0].Src[0] || in[1] != n.Parts[0].Src[1] || in[2] != n.Parts[1].Src[0] {
+			t.Fatalf("%s reads %d tensors, want gate, x, up", n.Name, len(in))
+		}
+		break
+	}
 }
 
 func TestDumpShowsPlacement(t *testing.T) {

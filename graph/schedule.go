@@ -100,9 +100,9 @@ func Schedule(g *Graph, p Policy) error {
 const planAlign = 256
 
 // Plan gives every intermediate an offset in its backend's arena. A
-// tensor's memory is reused once its last reader has run; a node's output
-// never shares memory with its own inputs. It returns the arena size each
-// backend needs.
+// tensor's memory is reused once its last reader has run; a node's
+// outputs (all parts of a fused node) never share memory with its inputs
+// or with each other. It returns the arena size each backend needs.
 func Plan(g *Graph) [MaxBackends]int64 {
 	lastUse := map[*Tensor]int{}
 	for i, n := range g.Nodes {
@@ -148,8 +148,14 @@ func Plan(g *Graph) [MaxBackends]int64 {
 		free[b] = merged
 	}
 	for i, n := range g.Nodes {
-		if n.Op != OpSetRows {
-			n.Offset = alloc(n.Backend, n.Bytes())
+		// A fused node's outputs are all placed before any of its inputs
+		// is released, so one kernel may read every input while it
+		// writes every output.
+		outs := n.Outputs()
+		for _, o := range outs {
+			if o.Op != OpSetRows {
+				o.Offset = alloc(o.Backend, o.Bytes())
+			}
 		}
 		for _, s := range n.Inputs() {
 			s = s.Storage()
@@ -157,9 +163,12 @@ func Plan(g *Graph) [MaxBackends]int64 {
 				release(s.Backend, s.Offset, s.Bytes())
 			}
 		}
-		if _, read := lastUse[n]; !read && n.Op != OpSetRows {
-			// Computed but never read (cannot happen in built graphs).
-			release(n.Backend, n.Offset, n.Bytes())
+		for _, o := range outs {
+			if _, read := lastUse[o]; !read && o.Op != OpSetRows {
+				// Computed but read by nothing after this node: a part
+				// that only the fused node itself reads.
+				release(o.Backend, o.Offset, o.Bytes())
+			}
 		}
 	}
 	return size

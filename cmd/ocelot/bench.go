@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -86,7 +87,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	bFlag := fs.String("b", "2048", "logical batch sizes")
 	ubFlag := fs.String("ub", "auto", "micro-batch sizes (or auto: the prompt up to 512)")
 	nglFlag := fs.String("ngl", "auto", "GPU layers (or auto: as many as fit the device)")
-	tFlag := fs.String("t", "2", "threads")
+	tFlag := fs.String("t", strconv.Itoa(runtime.NumCPU()), "threads")
 	ctkFlag := fs.String("ctk", "f16", "K cache types")
 	ctvFlag := fs.String("ctv", "f16", "V cache types")
 	nkvoFlag := fs.String("nkvo", "0", "keep the KV cache in host memory: 0, 1 or 0,1")
@@ -96,8 +97,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "md", "output: md, csv or json")
 	report := fs.Bool("report", false, "print the prompt-evaluation report of the original analysis for each prompt test")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (host-side cost of a backend)")
+	profile := fs.Bool("profile", false, "time every op of the measured runs (not the warm-up) and print a per-op table for each test on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json] [--report] [--cpuprofile F]")
+		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json] [--report] [--profile] [--cpuprofile F]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -211,7 +213,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 										for _, test := range tests {
 											done++
 											fmt.Fprintf(stderr, "bench [%d/%d] %s %s ngl=%s t=%d kv=%s/%s nkvo=%d b=%d ub=%s\n", done, total, filepath.Base(model), test.name, autoStr(ngl), t, ctk, ctv, nkvo, b, autoStr(ub))
-											row, err := benchOne(model, be, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, stderr)
+											row, err := benchOne(model, be, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, *profile, stderr)
 											if err != nil {
 												return err
 											}
@@ -253,7 +255,7 @@ func benchTokens(m *ocelot.Model, n int) []int32 {
 	return ids
 }
 
-func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report bool, stderr io.Writer) (benchRow, error) {
+func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report, profile bool, stderr io.Writer) (benchRow, error) {
 	nCtx := test.nPrompt + test.nGen + 1
 	if nUbatch < 0 {
 		nUbatch = 512 // decoding takes one token at a time whatever the micro-batch
@@ -263,7 +265,7 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	}
 	nUbatch = min(nUbatch, nBatch)
 	opts := ocelot.Options{NCtx: nCtx, NBatch: nBatch, NUbatch: nUbatch, NGPULayers: max(ngl, 0), Threads: threads,
-		TypeK: ctk, TypeV: ctv, Backend: backend, Device: device, NoKVOffload: nkvo}
+		TypeK: ctk, TypeV: ctv, Backend: backend, Device: device, NoKVOffload: nkvo, Profile: profile}
 	if ngl < 0 {
 		opts.NGPULayers = ocelot.AutoGPULayers
 	}
@@ -279,7 +281,11 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	prompt := benchTokens(m, test.nPrompt)
 	var tps []float64
 	var last ocelot.Timings
+	var measured time.Duration
 	for r := 0; r <= reps; r++ { // run 0 is the warm-up
+		if r == 1 {
+			m.ResetProfile()
+		}
 		s, err := m.NewSession()
 		if err != nil {
 			return row, err
@@ -307,7 +313,12 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		if r > 0 {
 			tps = append(tps, float64(test.nPrompt+test.nGen)/elapsed.Seconds())
 			last = t
+			measured += elapsed
 		}
+	}
+	if profile {
+		fmt.Fprintf(stderr, "--- profile: %s, %s, %d runs ---\n", test.name, m.Backend(), reps)
+		ocelot.WriteProfile(stderr, m.Profile(), measured, reps*(test.nPrompt+test.nGen))
 	}
 	row.TPSMean, row.TPSStd = meanStd(tps)
 	if row.TPSMean > 0 {

@@ -31,7 +31,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	e.nUbatch, e.ngl = -1, -1
 	fs.Var(autoInt{&e.nUbatch}, "ub", "micro-batch size (n_ubatch), or auto: the whole prompt up to 512")
 	fs.Var(autoInt{&e.ngl}, "ngl", "layers to offload to the GPU (n_gpu_layers), or auto: as many as fit the device's memory")
-	fs.IntVar(&e.t, "t", runtime.GOMAXPROCS(0), "threads")
+	fs.IntVar(&e.t, "t", runtime.NumCPU(), "threads")
 	fs.StringVar(&e.ctk, "ctk", "f16", "K cache type: f32, f16, q8_0, q4_0")
 	fs.StringVar(&e.ctv, "ctv", "f16", "V cache type: f32, f16, q8_0, q4_0")
 	fs.StringVar(&e.backend, "backend", "auto", "engine: ref, cpu, opencl, auto")
@@ -39,7 +39,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.device, "device", "", "accelerator device index, as `ocelot devices` lists them (default: the first GPU)")
 	fs.BoolVar(&e.nkvo, "nkvo", false, "keep the KV cache and attention in host memory (same as --no-kv-offload)")
 	fs.BoolVar(&e.nkvo, "no-kv-offload", false, "keep the KV cache and attention in host memory")
-	fs.BoolVar(&e.profile, "profile", false, "print the time spent in each accelerator kernel")
+	fs.BoolVar(&e.profile, "profile", false, "time every op on every backend and print a per-op table at the end")
 	fs.StringVar(&e.cpuPrecision, "cpu-precision", "int8", "CPU matmul precision: int8 (as llama.cpp), int8x2 (within rounding of ref) or float")
 }
 

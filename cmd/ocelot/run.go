@@ -96,6 +96,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	printReport(stderr, m, res.Timings)
+	if e.profile {
+		ocelot.WriteProfile(stderr, m.Profile(), res.Timings.Prompt+res.Timings.Gen, res.Timings.PromptTokens+res.Timings.GenTokens)
+	}
 	return nil
 }
 

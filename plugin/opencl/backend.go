@@ -3,7 +3,6 @@ package opencl
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 )
 
@@ -88,6 +88,7 @@ type Backend struct {
 	argBuf   [32]uint64 // kernel argument values on their way to clSetKernelArg
 	gws, lws [3]uintptr // a launch's sizes, on the heap for the raw call
 	cur      string     // the node Compute is enqueueing ("" outside Compute)
+	curOp    string     // its op (or fusion), for the profile
 	memGen   uint64     // counts buffer releases (see freeBuffer)
 	slots    map[slotKey]*slot
 
@@ -98,7 +99,7 @@ type Backend struct {
 	pending []any // host memory read by queued writes, kept until Sync
 	arenas  map[*arena]bool
 	events  []profEvent
-	prof    map[string]*KernelTime
+	prof    map[profKey]*accel.OpTime
 	closed  bool
 }
 
@@ -110,27 +111,17 @@ var forceVariant *variant
 
 // StartInfo says how Open went: which kernel variant was built, whether
 // the program came from the binary cache, and how long each step took.
-type StartInfo struct {
-	Variant   string
-	FromCache bool
-	CacheFile string
-	Build     time.Duration // program build (or load from the cache)
-	SelfTest  time.Duration
-	Total     time.Duration
-}
+type StartInfo = accel.StartInfo
 
-// KernelTime is one kernel's profile: how often it ran and for how long
-// in total on the device.
-type KernelTime struct {
-	Name  string
-	Calls int
-	Total time.Duration
-}
-
+// profEvent is a queued kernel's event, with the op and kernel it
+// profiles.
 type profEvent struct {
-	name string
-	ev   clEvent
+	op, kernel string
+	ev         clEvent
 }
+
+// profKey is one row of the profile.
+type profKey struct{ op, kernel string }
 
 // devTensor is the backend's handle of a resident tensor, kept in the
 // tensor's Bufs[graph.Accel].
@@ -160,7 +151,7 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{a: a, info: *d, opts: opts, ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}, arenas: map[*arena]bool{}, prof: map[string]*KernelTime{}, fuse: true}
+	b := &Backend{a: a, info: *d, opts: opts, ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}, arenas: map[*arena]bool{}, prof: map[profKey]*accel.OpTime{}, fuse: true}
 	cacheDir := opts.CacheDir
 	switch {
 	case cacheDir == "-":
@@ -413,6 +404,9 @@ const maxDim = 1<<31 - 1
 // Supports says whether the backend runs node n with its types and
 // shapes.
 func (b *Backend) Supports(n *graph.Tensor) bool {
+	if n != nil && n.Op == graph.OpFused {
+		return b.supportsFused(n)
+	}
 	if n == nil || n.Type != quant.F32 && n.Op != graph.OpSetRows {
 		return false
 	}
@@ -809,16 +803,17 @@ func (b *Backend) sync() error {
 	err := b.a.finishQueue(b.q)
 	for _, e := range b.events {
 		if err == nil {
-			start, e1 := b.a.eventTime(e.ev, e.name, clProfilingCommandStart)
-			end, e2 := b.a.eventTime(e.ev, e.name, clProfilingCommandEnd)
+			start, e1 := b.a.eventTime(e.ev, e.kernel, clProfilingCommandStart)
+			end, e2 := b.a.eventTime(e.ev, e.kernel, clProfilingCommandEnd)
 			if e1 == nil && e2 == nil && end >= start {
-				kt := b.prof[e.name]
-				if kt == nil {
-					kt = &KernelTime{Name: e.name}
-					b.prof[e.name] = kt
+				k := profKey{e.op, e.kernel}
+				ot := b.prof[k]
+				if ot == nil {
+					ot = &accel.OpTime{Op: e.op, Kernel: e.kernel}
+					b.prof[k] = ot
 				}
-				kt.Calls++
-				kt.Total += time.Duration(end - start)
+				ot.Launches++
+				ot.Device += time.Duration(end - start)
 			}
 		}
 		b.a.freeEvent(e.ev)
@@ -831,22 +826,18 @@ func (b *Backend) sync() error {
 	return err
 }
 
-// Profile returns the time each kernel ran on the device since Open (or
-// ResetProfile), longest first. It is empty unless Options.Profile was
-// set; work still queued is counted after the next Sync.
-func (b *Backend) Profile() []KernelTime {
+// Profile returns the time each op's kernels ran on the device since
+// Open (or ResetProfile), longest first. It is empty unless
+// Options.Profile was set; work still queued is counted after the next
+// Sync.
+func (b *Backend) Profile() []accel.OpTime {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]KernelTime, 0, len(b.prof))
+	out := make([]accel.OpTime, 0, len(b.prof))
 	for _, k := range b.prof {
 		out = append(out, *k)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Total != out[j].Total {
-			return out[i].Total > out[j].Total
-		}
-		return out[i].Name < out[j].Name
-	})
+	accel.SortProfile(out)
 	return out
 }
 
@@ -857,10 +848,24 @@ func (b *Backend) ResetProfile() {
 	clear(b.prof)
 }
 
-// Memory returns the device's global memory and the largest single
-// allocation it allows, in bytes (for -ngl auto).
-func (b *Backend) Memory() (total, maxAlloc int64) {
-	return b.info.GlobalMem, b.info.MaxAlloc
+// Caps says what the backend holds and runs: every weight and KV type
+// ocelot has, attention heads up to what its attention kernel's
+// work-group covers, and every fusion unless fusing is off.
+func (b *Backend) Caps() accel.Caps {
+	c := accel.Caps{WeightTypes: model.WeightTypes, KVTypes: model.KVTypes, MaxHeadDim: b.lwsAttn * attDPT, Timing: true}
+	if b.fuse {
+		c.Fusions = graph.Fusions()
+	}
+	return c
+}
+
+// Memory returns the device's global memory, what this backend has not
+// yet taken of it, and the largest single allocation it allows.
+// (OpenCL cannot say what other processes hold.)
+func (b *Backend) Memory() accel.Memory {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return accel.Memory{Free: max(0, b.info.GlobalMem-b.used), Total: b.info.GlobalMem, MaxAlloc: b.info.MaxAlloc}
 }
 
 // MemoryUsed is the device memory the backend holds, in bytes.

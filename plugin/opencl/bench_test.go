@@ -82,16 +82,16 @@ func TestSpeed(t *testing.T) {
 			tg.Seconds()*1000/gen, gen/tg.Seconds(), float64(b.MemoryUsed())/(1<<20))
 		for i, k := range prof {
 			if i < 12 {
-				t.Logf("  prompt kernel %-20s %5d calls %9.3f ms", k.Name, k.Calls, k.Total.Seconds()*1000)
+				t.Logf("  prompt kernel %-20s %5d calls %9.3f ms", k.Kernel, k.Launches, k.Device.Seconds()*1000)
 			}
 		}
 		var launches int
 		var busy time.Duration
 		for i, k := range b.Profile() {
-			launches += k.Calls
-			busy += k.Total
+			launches += k.Launches
+			busy += k.Device
 			if i < 12 {
-				t.Logf("  decode kernel %-20s %5d calls %9.3f ms", k.Name, k.Calls, k.Total.Seconds()*1000)
+				t.Logf("  decode kernel %-20s %5d calls %9.3f ms", k.Kernel, k.Launches, k.Device.Seconds()*1000)
 			}
 		}
 		t.Logf("  decode: %.1f kernel launches per token, device busy %.3f ms per token of %.3f ms wall (the rest is host enqueue overhead, the logits read and gaps)",
@@ -193,11 +193,11 @@ func TestGEMVSpeed(t *testing.T) {
 				t.Fatalf("profile has %d kernels, want 1: %v", len(prof), prof)
 			}
 			kt := prof[0]
-			name := kt.Name
-			if kt.Calls != iters {
-				t.Fatalf("profile has %d calls of %s, want %d", kt.Calls, name, iters)
+			name := kt.Kernel
+			if kt.Launches != iters {
+				t.Fatalf("profile has %d calls of %s, want %d", kt.Launches, name, iters)
 			}
-			per := kt.Total / time.Duration(kt.Calls)
+			per := kt.Device / time.Duration(kt.Launches)
 			bytes := float64(len(w.Data)) + float64(4*sh.k*n) + float64(4*sh.m*n)
 			lanes, units := b.mvShape(name, sh.k, sh.m, n)
 			t.Logf("GEMV %-5s %6d x %5d n=%-2d %-12s lanes=%-3d units=%-2d %8.2f us/call (device), %7.1f GB/s; wall %.2f us/call",

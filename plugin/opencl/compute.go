@@ -150,7 +150,11 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 		return err
 	}
 	if ev != nil && *ev != 0 {
-		b.events = append(b.events, profEvent{name, *ev})
+		op := b.curOp
+		if op == "" {
+			op = "(outside a graph)"
+		}
+		b.events = append(b.events, profEvent{op, name, *ev})
 	}
 	return nil
 }
@@ -163,9 +167,9 @@ func (b *Backend) freeSlots() {
 	b.slots = nil
 }
 
-// Compute enqueues the nodes' kernels in order, fusing RMS_NORM with the
-// MUL by its weight and ROPE with the SET_ROWS that stores it. It never
-// waits for the device.
+// Compute enqueues the nodes' kernels in order; an OpFused node (see
+// graph.Fuse) runs as one kernel where its shapes allow, else part by
+// part. It never waits for the device.
 func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -176,18 +180,22 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 	if err != nil {
 		return err
 	}
-	defer func() { b.cur = "" }()
+	defer func() { b.cur, b.curOp = "", "" }()
 	b.actQFor = nil // a new graph: tensor pointers may be reused
-	for i := 0; i < len(nodes); {
-		n := nodes[i]
-		b.cur = n.Name
-		used, err := b.computeFused(a, nodes[i:])
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", n.Op, n.Name, err)
+	for _, n := range nodes {
+		b.cur, b.curOp = n.Name, n.Op.String()
+		if n.Op == graph.OpFused {
+			b.cur, b.curOp = n.Parts[0].Name, n.Fusion.String()
+			err = b.computeFused(a, n)
+		} else {
+			err = b.compute(a, n)
 		}
-		i += used
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", b.curOp, n.Name, err)
+		}
 		if faultNaN != nil {
-			if err := b.poisonNaN(a, nodes[i-1]); err != nil {
+			outs := n.Outputs()
+			if err := b.poisonNaN(a, outs[len(outs)-1]); err != nil {
 				return err
 			}
 		}
@@ -195,92 +203,96 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 	return b.a.flushQueue(b.q)
 }
 
-// computeFused enqueues nodes[0], or it and the nodes after it that one
-// kernel computes together, and says how many nodes it took: a one-token
-// product with the ADD after it, the Q, K and V products of one input, or
-// the FFN's gate and up products with their SwiGLU.
-func (b *Backend) computeFused(a *arena, nodes []*graph.Tensor) (int, error) {
-	n := nodes[0]
-	at := func(i int) *graph.Tensor {
-		if i < len(nodes) {
-			return nodes[i]
-		}
-		return nil
+// supportsFused says whether the backend runs fused node n as one
+// kernel: every part on its own, and the shapes and types the fused
+// kernel takes. (Alignments of where the tensors lie are checked at
+// launch, which falls back to the parts.)
+func (b *Backend) supportsFused(n *graph.Tensor) bool {
+	if !b.fuse {
+		return false
 	}
-	if b.fuse && b.mw && n.Op == graph.OpMulMat && n.Rows() == 1 && b.Supports(n) {
-		n1, n2 := at(1), at(2)
-		sameInput := func(m *graph.Tensor) bool {
-			return m != nil && m.Op == graph.OpMulMat && m.Src[1] == n.Src[1] && m.Src[0].Type == quant.Q4_0 &&
-				m.Src[0].Shape[0] == n.Src[0].Shape[0] && b.Supports(m)
-		}
-		if n.Src[0].Type == quant.Q4_0 && sameInput(n1) {
-			if n2 != nil && n2.Op == graph.OpSwiGLU && n2.Src[0] == n && n2.Src[1] == n1 && n2.Shape == n.Shape &&
-				n1.Shape == n.Shape && b.Supports(n2) {
-				ok, err := b.mulMatSwiGLU(a, n, n1, n2)
-				if ok || err != nil {
-					return 3, err
-				}
-			}
-			if sameInput(n2) {
-				ok, err := b.mulMat3(a, n, n1, n2)
-				if ok || err != nil {
-					return 3, err
-				}
-			}
-		}
-		if n1 != nil && n1.Op == graph.OpAdd && (n1.Src[0] == n) != (n1.Src[1] == n) && n1.Shape == n.Shape && b.Supports(n1) {
-			res := n1.Src[0]
-			if res == n {
-				res = n1.Src[1]
-			}
-			if res.Shape == n.Shape {
-				ok, err := b.mulMatRowGroups(a, n, res, n1)
-				if ok || err != nil {
-					return 2, err
-				}
-			}
+	for _, p := range n.Parts {
+		if !b.Supports(p) {
+			return false
 		}
 	}
-	if b.fuse && n.Op == graph.OpAdd && len(nodes) >= 3 {
-		if ok, err := b.addRMSNormMul(a, nodes[0], nodes[1], nodes[2]); ok || err != nil {
-			return 3, err
+	p := n.Parts
+	q4 := func(mm *graph.Tensor) bool {
+		return mm.Src[0].Type == quant.Q4_0 && mm.Src[0].Shape[0] == p[0].Src[0].Shape[0]
+	}
+	switch n.Fusion {
+	case graph.FuseNormMul:
+		return true
+	case graph.FuseAddNormMul:
+		return p[0].Src[0].Shape == p[0].Shape && p[0].Src[1].Shape == p[0].Shape
+	case graph.FuseRopeSetRows:
+		return p[0].Shape[0]%32 == 0
+	case graph.FuseRopeQKV:
+		rq, rk, sk, sv := p[0], p[1], p[2], p[3]
+		rows := rq.Rows()
+		return rk.Rows() == rows && sv.Src[0].Rows() == rows && rq.Shape[0]%32 == 0 && rk.Shape[0]%32 == 0 && sv.Src[0].Shape[0]%32 == 0 &&
+			sk.Src[1].Storage().Type == sv.Src[1].Storage().Type
+	case graph.FuseMulMatAdd:
+		res := p[1].Src[0]
+		if res == p[0] {
+			res = p[1].Src[1]
+		}
+		return b.mw && p[0].Rows() == 1 && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
+	case graph.FuseMulMat3:
+		return b.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && q4(p[2])
+	case graph.FuseMulMatSwiGLU:
+		return b.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
+	}
+	return false
+}
+
+// computeFused enqueues a fused node: its one kernel where that applies
+// here, else its parts one by one. The arena plan never lets a fused
+// node's outputs share memory with its inputs, so the kernels read and
+// write freely.
+func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
+	if !b.supportsFused(n) {
+		return errorf("fused %s is not supported on this device with these types and shapes", n.Fusion)
+	}
+	p := n.Parts
+	var ok bool
+	var err error
+	switch n.Fusion {
+	case graph.FuseNormMul:
+		ok, err = b.rmsNormMul(a, p[0], p[1])
+	case graph.FuseAddNormMul:
+		ok, err = b.addRMSNormMul(a, p[0], p[1], p[2])
+	case graph.FuseRopeSetRows:
+		ok, err = b.ropeSetRows(a, p[0], p[1])
+	case graph.FuseRopeQKV:
+		ok, err = b.ropeQKV(a, p[0], p[1], p[2], p[3])
+	case graph.FuseMulMatAdd:
+		res := p[1].Src[0]
+		if res == p[0] {
+			res = p[1].Src[1]
+		}
+		ok, err = b.mulMatRowGroups(a, p[0], res, p[1])
+	case graph.FuseMulMat3:
+		ok, err = b.mulMat3(a, p[0], p[1], p[2])
+	case graph.FuseMulMatSwiGLU:
+		ok, err = b.mulMatSwiGLU(a, p[0], p[1], p[2])
+	}
+	if ok || err != nil {
+		return err
+	}
+	for _, part := range p {
+		b.cur = part.Name
+		if err := b.compute(a, part); err != nil {
+			return fmt.Errorf("%s %s: %w", part.Op, part.Name, err)
 		}
 	}
-	if b.fuse && n.Op == graph.OpRope && len(nodes) >= 4 {
-		if ok, err := b.ropeQKV(a, nodes[0], nodes[1], nodes[2], nodes[3], nodes[4:]); ok || err != nil {
-			return 4, err
-		}
-	}
-	next := at(1)
-	fused, err := b.compute(a, n, next)
-	if fused {
-		return 2, err
-	}
-	return 1, err
+	return nil
 }
 
 // ropeQKV runs a layer's ROPE(Q), ROPE(K), SET_ROWS(K) and SET_ROWS(V)
-// (the graph's order) in one launch, where their shapes and the caches'
-// one type allow; it reports false, enqueueing nothing, otherwise. rest
-// are the nodes after them in this Compute call. Nodes of a graph that
-// one Compute call does not see must not read ROPE(K)'s output: in the
-// llama graph nothing but its SET_ROWS does.
-func (b *Backend) ropeQKV(a *arena, rq, rk, sk, sv *graph.Tensor, rest []*graph.Tensor) (bool, error) {
-	if rk.Op != graph.OpRope || sk.Op != graph.OpSetRows || sv.Op != graph.OpSetRows || sk.Src[0] != rk || sv.Src[0] == rq || sv.Src[0] == rk {
-		return false, nil
-	}
-	if rk.Src[1] != rq.Src[1] || rk.Src[2] != rq.Src[2] || rk.Param.HeadDim != rq.Param.HeadDim || rk.Param.RopeBase != rq.Param.RopeBase {
-		return false, nil
-	}
+// in one launch.
+func (b *Backend) ropeQKV(a *arena, rq, rk, sk, sv *graph.Tensor) (bool, error) {
 	rows := rq.Rows()
-	if rk.Rows() != rows || sv.Src[0].Rows() != rows || rq.Shape[0]%32 != 0 || rk.Shape[0]%32 != 0 || sv.Src[0].Shape[0]%32 != 0 {
-		return false, nil
-	}
-	for _, n := range []*graph.Tensor{rq, rk, sk, sv} {
-		if !b.Supports(n) {
-			return false, nil
-		}
-	}
 	if len(rq.Src[1].I32s) != rows {
 		return false, errorf("input %s has %d values for %d rows", rq.Src[1].Name, len(rq.Src[1].I32s), rows)
 	}
@@ -295,82 +307,63 @@ func (b *Backend) ropeQKV(a *arena, rq, rk, sk, sv *graph.Tensor, rest []*graph.
 		return false, err
 	}
 	kc, vc := l[7], l[9]
-	if kc.typ != vc.typ {
-		return false, nil
-	}
-	// The arena plan may put a rotated row where another node's input
-	// was: Krope where Qcur was, which dies at ROPE(Q). Rotated Q must not
-	// land on K or V's input. Rotated K is needed by nothing but its
-	// SET_ROWS, which the kernel does itself: when it would land on Q or
-	// V's input it is not written, unless a later node reads it.
-	xq, yq, xk, yk, xv := rq.Src[0], rq, rk.Src[0], rk, sv.Src[0]
-	if overlaps(l[1], yq, l[2], xk) || overlaps(l[1], yq, l[4], xv) {
-		return false, nil
-	}
-	writeK := uint32(1)
-	if overlaps(l[3], yk, l[0], xq) || overlaps(l[3], yk, l[4], xv) {
-		if readLater(rest, yk) {
-			return false, nil
-		}
-		writeK = 0
-	}
 	tab, err := b.ropeTable(rq)
 	if err != nil {
 		return false, err
 	}
 	wq, wk, wv := rq.Shape[0], rk.Shape[0], sv.Src[0].Shape[0]
+	const writeK = uint32(1) // rotated K is a part: later nodes may read it
 	return true, b.launch("rope_qkv_"+kernelSuffix(kc.typ), [2]int{(wq + wk + wv) / 32, rows}, [2]int{b.lws2D, 1},
 		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], l[3].mem, l[3].off[0], l[4].mem, l[4].off[0],
 		l[5].mem, l[5].off[0], tab, uint64(0), uint32(wq), uint32(wk), uint32(wv), uint32(rq.Param.HeadDim), uint32(rows),
 		l[6].mem, l[6].off[0], kc.mem, kc.off[0], kc.off[1], l[8].mem, l[8].off[0], vc.mem, vc.off[0], vc.off[1], writeK)
 }
 
-// addRMSNormMul runs a residual ADD, the RMS_NORM of its sum and the MUL
-// by the norm's weight in one launch (one work-group per row).
-func (b *Backend) addRMSNormMul(a *arena, add, norm, mul *graph.Tensor) (bool, error) {
-	if norm.Op != graph.OpRMSNorm || norm.Src[0] != add || mul.Op != graph.OpMul || mul.Src[0] != norm ||
-		mul.Src[1].Rows() != 1 || add.Src[0].Shape != add.Shape || add.Src[1].Shape != add.Shape {
-		return false, nil
+// ropeSetRows runs a ROPE and the SET_ROWS that stores its rows in one
+// launch.
+func (b *Backend) ropeSetRows(a *arena, rope, set *graph.Tensor) (bool, error) {
+	rows := rope.Rows()
+	if len(rope.Src[1].I32s) != rows {
+		return false, errorf("input %s has %d values for %d rows", rope.Src[1].Name, len(rope.Src[1].I32s), rows)
 	}
-	for _, n := range []*graph.Tensor{add, norm, mul} {
-		if !b.Supports(n) {
-			return false, nil
-		}
+	if err := b.checkCells(set); err != nil {
+		return false, err
 	}
-	l, err := b.locateAll(a, add.Src[0], add.Src[1], add, norm, mul.Src[1], mul)
+	l, err := b.locateAll(a, rope.Src[0], rope, rope.Src[1], set.Src[2], set.Src[1])
 	if err != nil {
 		return false, err
 	}
-	// Each work-group reads and writes only its own row, element by
-	// element, but rows run in any order: any two of the inputs and
-	// outputs may share memory only exactly (same offset), never shifted.
-	// Indices into l: 0 and 1 the ADD's inputs, 2 the sum, 3 the norm,
-	// 5 the product (4 is the norm's weight, a resident tensor). Each pair
-	// with an output (j >= 2) is checked.
-	ts := []*graph.Tensor{add.Src[0], add.Src[1], add, norm, mul.Src[1], mul}
-	for _, i := range []int{0, 1, 2, 3, 5} {
-		for _, j := range []int{2, 3, 5} {
-			if i < j && overlaps(l[i], ts[i], l[j], ts[j]) && l[i].off[0] != l[j].off[0] {
-				return false, nil
-			}
-		}
+	tab, err := b.ropeTable(rope)
+	if err != nil {
+		return false, err
+	}
+	width, cache := rope.Shape[0], l[4]
+	return true, b.launch("rope_set_rows_"+kernelSuffix(cache.typ), [2]int{width / 32, rows}, [2]int{b.lws2D, 1},
+		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], tab, uint64(0),
+		uint32(width), uint32(rope.Param.HeadDim), uint32(rows), l[3].mem, l[3].off[0], cache.mem, cache.off[0], cache.off[1])
+}
+
+// rmsNormMul runs an RMS_NORM and the MUL by its weight in one launch.
+func (b *Backend) rmsNormMul(a *arena, norm, mul *graph.Tensor) (bool, error) {
+	l, err := b.locateAll(a, norm.Src[0], norm, mul.Src[1], mul)
+	if err != nil {
+		return false, err
+	}
+	return true, b.launch("rms_norm_mul_f32", [2]int{norm.Rows() * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
+		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], uint32(norm.Shape[0]), norm.Param.Eps, l[2].mem, l[2].off[0], l[3].mem, l[3].off[0], localMem(4*b.lwsNorm))
+}
+
+// addRMSNormMul runs a residual ADD, the RMS_NORM of its sum and the MUL
+// by the norm's weight in one launch (one work-group per row).
+func (b *Backend) addRMSNormMul(a *arena, add, norm, mul *graph.Tensor) (bool, error) {
+	l, err := b.locateAll(a, add.Src[0], add.Src[1], add, norm, mul.Src[1], mul)
+	if err != nil {
+		return false, err
 	}
 	rows := add.Rows()
 	return true, b.launch("add_rms_norm_mul_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
 		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], l[3].mem, l[3].off[0],
 		uint32(add.Shape[0]), norm.Param.Eps, l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], localMem(4*b.lwsNorm))
-}
-
-// readLater reports whether any of nodes reads t.
-func readLater(nodes []*graph.Tensor, t *graph.Tensor) bool {
-	for _, n := range nodes {
-		for _, s := range n.Src {
-			if s == t {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // rowGroupable reports whether the row-group GEMV takes weights w (at s)
@@ -387,17 +380,6 @@ func (b *Backend) rowGroupable(w *graph.Tensor, s, x loc) bool {
 		return w.Shape[0]%256 == 0 && x.off[0]%16 == 0
 	}
 	return false
-}
-
-// overlaps reports whether tensors x (at lx) and y (at ly) share bytes
-// of one buffer, as the arena plan lets an output reuse the memory of an
-// input that dies at its op.
-func overlaps(lx loc, x *graph.Tensor, ly loc, y *graph.Tensor) bool {
-	if lx.mem != ly.mem {
-		return false
-	}
-	x0, y0 := lx.off[0], ly.off[0]
-	return x0 < y0+uint64(y.Bytes()) && y0 < x0+uint64(x.Bytes())
 }
 
 // locateAll locates the tensors, in order.
@@ -431,11 +413,6 @@ func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, er
 	k, m := w.Shape[0], w.Shape[1]
 	r, z, addres := l[2], l[2], uint32(0)
 	if add != nil {
-		// The ADD's output may reuse the memory of x, which other
-		// work-groups are still reading: then the ADD runs alone.
-		if overlaps(l[4], add, l[1], n.Src[1]) {
-			return false, nil
-		}
 		r, z, addres = l[3], l[4], 1
 	}
 	s := l[0]
@@ -451,11 +428,6 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2 *graph.Tensor) (bool, error) {
 	l, err := b.locateAll(a, n0.Src[0], n1.Src[0], n2.Src[0], n0.Src[1], n0, n1, n2)
 	if err != nil {
 		return false, err
-	}
-	for i, o := range []*graph.Tensor{n0, n1, n2} {
-		if overlaps(l[4+i], o, l[3], n0.Src[1]) {
-			return false, nil
-		}
 	}
 	ms := [3]int{n0.Src[0].Shape[1], n1.Src[0].Shape[1], n2.Src[0].Shape[1]}
 	for i := range 3 {
@@ -479,9 +451,6 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, erro
 	}
 	if !b.rowGroupable(gate.Src[0], l[0], l[2]) || !b.rowGroupable(up.Src[0], l[1], l[2]) {
 		return false, nil
-	}
-	if overlaps(l[5], sw, l[2], gate.Src[1]) {
-		return false, nil // the SwiGLU's output reuses x's memory
 	}
 	m := gate.Src[0].Shape[1]
 	if m%(mwR/2) != 0 {
@@ -594,14 +563,14 @@ func (b *Backend) partBuffer(size int64) (clMem, error) {
 // kernelSuffix names a type in kernel names.
 func kernelSuffix(t quant.Type) string { return t.String() }
 
-// compute enqueues one node (two when it fuses n with next).
-func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
+// compute enqueues one node.
+func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 	if !b.Supports(n) {
-		return false, errorf("not supported on this device with these types and shapes")
+		return errorf("not supported on this device with these types and shapes")
 	}
 	dst, err := b.locate(a, n)
 	if err != nil {
-		return false, err
+		return err
 	}
 	var src [3]loc
 	for i, s := range n.Src {
@@ -609,7 +578,7 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 			continue
 		}
 		if src[i], err = b.locate(a, s); err != nil {
-			return false, err
+			return err
 		}
 	}
 	width, rows := n.Shape[0], n.Rows()
@@ -617,29 +586,29 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 	case graph.OpGetRows:
 		table := n.Src[0]
 		if len(n.Src[1].I32s) != rows {
-			return false, errorf("input %s has %d values for %d rows", n.Src[1].Name, len(n.Src[1].I32s), rows)
+			return errorf("input %s has %d values for %d rows", n.Src[1].Name, len(n.Src[1].I32s), rows)
 		}
 		for i, id := range n.Src[1].I32s {
 			if id < 0 || int(id) >= table.Rows() {
-				return false, errorf("row id %d at index %d is outside the %d rows of %s", id, i, table.Rows(), table.Name)
+				return errorf("row id %d at index %d is outside the %d rows of %s", id, i, table.Rows(), table.Name)
 			}
 		}
 		s := src[0]
-		return false, b.launch("get_rows_"+kernelSuffix(table.Type), [2]int{(width + 31) / 32, rows}, [2]int{b.lws2D, 1},
+		return b.launch("get_rows_"+kernelSuffix(table.Type), [2]int{(width + 31) / 32, rows}, [2]int{b.lws2D, 1},
 			s.mem, s.off[0], s.off[1], s.off[2], s.off[3], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(width), uint32(rows))
 
 	case graph.OpMulMat:
 		w := n.Src[0]
 		if rows == 1 {
 			if ok, err := b.mulMatRowGroups(a, n, nil, nil); ok || err != nil {
-				return false, err
+				return err
 			}
 		}
 		k, m := w.Shape[0], w.Shape[1]
 		s := src[0]
 		name := b.mulMatKernel(w.Type, rows, s.off[0]%16 == 0)
 		if name == "mul_mmq_q4_0" {
-			return false, b.mulMatQ(s, n.Src[1], src[1], dst, k, m, rows)
+			return b.mulMatQ(s, n.Src[1], src[1], dst, k, m, rows)
 		}
 		args := []any{s.mem, s.off[0], s.off[1], s.off[2], s.off[3], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(k), uint32(m), uint32(rows)}
 		switch {
@@ -648,69 +617,41 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 			if b.variant.emulate {
 				args = append(args, localMem(4*6*128))
 			}
-			return false, b.launch(name, [2]int{(m + tcBM - 1) / tcBM * 128, (rows + tcBN - 1) / tcBN}, [2]int{128, 1}, args...)
+			return b.launch(name, [2]int{(m + tcBM - 1) / tcBM * 128, (rows + tcBN - 1) / tcBN}, [2]int{128, 1}, args...)
 		case strings.HasPrefix(name, "mul_mm_"):
 			args = append(args, localMem(4*32*(mmTM+1)), localMem(4*32*(mmTN+1)))
-			return false, b.launch(name, [2]int{m, (rows + mmTN - 1) / mmTN}, [2]int{mmTM, 1}, args...)
+			return b.launch(name, [2]int{m, (rows + mmTN - 1) / mmTN}, [2]int{mmTM, 1}, args...)
 		}
 		lanes, units := b.mvShape(name, k, m, rows)
 		args = append(args, localMem(4*lanes*units*mvR*min(rows, mvNT)))
-		return false, b.launch(name, [2]int{lanes, (m + mvR - 1) / mvR}, [2]int{lanes, units}, args...)
+		return b.launch(name, [2]int{lanes, (m + mvR - 1) / mvR}, [2]int{lanes, units}, args...)
 
 	case graph.OpRMSNorm:
-		if b.fuse && next != nil && next.Op == graph.OpMul && next.Src[0] == n && b.Supports(next) && next.Src[1].Rows() == 1 {
-			wl, err := b.locate(a, next.Src[1])
-			if err != nil {
-				return false, err
-			}
-			out, err := b.locate(a, next)
-			if err != nil {
-				return false, err
-			}
-			return true, b.launch("rms_norm_mul_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
-				src[0].mem, src[0].off[0], dst.mem, dst.off[0], uint32(width), n.Param.Eps, wl.mem, wl.off[0], out.mem, out.off[0], localMem(4*b.lwsNorm))
-		}
-		return false, b.launch("rms_norm_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
+		return b.launch("rms_norm_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
 			src[0].mem, src[0].off[0], dst.mem, dst.off[0], uint32(width), n.Param.Eps, localMem(4*b.lwsNorm))
 
 	case graph.OpAdd, graph.OpMul, graph.OpSwiGLU:
 		name := map[graph.Op]string{graph.OpAdd: "add_f32", graph.OpMul: "mul_f32", graph.OpSwiGLU: "swiglu_f32"}[n.Op]
 		total := width * rows
 		bn := n.Src[1].Elements()
-		return false, b.launch(name, [2]int{total, 1}, [2]int{b.lwsElem, 1},
+		return b.launch(name, [2]int{total, 1}, [2]int{b.lwsElem, 1},
 			src[0].mem, src[0].off[0], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(total), uint32(bn))
 
 	case graph.OpRope:
 		if len(n.Src[1].I32s) != rows {
-			return false, errorf("input %s has %d values for %d rows", n.Src[1].Name, len(n.Src[1].I32s), rows)
+			return errorf("input %s has %d values for %d rows", n.Src[1].Name, len(n.Src[1].I32s), rows)
 		}
 		tab, err := b.ropeTable(n)
 		if err != nil {
-			return false, err
+			return err
 		}
 		hd := n.Param.HeadDim
-		if b.fuse && next != nil && next.Op == graph.OpSetRows && next.Src[0] == n && width%32 == 0 && b.Supports(next) {
-			cache, err := b.locate(a, next.Src[1])
-			if err != nil {
-				return false, err
-			}
-			if err := b.checkCells(next); err != nil {
-				return false, err
-			}
-			cells, err := b.locate(a, next.Src[2])
-			if err != nil {
-				return false, err
-			}
-			return true, b.launch("rope_set_rows_"+kernelSuffix(cache.typ), [2]int{width / 32, rows}, [2]int{b.lws2D, 1},
-				src[0].mem, src[0].off[0], dst.mem, dst.off[0], src[1].mem, src[1].off[0], tab, uint64(0),
-				uint32(width), uint32(hd), uint32(rows), cells.mem, cells.off[0], cache.mem, cache.off[0], cache.off[1])
-		}
-		return false, b.launch("rope_f32", [2]int{width / 2, rows}, [2]int{b.lws2D, 1},
+		return b.launch("rope_f32", [2]int{width / 2, rows}, [2]int{b.lws2D, 1},
 			src[0].mem, src[0].off[0], dst.mem, dst.off[0], src[1].mem, src[1].off[0], tab, uint64(0), uint32(width), uint32(hd), uint32(rows))
 
 	case graph.OpSetRows:
 		if err := b.checkCells(n); err != nil {
-			return false, err
+			return err
 		}
 		cache := src[1]
 		nr := n.Src[0].Rows()
@@ -719,7 +660,7 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 		if cache.typ == quant.Q8_0 || cache.typ == quant.Q4_0 {
 			global[0] = w / 32
 		}
-		return false, b.launch("set_rows_"+kernelSuffix(cache.typ), global, [2]int{b.lws2D, 1},
+		return b.launch("set_rows_"+kernelSuffix(cache.typ), global, [2]int{b.lws2D, 1},
 			src[0].mem, src[0].off[0], src[2].mem, src[2].off[0], cache.mem, cache.off[0], cache.off[1], uint32(w), uint32(nr))
 
 	case graph.OpAttention:
@@ -727,7 +668,7 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 		k, v := src[1], src[2]
 		if b.faTiled && rows >= b.mmMin && p.HeadDim <= faDMax && p.HeadDim%4 == 0 && b.info.LocalMem >= faLocalBytes(p.HeadDim)+1024 {
 			ld := p.HeadDim + 1
-			return false, b.launch("attention_tiled", [2]int{p.NHead * 128, (rows + faTQ - 1) / faTQ}, [2]int{128, 1},
+			return b.launch("attention_tiled", [2]int{p.NHead * 128, (rows + faTQ - 1) / faTQ}, [2]int{128, 1},
 				src[0].mem, src[0].off[0],
 				k.mem, k.off[0], k.off[1], int32(k.typ),
 				v.mem, v.off[0], v.off[1], int32(v.typ),
@@ -741,7 +682,7 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 		if nch > 1 {
 			var err error
 			if part, err = b.partBuffer(int64(4 * rows * p.NHead * nch * (p.HeadDim + 2))); err != nil {
-				return false, err
+				return err
 			}
 		}
 		if err := b.launch("attention", [2]int{p.NHead * L, rows * nch}, [2]int{L, 1},
@@ -752,12 +693,12 @@ func (b *Backend) compute(a *arena, n, next *graph.Tensor) (bool, error) {
 			uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), uint32(p.Pos0), uint32(p.NKV), p.Scale,
 			uint32(chunk), uint32(nch), part, uint64(0),
 			localMem(4*p.HeadDim), localMem(4*L), localMem(4*L)); err != nil || nch == 1 {
-			return false, err
+			return err
 		}
-		return false, b.launch("attention_merge", [2]int{p.NHead * L, rows}, [2]int{L, 1},
+		return b.launch("attention_merge", [2]int{p.NHead * L, rows}, [2]int{L, 1},
 			part, uint64(0), dst.mem, dst.off[0], uint32(p.HeadDim), uint32(p.NHead), uint32(nch))
 	}
-	return false, errorf("op %s is not implemented", n.Op)
+	return errorf("op %s is not implemented", n.Op)
 }
 
 // mulMatKernel is the kernel a product with weights of type t and n

@@ -127,6 +127,7 @@ func runNodes(tb testing.TB, b *Backend, nodes []*graph.Tensor, srcs map[*graph.
 		order = append(order, t)
 	}
 	for _, n := range nodes {
+		n.Backend = graph.Accel
 		if n.Op != graph.OpSetRows {
 			order = append(order, n)
 		}
@@ -179,7 +180,7 @@ func runNodes(tb testing.TB, b *Backend, nodes []*graph.Tensor, srcs map[*graph.
 			tb.Fatalf("write %s: %v", t.Name, err)
 		}
 	}
-	if err := b.Compute(ar, nodes); err != nil {
+	if err := b.Compute(ar, graph.FuseNodes(nodes, b.Supports)); err != nil {
 		tb.Fatalf("compute: %v", err)
 	}
 	out := map[*graph.Tensor][]float32{}
@@ -240,7 +241,13 @@ func (a *refArena) Free()       { a.f = nil }
 
 func (refCPU) Name() string                  { return "refcpu" }
 func (refCPU) Device() string                { return "ref" }
-func (refCPU) Supports(n *graph.Tensor) bool { return true }
+func (refCPU) Supports(n *graph.Tensor) bool { return n.Op != graph.OpFused }
+func (refCPU) Caps() accel.Caps {
+	return accel.Caps{WeightTypes: model.WeightTypes, KVTypes: model.KVTypes}
+}
+func (refCPU) Memory() accel.Memory    { return accel.HostMemory() }
+func (refCPU) Profile() []accel.OpTime { return nil }
+func (refCPU) ResetProfile()           {}
 func (refCPU) Load(t *graph.Tensor) error {
 	if t.Kind == graph.Cache {
 		t.Bufs[graph.CPU] = make([]byte, t.Bytes())

@@ -19,8 +19,8 @@ func TestRegistered(t *testing.T) {
 	if b.Name() != "opencl" || !strings.Contains(reason, "backend opencl") {
 		t.Fatalf("selected %s: %s", b.Name(), reason)
 	}
-	if total, maxAlloc := b.(*Backend).Memory(); total <= 0 || maxAlloc <= 0 || maxAlloc > total {
-		t.Fatalf("memory %d, max allocation %d", total, maxAlloc)
+	if m := b.Memory(); m.Total <= 0 || m.MaxAlloc <= 0 || m.MaxAlloc > m.Total || m.Free <= 0 || m.Free > m.Total {
+		t.Fatalf("memory %+v", m)
 	}
 }
 

@@ -70,6 +70,10 @@ func (b *Backend) selfTest() error {
 		t.Offset = off
 		off += (t.Bytes() + 255) / 256 * 256
 	}
+	// The inputs are the receiving ends of copies, as the runner's are.
+	for _, t := range []*graph.Tensor{xMV, xMM, rowsIn, q} {
+		t.Op = graph.OpCpy
+	}
 	yMV.Op, yMV.Src = graph.OpMulMat, [3]*graph.Tensor{w, xMV}
 	yMM.Op, yMM.Src = graph.OpMulMat, [3]*graph.Tensor{w, xMM}
 	cellIDs := []int32{5, 0, 2}
