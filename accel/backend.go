@@ -21,6 +21,9 @@ type Backend interface {
 	Device() string
 	// Caps says what the backend holds and runs.
 	Caps() Caps
+	// Start says how opening the backend went (what it built, how long
+	// it took); zero for a backend with nothing to build.
+	Start() StartInfo
 	// Memory reports the device's memory now: Free falls as tensors are
 	// loaded.
 	Memory() Memory

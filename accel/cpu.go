@@ -135,6 +135,9 @@ func (c *CPU) Caps() Caps {
 	return Caps{WeightTypes: model.WeightTypes, KVTypes: model.KVTypes, Timing: true}
 }
 
+// Start is zero: the CPU builds nothing.
+func (c *CPU) Start() StartInfo { return StartInfo{} }
+
 // Memory is the host's memory (HostMemory).
 func (c *CPU) Memory() Memory { return HostMemory() }
 

@@ -20,10 +20,50 @@ type Config struct {
 
 // Factory opens an accelerator backend. Plugins register one in init.
 type Factory struct {
-	Name string
+	Name  string // what --backend takes: "opencl"
+	Title string // how people write it: "OpenCL"
 	// Open opens the backend and runs its self-test; an error means the
 	// backend cannot be used here, and says why.
 	Open func(Config) (Backend, error)
+	// Devices lists the devices Open can take, as Config.Device numbers
+	// them; an error says why there are none.
+	Devices func() ([]Device, error)
+}
+
+// Listing is one registered backend's devices, or why it has none.
+type Listing struct {
+	Backend, Title string
+	Devices        []Device
+	Err            error
+}
+
+// Devices lists the devices of every registered accelerator, in the
+// order of Registered.
+func Devices() []Listing {
+	var out []Listing
+	for _, n := range Registered() {
+		f, _ := lookup(n)
+		l := Listing{Backend: n, Title: f.Title}
+		if f.Devices != nil {
+			l.Devices, l.Err = f.Devices()
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// Open opens the named accelerator with its self-test (the way
+// --backend NAME does, without the automatic choice).
+func Open(name string, cfg Config) (Backend, error) {
+	f, ok := lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("accel: backend %q is not available (have %s)", name, strings.Join(append([]string{"cpu"}, Registered()...), ", "))
+	}
+	b, err := f.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("accel: %s: %w", name, err)
+	}
+	return b, nil
 }
 
 var registry struct {
@@ -85,13 +125,9 @@ func Select(name string, cfg Config) (Backend, string, error) {
 		}
 		return nil, fmt.Sprintf("backend cpu: no accelerator available (%s)", strings.Join(why, "; ")), nil
 	default:
-		f, ok := lookup(name)
-		if !ok {
-			return nil, "", fmt.Errorf("accel: backend %q is not available (have %s)", name, strings.Join(append([]string{"cpu"}, Registered()...), ", "))
-		}
-		b, err := f.Open(cfg)
+		b, err := Open(name, cfg)
 		if err != nil {
-			return nil, "", fmt.Errorf("accel: %s: %w", name, err)
+			return nil, "", err
 		}
 		return b, fmt.Sprintf("backend %s: %s, chosen by --backend %s", name, b.Device(), name), nil
 	}

@@ -8,16 +8,17 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/ocelot-llm/ocelot/plugin/opencl"
+	"github.com/ocelot-llm/ocelot/accel"
 )
 
 func init() {
-	register(&command{name: "devices", summary: "list OpenCL platforms and devices and what ocelot uses on them", run: runDevices})
+	register(&command{name: "devices", summary: "list the accelerators' devices (OpenCL platforms and devices) and what ocelot uses on them", run: runDevices})
 }
 
 // devicesReport is what `ocelot devices --json` prints.
 type devicesReport struct {
-	Devices []opencl.DeviceInfo `json:"devices"`
+	// Devices are the backends' own descriptions of their devices.
+	Devices []any `json:"devices"`
 	// Default is the index of the device ocelot takes without --device
 	// (-1 when none).
 	Default int `json:"default"`
@@ -26,6 +27,8 @@ type devicesReport struct {
 	// Open is the result of --device N: the device opened, its kernels
 	// built and self-tested.
 	Open *openReport `json:"open,omitempty"`
+
+	listings []accel.Listing
 }
 
 type openReport struct {
@@ -46,22 +49,31 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 	device := fs.Int("device", -1, "open device N: build its kernels (or load them from the cache), run the self-test and report the start time")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ocelot devices [--json] [--device N]")
-		fmt.Fprintln(stderr, "\nLists every OpenCL platform and device with the capabilities ocelot uses. Without")
-		fmt.Fprintln(stderr, "--device, ocelot runs on the first GPU, else the first device; $OCELOT_OPENCL_DEVICE")
-		fmt.Fprintln(stderr, "overrides that. $OCELOT_OPENCL_LIB names the OpenCL library to load, and")
-		fmt.Fprintln(stderr, "$OCELOT_OPENCL_KERNELS a kernel variant (generic, nvidia-ptx, nvidia-ptx+mmq, nvidia-ptx+mma, ...).")
+		fmt.Fprintln(stderr, "\nLists every device of the accelerators compiled in (OpenCL platforms and devices)")
+		fmt.Fprintln(stderr, "with the capabilities ocelot uses. Without --device, ocelot runs on the first GPU, else")
+		fmt.Fprintln(stderr, "the first device; $OCELOT_OPENCL_DEVICE overrides that. $OCELOT_OPENCL_LIB names the")
+		fmt.Fprintln(stderr, "OpenCL library to load, and $OCELOT_OPENCL_KERNELS a kernel variant (generic, nvidia-ptx, nvidia-ptx+mmq, nvidia-ptx+mma, ...).")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	rep := devicesReport{Default: -1, Devices: []opencl.DeviceInfo{}}
-	ds, err := opencl.Devices()
-	if err != nil {
-		rep.Error = err.Error()
-	} else {
-		rep.Devices = ds
-		rep.Default = defaultDevice(ds)
+	rep := devicesReport{Default: -1, Devices: []any{}, listings: accel.Devices()}
+	var errs []string
+	for _, l := range rep.listings {
+		if l.Err != nil {
+			errs = append(errs, l.Err.Error())
+		}
+		for _, d := range l.Devices {
+			rep.Devices = append(rep.Devices, d.JSON)
+			if d.Default && rep.Default < 0 {
+				rep.Default = d.Index
+			}
+		}
+	}
+	rep.Error = strings.Join(errs, "; ")
+	if len(rep.listings) == 0 {
+		rep.Error = "no accelerator backend is compiled into this build"
 	}
 	var openErr error
 	set := false
@@ -71,17 +83,22 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 			return usagef("--device must not be negative, got %d", *device)
 		}
 		or := &openReport{Device: *device}
-		b, err := opencl.Open(opencl.Options{Device: *device, Logf: func(format string, args ...any) {
-			fmt.Fprintf(stderr, format+"\n", args...)
-		}})
-		if err != nil {
-			or.Error, openErr = err.Error(), err
-		} else {
-			st := b.Start()
-			info := b.Info()
-			or.Name, or.Variant, or.FromCache, or.CacheFile = info.Name, st.Variant, st.FromCache, st.CacheFile
-			or.BuildMS, or.SelfTest, or.TotalMS = ms(st.Build.Seconds()), ms(st.SelfTest.Seconds()), ms(st.Total.Seconds())
-			b.Close()
+		openErr = fmt.Errorf("no accelerator backend is compiled into this build")
+		for _, l := range rep.listings {
+			var b accel.Backend
+			b, openErr = accel.Open(l.Backend, accel.Config{Device: *device, Logf: func(format string, args ...any) {
+				fmt.Fprintf(stderr, format+"\n", args...)
+			}})
+			if openErr == nil {
+				st := b.Start()
+				or.Name, or.Variant, or.FromCache, or.CacheFile = deviceName(l, *device), st.Variant, st.FromCache, st.CacheFile
+				or.BuildMS, or.SelfTest, or.TotalMS = ms(st.Build.Seconds()), ms(st.SelfTest.Seconds()), ms(st.Total.Seconds())
+				b.Close()
+			}
+			break // the first accelerator numbers the devices --device takes
+		}
+		if openErr != nil {
+			or.Error = openErr.Error()
 		}
 		rep.Open = or
 	}
@@ -100,103 +117,46 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+func deviceName(l accel.Listing, index int) string {
+	for _, d := range l.Devices {
+		if d.Index == index {
+			return d.Name
+		}
+	}
+	return ""
+}
+
 func ms(s float64) float64 { return float64(int64(s*1e6)) / 1e3 }
 
-// defaultDevice is the device Open takes without --device: the first
-// available GPU, else the first available device.
-func defaultDevice(ds []opencl.DeviceInfo) int {
-	for _, d := range ds {
-		if d.Type == "GPU" && d.Available {
-			return d.Index
-		}
-	}
-	for _, d := range ds {
-		if d.Available {
-			return d.Index
-		}
-	}
-	return -1
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-}
-
-// kernelsText lists the kernel variants Open tries, and those a user may
-// ask for with OCELOT_OPENCL_KERNELS.
-func kernelsText(d opencl.DeviceInfo) string {
-	s := strings.Join(d.Kernels, ", then ")
-	if len(d.OptIn) > 0 {
-		s += "; opt-in (OCELOT_OPENCL_KERNELS): " + strings.Join(d.OptIn, ", ")
-	}
-	return s
-}
-
 func printDevices(w io.Writer, rep devicesReport) {
-	if rep.Error != "" || len(rep.Devices) == 0 {
-		reason := rep.Error
-		if reason == "" {
-			reason = "the OpenCL loader lists no device"
-		}
-		fmt.Fprintf(w, "no OpenCL device: %s\nocelot runs on the CPU.\n", reason)
+	if len(rep.listings) == 0 {
+		fmt.Fprintf(w, "no accelerator: %s\nocelot runs on the CPU.\n", rep.Error)
 	}
-	platform := -1
-	for _, d := range rep.Devices {
-		if d.PlatformIndex != platform {
-			platform = d.PlatformIndex
-			fmt.Fprintf(w, "platform %d: %s (%s)\n", d.PlatformIndex, d.Platform, d.PlatformVersion)
-		}
-		mark := ""
-		if d.Index == rep.Default {
-			mark = "  [default]"
-		}
-		fmt.Fprintf(w, "  device %d: %s — %s, %s%s\n", d.Index, d.Name, d.Type, d.Vendor, mark)
-		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-		var sg []string
-		for _, s := range []struct {
-			on   bool
-			name string
-		}{{d.SubgroupsKHR, "khr"}, {d.SubgroupsIntel, "intel"}, {d.SubgroupsQcom, "qcom"}} {
-			if s.on {
-				sg = append(sg, s.name)
+	for _, l := range rep.listings {
+		if l.Err != nil || len(l.Devices) == 0 {
+			reason := "the loader lists no device"
+			if l.Err != nil {
+				reason = l.Err.Error()
 			}
+			fmt.Fprintf(w, "no %s device: %s\nocelot runs on the CPU.\n", l.Title, reason)
 		}
-		if len(sg) == 0 {
-			sg = []string{"none"}
+		group := ""
+		for _, d := range l.Devices {
+			if d.Group != group {
+				group = d.Group
+				fmt.Fprintln(w, group)
+			}
+			mark := ""
+			if d.Default {
+				mark = "  [default]"
+			}
+			fmt.Fprintf(w, "  device %d: %s — %s, %s%s\n", d.Index, d.Name, d.Type, d.Vendor, mark)
+			tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+			for _, r := range d.Details {
+				fmt.Fprintf(tw, "    %s:\t%s\n", r[0], r[1])
+			}
+			tw.Flush()
 		}
-		rows := [][2]string{
-			{"version", fmt.Sprintf("%s; %s; driver %s", d.Version, d.OpenCLC, d.Driver)},
-			{"compute units", fmt.Sprintf("%d at %d MHz", d.Units, d.ClockMHz)},
-			{"memory", fmt.Sprintf("global %s, local %s, max allocation %s", bytesText(d.GlobalMem), bytesText(d.LocalMem), bytesText(d.MaxAlloc))},
-			{"work-group", fmt.Sprintf("up to %d work-items", d.MaxWorkGroup)},
-			{"fp16", yesNo(d.FP16)},
-			{"subgroups", strings.Join(sg, ", ")},
-			{"integer dot product", yesNo(d.IntegerDot)},
-			{"image1d_buffer", yesNo(d.Image1DBuffer)},
-			{"inline PTX", yesNo(d.InlinePTX)},
-			{"kernels", kernelsText(d)},
-		}
-		if !d.Available {
-			rows = append(rows, [2]string{"available", "no (the driver cannot run or compile for it)"})
-		}
-		for _, r := range rows {
-			fmt.Fprintf(tw, "    %s:\t%s\n", r[0], r[1])
-		}
-		tw.Flush()
 	}
 	if o := rep.Open; o != nil {
 		if o.Error != "" {
