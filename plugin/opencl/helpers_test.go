@@ -248,6 +248,7 @@ func (refCPU) Caps() accel.Caps {
 func (refCPU) Memory() accel.Memory    { return accel.HostMemory() }
 func (refCPU) Profile() []accel.OpTime { return nil }
 func (refCPU) ResetProfile()           {}
+func (refCPU) Start() accel.StartInfo  { return accel.StartInfo{} }
 func (refCPU) Load(t *graph.Tensor) error {
 	if t.Kind == graph.Cache {
 		t.Bufs[graph.CPU] = make([]byte, t.Bytes())
