@@ -44,7 +44,7 @@ type Options struct {
 	// NoKVOffload keeps the KV cache, and attention, in host memory even
 	// for offloaded layers (llama.cpp's -nkvo).
 	NoKVOffload bool
-	Profile     bool // collect per-kernel timings on the accelerator
+	Profile     bool // time every op on every backend (see Model.Profile)
 	// CPUPrecision is how the CPU backend multiplies quantized weights:
 	// "int8" (default: activations quantized to Q8_0, as llama.cpp does),
 	// "int8x2" (two int8 terms: within float rounding of ref, twice the
@@ -66,8 +66,8 @@ const AutoGPULayers = -1
 // prompt at once up to 512 tokens (matrix products are most efficient on
 // large batches, on the CPU and on GPUs alike, and one micro-batch means
 // one pass over the weights), and 512 beyond that, which bounds the
-// scratch memory.
-func AutoUbatch(n int, backend string) int {
+// scratch memory. The rule is the same for every backend.
+func AutoUbatch(n int) int {
 	return max(1, min(n, 512))
 }
 

@@ -221,7 +221,10 @@ func (t *mulMatTask) run(wk, lo, hi int) {
 			// Dequantize each weight row once for the tile's tokens.
 			row := t.c.scratch[wk].f32[:k]
 			for r := r0; r < r1; r++ {
-				_ = quant.Dequantize(t.typ, row, t.w[r*t.rowBytes:(r+1)*t.rowBytes])
+				if err := quant.Dequantize(t.typ, row, t.w[r*t.rowBytes:(r+1)*t.rowBytes]); err != nil {
+					t.fail(err)
+					return
+				}
 				for j := j0; j < j1; j++ {
 					t.out[j*m+r] = quant.VecDotF32(k, row, t.x[j*k:(j+1)*k])
 				}

@@ -10,7 +10,7 @@ import (
 // Config is what opening an accelerator takes.
 type Config struct {
 	Device  int                           // device index (-1: the backend's default choice)
-	Profile bool                          // collect per-kernel timings
+	Profile bool                          // time every op (Backend.Profile)
 	Logf    func(format string, a ...any) // where the backend logs (nil: nowhere)
 	// Auto is set when the backend is being chosen automatically
 	// (--backend auto): it should then take only devices that are worth

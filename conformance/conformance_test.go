@@ -14,11 +14,14 @@ import (
 func TestCPUOps(t *testing.T) {
 	r := &Report{Device: "cpu"}
 	for i, path := range cpuPaths() {
-		restore := forcePath(path)
+		restore, err := forcePath(path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		b := accel.NewCPU(2)
 		// The full set on the default path, the quick one on the others.
 		for _, c := range OpCases(b, graph.CPU, testing.Short() || i > 0) {
-			c.Backend = "cpu/" + path
+			c.Backend = "cpu/" + path.String()
 			r.Cases = append(r.Cases, c)
 		}
 		b.Close()

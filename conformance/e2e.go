@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/sample"
 )
 
@@ -186,10 +188,17 @@ func Configs(models []Model, backend, device string, quick bool) []Config {
 			ngls = []int{0, m.NLayer / 2, m.NLayer + 1}
 		}
 		batches := [][2]int{{512, 512}, {64, 8}, {7, 3}}
-		kvs := []string{"f32", "f16", "q8_0", "q4_0"}
-		threads := []int{1, 2}
+		var kvs []string
+		for _, t := range model.KVTypes {
+			kvs = append(kvs, t.String())
+		}
+		// One thread, and every core (the pool's split of the work).
+		threads := []int{1}
+		if n := runtime.NumCPU(); n > 1 {
+			threads = append(threads, n)
+		}
 		if quick {
-			batches, threads = [][2]int{{64, 8}, {512, 512}}, []int{2}
+			batches, threads = [][2]int{{64, 8}, {512, 512}}, threads[len(threads)-1:]
 		}
 		for _, ngl := range ngls {
 			for _, kv := range kvs {

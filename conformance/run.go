@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
@@ -53,7 +54,7 @@ func DefaultModels(dir string) ([]Model, error) {
 // configurations, and tallies the report.
 func Run(o Options) (*Report, error) {
 	if o.Threads <= 0 {
-		o.Threads = 2
+		o.Threads = runtime.NumCPU()
 	}
 	logf := o.Logf
 	if logf == nil {
@@ -70,11 +71,14 @@ func Run(o Options) (*Report, error) {
 	// The CPU backend, on every kernel path this machine can run.
 	if o.Backend == "cpu" || o.Backend == "all" {
 		for _, path := range cpuPaths() {
-			restore := forcePath(path)
+			restore, err := forcePath(path)
+			if err != nil {
+				return nil, err
+			}
 			cpu := accel.NewCPU(o.Threads)
 			logf("op cases: cpu (%s kernels)", path)
 			for _, c := range OpCases(cpu, graph.CPU, o.Quick) {
-				c.Backend = "cpu/" + path
+				c.Backend = "cpu/" + path.String()
 				r.Cases = append(r.Cases, c)
 			}
 			cpu.Close()

@@ -260,7 +260,7 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	if nUbatch < 0 {
 		nUbatch = 512 // decoding takes one token at a time whatever the micro-batch
 		if test.nPrompt > 0 {
-			nUbatch = ocelot.AutoUbatch(test.nPrompt, backend)
+			nUbatch = ocelot.AutoUbatch(test.nPrompt)
 		}
 	}
 	nUbatch = min(nUbatch, nBatch)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/ocelot-llm/ocelot/conformance"
@@ -23,7 +24,7 @@ func runConformance(args []string, stdout, stderr io.Writer) error {
 	device := fs.Int("device", -1, "accelerator device index (default: the first GPU)")
 	quick := fs.Bool("quick", false, "run a smaller set of cases")
 	out := fs.String("o", "table", "output: table or json")
-	threads := fs.Int("t", 2, "CPU threads")
+	threads := fs.Int("t", runtime.NumCPU(), "CPU threads")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ocelot conformance [-m M.gguf] [--backend cpu|opencl|all] [--device N] [--quick] [-o table|json]")
 		fs.PrintDefaults()

@@ -69,7 +69,7 @@ func (e *engineFlags) check(fs *flag.FlagSet) error {
 		e.nBatch = e.nCtx // a batch never exceeds the context
 	}
 	if e.nUbatch == -1 {
-		e.nUbatch = ocelot.AutoUbatch(e.nBatch, e.backend)
+		e.nUbatch = ocelot.AutoUbatch(e.nBatch)
 	}
 	if e.nUbatch > e.nBatch && !set["ub"] {
 		e.nUbatch = e.nBatch

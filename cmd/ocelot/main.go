@@ -1,6 +1,7 @@
 // Command ocelot runs Llama-family GGUF models: it describes model files,
-// generates synthetic models, tokenizes text, and (in later releases)
-// evaluates and benchmarks models on the CPU and on OpenCL devices.
+// generates synthetic models, tokenizes text, runs and evaluates models,
+// benchmarks them, lists devices and checks every backend against the
+// reference engine, on the CPU and on OpenCL devices.
 //
 // Usage:
 //
