@@ -3,6 +3,7 @@ package opencl
 import (
 	"fmt"
 
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 )
 
@@ -31,14 +32,9 @@ var parts = map[quant.Type][]part{
 	quant.Q6_K: {{0, 128}, {128, 64}, {192, 16}, {208, 2}},
 }
 
-// deviceTypes are the types a device buffer may hold.
-func deviceType(t quant.Type) bool {
-	switch t {
-	case quant.F32, quant.F16, quant.BF16, quant.Q4_0, quant.Q8_0, quant.Q6_K:
-		return true
-	}
-	return false
-}
+// deviceType reports whether a device buffer may hold t: every weight
+// type ocelot has (the layout splits the quantized ones into regions).
+func deviceType(t quant.Type) bool { return model.HasType(model.WeightTypes, t) }
 
 func newLayout(t quant.Type, cols, rows int) (layout, error) {
 	if !deviceType(t) {
