@@ -11,12 +11,12 @@ import (
 // nCtx cells for `layers` layers fits in `avail` bytes (0: unknown, no
 // check), and if not, how much it needs and what to lower.
 func checkKVFits(c model.Config, nCtx, layers int, tk, tv quant.Type, avail int64, where string) error {
-	if avail <= 0 || layers == 0 {
-		return nil
-	}
 	need, err := model.KVBytes(c, nCtx, layers, tk, tv)
 	if err != nil {
-		return err
+		return fmt.Errorf("ocelot: %w; lower -c (n_ctx)", err)
+	}
+	if avail <= 0 || layers == 0 {
+		return nil
 	}
 	if need <= avail {
 		return nil

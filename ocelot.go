@@ -18,10 +18,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
@@ -62,6 +65,14 @@ type Options struct {
 // output layer) as fit the accelerator's memory with their KV cache.
 const AutoGPULayers = -1
 
+// Bounds on Options, checked by Load before anything is allocated.
+// Memory is checked as well: a KV cache that does not fit is refused with
+// what it needs.
+const (
+	MaxContext = 1 << 30 // n_ctx, n_batch and n_ubatch, in cells or tokens
+	MaxThreads = 4096
+)
+
 // AutoUbatch picks a micro-batch for a prompt of n tokens: the whole
 // prompt at once up to 512 tokens (matrix products are most efficient on
 // large batches, on the CPU and on GPUs alike, and one micro-batch means
@@ -73,6 +84,10 @@ func AutoUbatch(n int) int {
 
 // ErrClosed is returned by calls on a closed Model or Session.
 var ErrClosed = errors.New("ocelot: closed")
+
+// ErrBusy is returned by a call on a Session while a Generate runs on it:
+// a session is one sequence, used by one goroutine at a time.
+var ErrBusy = errors.New("ocelot: the session is busy generating (use one session per concurrent sequence)")
 
 func (o *Options) normalize() error {
 	if o.NCtx == 0 {
@@ -104,19 +119,21 @@ func (o *Options) normalize() error {
 		return err
 	}
 	switch {
-	case o.NCtx < 0:
-		return fmt.Errorf("ocelot: n_ctx must be positive, got %d", o.NCtx)
-	case o.NBatch < 0:
-		return fmt.Errorf("ocelot: n_batch must be positive, got %d", o.NBatch)
-	case o.NUbatch < 0:
-		return fmt.Errorf("ocelot: n_ubatch must be positive, got %d", o.NUbatch)
+	case o.NCtx < 0 || o.NCtx > MaxContext:
+		return fmt.Errorf("ocelot: n_ctx must lie in 1..%d, got %d", MaxContext, o.NCtx)
+	case o.NBatch < 0 || o.NBatch > MaxContext:
+		return fmt.Errorf("ocelot: n_batch must lie in 1..%d, got %d", MaxContext, o.NBatch)
+	case o.NUbatch < 0 || o.NUbatch > MaxContext:
+		return fmt.Errorf("ocelot: n_ubatch must lie in 1..%d, got %d", MaxContext, o.NUbatch)
 	case o.NUbatch > o.NBatch:
 		return fmt.Errorf("ocelot: n_ubatch %d is larger than n_batch %d", o.NUbatch, o.NBatch)
-	case o.Threads < 0:
-		return fmt.Errorf("ocelot: threads must be positive, got %d", o.Threads)
+	case o.Threads < 0 || o.Threads > MaxThreads:
+		return fmt.Errorf("ocelot: threads must lie in 1..%d, got %d", MaxThreads, o.Threads)
 	case o.NGPULayers < 0 && o.NGPULayers != AutoGPULayers:
 		return fmt.Errorf("ocelot: n_gpu_layers must be non-negative (or AutoGPULayers), got %d", o.NGPULayers)
 	}
+	o.NBatch = min(o.NBatch, o.NCtx) // a batch never exceeds the context
+	o.NUbatch = min(o.NUbatch, o.NBatch)
 	switch o.Backend {
 	case "ref", "cpu", "opencl", "auto":
 	default:
@@ -129,6 +146,7 @@ func (o *Options) normalize() error {
 // concurrent use.
 type Model struct {
 	opt  Options
+	path string
 	file *gguf.File
 	net  *model.Model
 	eng  engine
@@ -174,7 +192,7 @@ func Load(path string, opt Options) (*Model, error) {
 		f.Close()
 		return nil, fmt.Errorf("ocelot: %s: the tokenizer has %d tokens but token_embd.weight has %d rows", path, tok.VocabSize(), net.NVocab)
 	}
-	m := &Model{opt: opt, file: f, net: net, tok: tok}
+	m := &Model{opt: opt, path: path, file: f, net: net, tok: tok}
 	if opt.Backend == "ref" {
 		if m.opt.NGPULayers == AutoGPULayers {
 			m.opt.NGPULayers = 0 // the reference engine offloads nothing
@@ -253,6 +271,9 @@ type Session struct {
 	mu     sync.Mutex
 	sq     seq
 	closed bool
+	// generating is set while Generate runs: other calls that would add
+	// to the cache meanwhile get ErrBusy instead of mixing tokens in.
+	generating atomic.Bool
 }
 
 // NewSession returns a session with an empty KV cache of NCtx cells.
@@ -307,6 +328,9 @@ func (s *Session) Close() error {
 // Eval appends tokens to the sequence and returns the logits of the last
 // one (a slice of the vocabulary size).
 func (s *Session) Eval(tokens []int32) ([]float32, error) {
+	if s.generating.Load() {
+		return nil, ErrBusy
+	}
 	out, err := s.eval(context.Background(), tokens, false)
 	if err != nil || len(out) == 0 {
 		return nil, err
@@ -317,6 +341,9 @@ func (s *Session) Eval(tokens []int32) ([]float32, error) {
 // EvalAll appends tokens to the sequence and returns the logits of every
 // one of them.
 func (s *Session) EvalAll(ctx context.Context, tokens []int32) ([][]float32, error) {
+	if s.generating.Load() {
+		return nil, ErrBusy
+	}
 	return s.eval(ctx, tokens, true)
 }
 
@@ -338,7 +365,46 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float
 	if need := s.sq.pos() + len(tokens); need > m.opt.NCtx {
 		return nil, fmt.Errorf("ocelot: %d tokens (%d new after %d in the cache) do not fit the context of %d (n_ctx); raise -c or shorten the prompt", need, len(tokens), s.sq.pos(), m.opt.NCtx)
 	}
-	return s.sq.eval(ctx, tokens, all)
+	// Every id is checked before any is evaluated, so a bad one leaves
+	// the session as it was.
+	for i, id := range tokens {
+		if id < 0 || int(id) >= m.net.NVocab {
+			return nil, fmt.Errorf("ocelot: token id %d at index %d of the input is outside the vocabulary [0, %d)", id, i, m.net.NVocab)
+		}
+	}
+	out, err := s.sq.eval(ctx, tokens, all)
+	if errors.Is(err, accel.ErrNonFinite) {
+		return nil, m.nonFinite(err.Error())
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, row := range out {
+		if j := firstNonFinite(row); j >= 0 {
+			return nil, m.nonFinite(fmt.Sprintf("logit %d of row %d is %v", j, i, row[j]))
+		}
+	}
+	return out, nil
+}
+
+// firstNonFinite is the index of the first NaN or ±Inf in v, or -1.
+func firstNonFinite(v []float32) int {
+	for i, x := range v {
+		if x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 {
+			return i
+		}
+	}
+	return -1
+}
+
+// nonFinite explains non-finite logits: the first weight tensor of the
+// file that holds a non-finite value is named when there is one (a
+// broken file); otherwise the computation itself overflowed.
+func (m *Model) nonFinite(what string) error {
+	if err := m.net.CheckFinite(); err != nil {
+		return fmt.Errorf("ocelot: %s: the model computed non-finite logits (%s): %w", m.path, what, err)
+	}
+	return fmt.Errorf("ocelot: %s: the model computed non-finite logits (%s), though every weight in the file is finite (an overflow in the computation, or a backend fault)", m.path, what)
 }
 
 // Timings measure a generation.
@@ -382,10 +448,15 @@ type Result struct {
 
 // Generate evaluates prompt, then samples up to n tokens (n < 0: until the
 // context is full), calling onToken with each token id and its text as
-// soon as the text is whole UTF-8. It stops at an end-of-generation token,
+// soon as the text is whole UTF-8. A second call on the same session while
+// one runs returns ErrBusy. It stops at an end-of-generation token,
 // returns ctx's error when ctx is cancelled (between micro-batches), and
 // an error from onToken stops it with that error.
 func (s *Session) Generate(ctx context.Context, prompt []int32, smp *sample.Sampler, n int, onToken func(id int32, text string) error) (res Result, err error) {
+	if !s.generating.CompareAndSwap(false, true) {
+		return res, ErrBusy
+	}
+	defer s.generating.Store(false)
 	if smp == nil {
 		smp = sample.Greedy()
 	}

@@ -2,6 +2,7 @@ package accel
 
 import (
 	"bufio"
+	"errors"
 	"os"
 	"sort"
 	"strconv"
@@ -11,6 +12,10 @@ import (
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/quant"
 )
+
+// ErrNonFinite marks an error about NaN or infinite values in what a
+// backend computed; the engine then looks for their cause in the model.
+var ErrNonFinite = errors.New("NaN or Inf values")
 
 // Caps is what a backend holds and runs, as data: the engine reads it to
 // decide where weights and caches go, without probing with fake graphs.

@@ -59,6 +59,9 @@ func (r *Runner) Run(c *Context, g *graph.Graph) ([]float32, error) {
 				c.arenas[b].Free()
 				c.arenas[b] = nil
 			}
+			if free := be.Memory().Free; free > 0 && need > free {
+				return nil, fmt.Errorf("accel: %s: the intermediates of this micro-batch need %d bytes (%.1f GiB) but %d bytes are free: lower -ub (n_ubatch)", be.Name(), need, float64(need)/(1<<30), free)
+			}
 			a, err := be.NewArena(need)
 			if err != nil {
 				return nil, fmt.Errorf("accel: %s: scratch memory of %d bytes: %w", be.Name(), need, err)

@@ -10,7 +10,11 @@
 package model
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/quant"
@@ -73,15 +77,22 @@ type Model struct {
 	RopeFreqs  []float32 // per-pair frequency divisors (Llama 3.1), or nil
 }
 
-// Load builds a Model over a GGUF file's tensors. The weights are not
-// copied: they stay in the file's memory map, which must stay open while
-// the model is used.
+// Load builds a Model over a GGUF file's tensors, after validating
+// everything it will compute with: the hyperparameters (types, ranges and
+// agreement with the tensors), the layer count against the layers the
+// file holds, every tensor's type and shape, and the norm and RoPE
+// vectors (finite). The weights are not copied: they stay in the file's
+// memory map, which must stay open while the model is used. The first
+// problem found is the error; nothing after it is read.
 func Load(f *gguf.File) (*Model, error) {
 	if arch := f.Architecture(); arch != "llama" {
 		return nil, fmt.Errorf("model: architecture %q is not supported (ocelot runs llama)", arch)
 	}
 	cfg, err := loadConfig(f)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLayers(f, cfg.NLayer); err != nil {
 		return nil, err
 	}
 	l := loader{f: f}
@@ -93,9 +104,12 @@ func Load(f *gguf.File) (*Model, error) {
 	if len(embd.Shape) != 2 {
 		return nil, fmt.Errorf("model: tensor token_embd.weight has %d dims, want 2", len(embd.Shape))
 	}
+	if embd.Shape[1] < 1 || embd.Shape[1] > MaxVocab {
+		return nil, fmt.Errorf("model: tensor token_embd.weight has %d rows (the vocabulary), want 1..%d", embd.Shape[1], MaxVocab)
+	}
 	m.NVocab = int(embd.Shape[1])
 	m.TokEmbd = l.matrix("token_embd.weight", cfg.NEmbd, m.NVocab)
-	for i := 0; i < cfg.NLayer; i++ {
+	for i := 0; i < cfg.NLayer && l.err == nil; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
 		m.Layers = append(m.Layers, Layer{
 			AttnNorm: l.vector(p+"attn_norm.weight", cfg.NEmbd),
@@ -117,6 +131,11 @@ func Load(f *gguf.File) (*Model, error) {
 	}
 	if _, ok := f.Tensor("rope_freqs.weight"); ok {
 		m.RopeFreqs = l.vector("rope_freqs.weight", cfg.HeadDim/2)
+		for i, v := range m.RopeFreqs {
+			if l.err == nil && !(v > 0) {
+				l.err = fmt.Errorf("model: tensor rope_freqs.weight: factor %d is %v; RoPE frequency factors must be positive", i, v)
+			}
+		}
 	}
 	if l.err != nil {
 		return nil, l.err
@@ -124,55 +143,116 @@ func Load(f *gguf.File) (*Model, error) {
 	return m, nil
 }
 
+// Sanity bounds on hyperparameters, far above any real Llama model; a file
+// beyond them is refused before anything is allocated for it.
+const (
+	MaxLayers = 1024    // block_count
+	MaxWidth  = 1 << 17 // embedding_length, feed_forward_length
+	MaxHeads  = 4096    // head_count, head_count_kv
+	MaxVocab  = 1 << 24 // rows of token_embd.weight
+)
+
+// checkLayers compares block_count with the layers whose tensors the file
+// holds (blk.N.*): a count above them would load nothing but missing
+// tensors, one below them would ignore weights silently.
+func checkLayers(f *gguf.File, nLayer int) error {
+	top := -1
+	for _, t := range f.Tensors {
+		rest, ok := strings.CutPrefix(t.Name, "blk.")
+		if !ok {
+			continue
+		}
+		n, _, ok := strings.Cut(rest, ".")
+		if !ok {
+			continue
+		}
+		if i, err := strconv.Atoi(n); err == nil && i > top {
+			top = i
+		}
+	}
+	key := f.ArchKey("block_count")
+	switch {
+	case top+1 < nLayer:
+		return fmt.Errorf("model: %s is %d but the file holds tensors for %d layers (blk.0 to blk.%d)", key, nLayer, top+1, top)
+	case top+1 > nLayer:
+		return fmt.Errorf("model: the file holds tensors of layer %d (blk.%d.*) but %s is %d", top, top, key, nLayer)
+	}
+	return nil
+}
+
+// loadConfig reads and checks the hyperparameters. A required key that
+// is missing, a key of the wrong type (optional or not) and a value out
+// of range are errors naming the key.
 func loadConfig(f *gguf.File) (Config, error) {
 	var c Config
 	var err error
-	u := func(suffix string) int {
+	// u reads a required integer in [lo, hi].
+	u := func(suffix string, lo, hi int) int {
 		if err != nil {
 			return 0
 		}
-		var v uint32
-		if v, err = f.ArchUint32(suffix); err != nil {
-			err = fmt.Errorf("model: hyperparameter: %w", err)
+		v, e := f.ArchUint32(suffix)
+		switch {
+		case e != nil:
+			err = fmt.Errorf("model: hyperparameter: %w", e)
+		case int64(v) < int64(lo) || int64(v) > int64(hi):
+			err = fmt.Errorf("model: hyperparameter %s is %d, want %d..%d", f.ArchKey(suffix), v, lo, hi)
 		}
 		return int(v)
 	}
-	c.NEmbd = u("embedding_length")
-	c.NLayer = u("block_count")
-	c.NHead = u("attention.head_count")
-	c.NFF = u("feed_forward_length")
-	if err != nil {
-		return c, err
+	// opt reports whether an optional key is present, failing for one
+	// that is present with the wrong type.
+	opt := func(e error) bool {
+		if e == nil {
+			return true
+		}
+		if err == nil && !errors.Is(e, gguf.ErrKeyNotFound) {
+			err = fmt.Errorf("model: hyperparameter: %w", e)
+		}
+		return false
 	}
+	c.NEmbd = u("embedding_length", 1, MaxWidth)
+	c.NLayer = u("block_count", 1, MaxLayers)
+	c.NHead = u("attention.head_count", 1, MaxHeads)
+	c.NFF = u("feed_forward_length", 1, MaxWidth)
 	c.NHeadKV = c.NHead
-	if v, e := f.ArchUint32("attention.head_count_kv"); e == nil {
+	if v, e := f.ArchUint32("attention.head_count_kv"); opt(e) {
 		c.NHeadKV = int(v)
 	}
-	if v, e := f.ArchUint32("context_length"); e == nil {
+	if v, e := f.ArchUint32("context_length"); opt(e) {
 		c.NCtxTrain = int(v)
 	}
 	c.RopeBase = 10000
-	if v, e := f.ArchFloat32("rope.freq_base"); e == nil {
+	if v, e := f.ArchFloat32("rope.freq_base"); opt(e) {
 		c.RopeBase = v
 	}
 	c.RMSEps = 1e-5
-	if v, e := f.ArchFloat32("attention.layer_norm_rms_epsilon"); e == nil {
+	if v, e := f.ArchFloat32("attention.layer_norm_rms_epsilon"); opt(e) {
 		c.RMSEps = v
 	}
+	ropeDims, e := f.ArchUint32("rope.dimension_count")
+	hasRopeDims := opt(e)
+	if err != nil {
+		return c, err
+	}
 	switch {
-	case c.NEmbd <= 0 || c.NLayer <= 0 || c.NHead <= 0 || c.NHeadKV <= 0 || c.NFF <= 0:
-		return c, fmt.Errorf("model: hyperparameters must be positive (n_embd %d, layers %d, heads %d, kv heads %d, n_ff %d)", c.NEmbd, c.NLayer, c.NHead, c.NHeadKV, c.NFF)
+	case c.NHeadKV < 1 || c.NHeadKV > c.NHead:
+		return c, fmt.Errorf("model: hyperparameter %s is %d, want 1..%d (head_count)", f.ArchKey("attention.head_count_kv"), c.NHeadKV, c.NHead)
 	case c.NEmbd%c.NHead != 0:
 		return c, fmt.Errorf("model: n_embd %d is not a multiple of head_count %d", c.NEmbd, c.NHead)
 	case c.NHead%c.NHeadKV != 0:
 		return c, fmt.Errorf("model: head_count %d is not a multiple of head_count_kv %d", c.NHead, c.NHeadKV)
+	case !(c.RopeBase > 0) || math.IsInf(float64(c.RopeBase), 0):
+		return c, fmt.Errorf("model: hyperparameter %s is %v; the RoPE frequency base must be positive and finite", f.ArchKey("rope.freq_base"), c.RopeBase)
+	case !(c.RMSEps > 0 && c.RMSEps < 1):
+		return c, fmt.Errorf("model: hyperparameter %s is %v; the RMSNorm epsilon must lie in (0, 1)", f.ArchKey("attention.layer_norm_rms_epsilon"), c.RMSEps)
 	}
 	c.HeadDim = c.NEmbd / c.NHead
 	if c.HeadDim%2 != 0 {
 		return c, fmt.Errorf("model: head size %d is odd; RoPE needs pairs", c.HeadDim)
 	}
-	if v, e := f.ArchUint32("rope.dimension_count"); e == nil && int(v) != c.HeadDim {
-		return c, fmt.Errorf("model: rope.dimension_count %d differs from the head size %d (partial RoPE is not supported)", v, c.HeadDim)
+	if hasRopeDims && int(ropeDims) != c.HeadDim {
+		return c, fmt.Errorf("model: rope.dimension_count %d differs from the head size %d (partial RoPE is not supported)", ropeDims, c.HeadDim)
 	}
 	return c, nil
 }
@@ -235,6 +315,12 @@ func (l *loader) vector(name string, n int) []float32 {
 	if err := w.Row(0, v); err != nil {
 		l.err = fmt.Errorf("model: tensor %s: %w", name, err)
 		return nil
+	}
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			l.err = fmt.Errorf("model: tensor %s: element %d is %v; a norm or RoPE vector must be finite", name, i, x)
+			return nil
+		}
 	}
 	return v
 }

@@ -1,6 +1,8 @@
 package model_test
 
 import (
+	"encoding/binary"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,6 +76,24 @@ func TestLoadErrors(t *testing.T) {
 			w.Metadata().Delete("llama.block_count")
 			copyTensors(t, w, f, "", nil)
 		}, "llama.block_count"},
+		// Hyperparameters out of range or disagreeing with the tensors are
+		// refused before any layer is read.
+		{"absurd block count", setKV("llama.block_count", gguf.Uint32(0xFFFFFFFF)), "llama.block_count is 4294967295, want 1..1024"},
+		{"more layers than tensors", setKV("llama.block_count", gguf.Uint32(6)), "llama.block_count is 6 but the file holds tensors for 4 layers"},
+		{"fewer layers than tensors", setKV("llama.block_count", gguf.Uint32(3)), "holds tensors of layer 3 (blk.3.*) but llama.block_count is 3"},
+		{"absurd width", setKV("llama.embedding_length", gguf.Uint32(1<<30)), "llama.embedding_length is 1073741824"},
+		{"zero heads", setKV("llama.attention.head_count", gguf.Uint32(0)), "llama.attention.head_count is 0"},
+		{"more kv heads than heads", setKV("llama.attention.head_count_kv", gguf.Uint32(16)), "head_count_kv is 16, want 1..8"},
+		// Optional keys of the wrong type are errors, not defaults.
+		{"rope base as string", setKV("llama.rope.freq_base", gguf.String("500000")), "llama.rope.freq_base"},
+		{"kv heads as string", setKV("llama.attention.head_count_kv", gguf.String("2")), "llama.attention.head_count_kv"},
+		// Values no forward pass can use.
+		{"rope base zero", setKV("llama.rope.freq_base", gguf.Float32(0)), "rope.freq_base is 0"},
+		{"rope base NaN", setKV("llama.rope.freq_base", gguf.Float32(float32(math.NaN()))), "rope.freq_base is NaN"},
+		{"negative epsilon", setKV("llama.attention.layer_norm_rms_epsilon", gguf.Float32(-1e-5)), "epsilon must lie in (0, 1)"},
+		{"NaN in a norm", func(w *gguf.Writer, f *gguf.File) {
+			copyTensorsEdit(t, w, f, "blk.1.ffn_norm.weight", func(b []byte) { binary.LittleEndian.PutUint32(b[4*7:], math.Float32bits(float32(math.NaN()))) })
+		}, "tensor blk.1.ffn_norm.weight: element 7 is NaN"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,5 +108,66 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// setKV copies the model with one metadata value changed.
+func setKV(key string, v gguf.Value) func(*gguf.Writer, *gguf.File) {
+	return func(w *gguf.Writer, f *gguf.File) {
+		w.Set(key, v)
+		for _, ti := range f.Tensors {
+			data, _ := f.TensorData(ti.Name)
+			w.AddTensorBytes(ti.Name, ti.Type, ti.Shape, data)
+		}
+	}
+}
+
+// copyTensorsEdit copies every tensor, letting edit change a copy of one
+// tensor's bytes.
+func copyTensorsEdit(t *testing.T, w *gguf.Writer, f *gguf.File, name string, edit func([]byte)) {
+	t.Helper()
+	for _, ti := range f.Tensors {
+		data, err := f.TensorData(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti.Name == name {
+			data = append([]byte(nil), data...)
+			edit(data)
+		}
+		if err := w.AddTensorBytes(ti.Name, ti.Type, ti.Shape, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCheckFinite plants an infinite Q4_0 block scale and a NaN f32
+// weight and expects CheckFinite to name each tensor and row; the tiny
+// model as generated passes.
+func TestCheckFinite(t *testing.T) {
+	tiny := testmodel.Preset(t, "tiny")
+	load := func(path string) *model.Model {
+		f, err := gguf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		m, err := model.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if err := load(tiny).CheckFinite(); err != nil {
+		t.Fatalf("tiny: %v", err)
+	}
+	// Row 2 of blk.0.attn_k.weight (q4_0, 256 columns = 8 blocks of 18
+	// bytes): its first block's f16 scale becomes +Inf.
+	path := rewrite(t, tiny, func(w *gguf.Writer, f *gguf.File) {
+		copyTensorsEdit(t, w, f, "blk.0.attn_k.weight", func(b []byte) { binary.LittleEndian.PutUint16(b[2*8*18:], 0x7c00) })
+	})
+	err := load(path).CheckFinite()
+	if err == nil || !strings.Contains(err.Error(), "tensor blk.0.attn_k.weight") || !strings.Contains(err.Error(), "row 2") {
+		t.Fatalf("Inf scale: %v", err)
 	}
 }

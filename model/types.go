@@ -65,5 +65,13 @@ func KVBytes(c Config, nCtx, layers int, typeK, typeV quant.Type) (int64, error)
 	if err != nil {
 		return 0, err
 	}
-	return int64(layers) * int64(nCtx) * (rk + rv), nil
+	cell, err := quant.AddSize(rk, rv)
+	if err != nil {
+		return 0, err
+	}
+	n, err := quant.MulSize(int64(layers), int64(nCtx), cell)
+	if err != nil {
+		return 0, fmt.Errorf("KV cache of %d cells × %d layers: %w", nCtx, layers, err)
+	}
+	return n, nil
 }

@@ -1,8 +1,10 @@
 package opencl
 
 import (
+	"fmt"
 	"math"
 
+	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/quant"
 )
@@ -43,5 +45,5 @@ func checkFinite(name string, v []float32) error {
 	if bad == 0 {
 		return nil
 	}
-	return errorf("read %s: %d of %d values are NaN or Inf (the first at %d, %v): the device computed garbage", name, bad, len(v), first, v[first])
+	return fmt.Errorf("opencl: read %s: %d of %d values are NaN or Inf (the first at %d, %v): %w", name, bad, len(v), first, v[first], accel.ErrNonFinite)
 }
