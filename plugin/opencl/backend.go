@@ -64,6 +64,7 @@ type Backend struct {
 	variant variant
 	opts    Options
 	start   StartInfo
+	env     switches // the environment's tuning switches, read once by Open
 
 	// Tuning, from the kernels' limits.
 	lwsMV, lwsNorm, lwsAttn, lwsElem, lws2D int
@@ -80,10 +81,6 @@ type Backend struct {
 	attnPart                                clMem
 	attnPartSize                            int64 // bytes of attnPart, the split attention's partial results
 	fuse                                    bool  // fuse RMS_NORM+MUL and ROPE+SET_ROWS
-	// GEMV shape overrides for tuning ($OCELOT_OPENCL_MV_LANES,
-	// $OCELOT_OPENCL_MV_THREADS): lanes per unit and work-items wanted
-	// per compute unit; 0 chooses from the device.
-	mvLanes, mvPerCU int
 
 	argBuf   [32]uint64 // kernel argument values on their way to clSetKernelArg
 	gws, lws [3]uintptr // a launch's sizes, on the heap for the raw call
@@ -151,7 +148,11 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{a: a, info: *d, opts: opts, ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}, arenas: map[*arena]bool{}, prof: map[profKey]*accel.OpTime{}, fuse: true}
+	env, err := readSwitches()
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{a: a, info: *d, opts: opts, env: env, ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}, arenas: map[*arena]bool{}, prof: map[profKey]*accel.OpTime{}, fuse: true}
 	cacheDir := opts.CacheDir
 	switch {
 	case cacheDir == "-":
@@ -213,7 +214,7 @@ func (b *Backend) setup(v variant, cacheDir string) error {
 	if b.q, err = b.a.newQueue(b.ctx, b.info.id, props); err != nil {
 		return err
 	}
-	res, err := buildProgram(b.a, b.ctx, &b.info, kernelSource, v.options(), cacheDir)
+	res, err := buildProgram(b.a, b.ctx, &b.info, kernelSource, v.options(b.env.mqBN, b.env.defines), cacheDir)
 	if err != nil {
 		return err
 	}
@@ -321,28 +322,70 @@ func (b *Backend) tune() error {
 	b.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
 	b.mmMin = 16
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
-	b.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes()+1024
+	b.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
 	b.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
-	b.mw = b.mwGroups >= 1 && os.Getenv("OCELOT_OPENCL_MW") != "0"
-	b.faTiled = minOf(128, "attention_tiled") == 128 && os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0"
-	b.mvLanes, b.mvPerCU = 0, 0
-	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_LANES")); err == nil && v > 0 {
-		b.mvLanes = pow2Floor(v)
-	}
-	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_THREADS")); err == nil && v > 0 {
-		b.mvPerCU = v
-	}
+	b.mw = b.mwGroups >= 1 && b.env.mw
+	b.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
 	if b.lwsAttn < 8 {
 		return errorf("the attention kernel allows only %d work-items per group", b.lwsAttn)
 	}
 	return nil
 }
 
-// Local memory of the GEMM's tiles (see mul_mm in kernels.cl).
+// switches are the environment's tuning switches (DEVELOPERS.md lists
+// them). Open reads them once, before it builds a program (mqBN and
+// defines are build options), and the backend never reads the
+// environment again.
+type switches struct {
+	mw        bool // the row-group GEMV may serve one-token products ($OCELOT_OPENCL_MW=0: no)
+	attnTiled bool // prompts may use attention_tiled ($OCELOT_OPENCL_ATTN_TILED=0: no)
+	attnSplit bool // decode attention may split over work-groups ($OCELOT_OPENCL_ATTN_SPLIT=0: no)
+	// mqBN is the integer GEMM's tokens per work-group (MQ_BN): 128, or
+	// $OCELOT_OPENCL_MQ_BN (a multiple of 8 up to 128) for tuning. On the
+	// H200 128 gave 8b pp512 5,472 tok/s against 5,139 with 64 (1b: the
+	// same).
+	mqBN int
+	// GEMV shape overrides ($OCELOT_OPENCL_MV_LANES,
+	// $OCELOT_OPENCL_MV_THREADS): lanes per unit (a power of two) and
+	// work-items wanted per compute unit; 0 chooses from the device.
+	mvLanes, mvPerCU int
+	// defines are extra build options for kernel experiments
+	// ($OCELOT_OPENCL_DEFINES); they may not redefine a host constant
+	// (hostDefines).
+	defines string
+}
+
+// readSwitches reads the tuning switches from the environment.
+func readSwitches() (switches, error) {
+	e := switches{
+		mw:        os.Getenv("OCELOT_OPENCL_MW") != "0",
+		attnTiled: os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0",
+		attnSplit: os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") != "0",
+		mqBN:      128,
+		defines:   os.Getenv("OCELOT_OPENCL_DEFINES"),
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MQ_BN")); err == nil && v >= 8 && v <= 128 && v%8 == 0 {
+		e.mqBN = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_LANES")); err == nil && v > 0 {
+		e.mvLanes = pow2Floor(v)
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MV_THREADS")); err == nil && v > 0 {
+		e.mvPerCU = v
+	}
+	if n := hostDefined(e.defines); n != "" {
+		return e, errorf("OCELOT_OPENCL_DEFINES=%q defines %s, which the host passes to the kernels from its own constant (change that in backend.go instead; MQ_BN: OCELOT_OPENCL_MQ_BN)", e.defines, n)
+	}
+	return e, nil
+}
+
+// The kernels' tile sizes and related constants. Those named in capitals
+// in their comments reach kernels.cl only as build options (hostDefines in
+// program.go): these constants are their one source.
 const (
-	mmTM         = 64
-	mmTN         = 32
+	mmTM         = 64 // weight rows per tile of the GEMM (MM_TM)
+	mmTN         = 32 // tokens per tile of the GEMM (MM_TN)
 	mmLocalBytes = 4 * (32*(mmTM+1) + 32*(mmTN+1))
 	mvR          = 4   // rows per GEMV unit (MV_R)
 	mvNT         = 8   // tokens per GEMV pass (MV_NT)
@@ -352,15 +395,15 @@ const (
 	// mvThreadsPerCU is how many GEMV work-items a GPU compute unit
 	// should hold to keep enough loads in flight (a full NVIDIA SM).
 	mvThreadsPerCU = 2048
-	tcBM, tcBN     = 64, 64
-	tcLD           = 40 // halves per local row of the tensor-core tiles
+	tcBM, tcBN     = 64, 64 // weight rows and tokens per tile of the tensor-core GEMM (TC_BM, TC_BN)
+	tcLD           = 40     // halves per local row of the tensor-core tiles (TC_LD)
 	tcLocalBytes   = 2 * tcLD * (tcBM + tcBN)
-	attDPT         = 8 // output dimensions per attention work-item
-	mqBM           = 64
-	mqLD           = 36     // words per local row of the integer GEMM's tiles
+	attDPT         = 8      // output dimensions per attention work-item (ATT_DPT)
+	mqBM           = 64     // weight rows per tile of the integer GEMM (MQ_BM; its tokens: switches.mqBN, MQ_BN)
+	mqLD           = 36     // words per local row of the integer GEMM's tiles (MQ_LD)
 	faTQ, faTK     = 32, 16 // query tokens and cells per tile of attention_tiled (FA_TQ, FA_TK)
 	faDMax         = 256    // largest head size of attention_tiled (FA_DMAX)
-	mqKB           = 4      // blocks per step of the integer GEMM
+	mqKB           = 4      // blocks per step of the integer GEMM (MQ_KB)
 	mwR            = 2      // rows per row group of the row-group GEMV (MW_R)
 	mwGroups       = 8      // row groups per work-group wanted
 )

@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -495,21 +493,13 @@ func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) err
 	return b.launchMMQ(w, y, k, m, rows)
 }
 
-// mqBN is the integer GEMM's tokens per work-group (MQ_BN): 128, or
-// $OCELOT_OPENCL_MQ_BN (a multiple of 8 up to 128) for tuning. On the H200
-// 128 gave 8b pp512 5,472 tok/s against 5,139 with 64 (1b: the same).
-var mqBN = func() int {
-	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MQ_BN")); err == nil && v >= 8 && v <= 128 && v%8 == 0 {
-		return v
-	}
-	return 128
-}()
-
-// mqLocalBytes is the integer GEMM's local memory.
-func mqLocalBytes() int64 { return int64(4*mqLD*(mqBM+mqBN) + 4*mqKB*(mqBM+mqBN)) }
+// mqLocalBytes is the integer GEMM's local memory with mqBN tokens per
+// work-group (switches.mqBN).
+func mqLocalBytes(mqBN int) int64 { return int64(4*mqLD*(mqBM+mqBN) + 4*mqKB*(mqBM+mqBN)) }
 
 // launchMMQ enqueues the integer GEMM over the quantized activations.
 func (b *Backend) launchMMQ(w, y loc, k, m, rows int) error {
+	mqBN := b.env.mqBN // the program's MQ_BN
 	args := []any{w.mem, w.off[0], w.off[1], b.actQ, uint64(0), y.mem, y.off[0], uint32(k), uint32(m), uint32(rows),
 		localMem(4 * mqLD * mqBM), localMem(4 * mqLD * mqBN), localMem(4 * mqKB * mqBM), localMem(4 * mqKB * mqBN)}
 	if b.variant.emulate {
@@ -531,7 +521,7 @@ func (b *Backend) attnSplit(p graph.Params, rows int) (chunk, nch int) {
 	groups := p.NHead * rows
 	units := max(1, b.info.Units)
 	L := b.lwsAttn
-	if groups >= 2*units || visible <= 2*L || os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") == "0" {
+	if groups >= 2*units || visible <= 2*L || !b.env.attnSplit {
 		return max(visible, 1), 1
 	}
 	want := (4*units + groups - 1) / groups
@@ -799,15 +789,15 @@ func (b *Backend) mvShape(name string, k, m, n int) (lanes, units int) {
 	if b.info.Type == "CPU" {
 		perCU = 64
 	}
-	if b.mvPerCU > 0 {
-		perCU = b.mvPerCU
+	if b.env.mvPerCU > 0 {
+		perCU = b.env.mvPerCU
 	}
 	pieces := (k + 7) / 8
 	nUnits := (m + mvR - 1) / mvR
 	lanes = pow2Ceil((cus*perCU + nUnits - 1) / nUnits)
 	lanes = min(max(lanes, mvMinLanes), mvMaxLanes, pow2Ceil(pieces), limit)
-	if b.mvLanes > 0 {
-		lanes = min(b.mvLanes, limit)
+	if b.env.mvLanes > 0 {
+		lanes = min(b.env.mvLanes, limit)
 	}
 	units = max(1, limit/lanes)
 	units = min(units, pow2Ceil(nUnits))

@@ -1,10 +1,20 @@
 // ocelot's OpenCL kernels. OpenCL C 1.2, no extension required.
 //
-// Build options select variants (see variant.go):
+// Build options select variants (type variant and its options method, in
+// program.go):
 //   -DOCL_NVIDIA      NVIDIA: inline PTX (mul.rn/add.rn for bit-exact
 //                     quantization, dp4a for the integer GEMV)
-//   -DOCL_SUBGROUPS   reductions use sub_group_reduce_add/max
+//   -DOCL_NV_MMA      NVIDIA tensor cores, f16 activations (mul_mm_tc_*)
+//   -DOCL_NV_MMQ      NVIDIA integer tensor cores, Q8_0 activations (mul_mmq_*)
+//   -DOCL_MMA_EMULATE tests: mma.sync emulated
+//   -DOCL_SUBGROUPS_KHR, -DOCL_SUBGROUPS_INTEL
+//                     reductions use sub_group_reduce_add/max
 //                     (cl_khr_subgroups or cl_intel_subgroups)
+// and set the tile sizes and other constants the host shares with the
+// kernels (MV_R, MV_NT, MW_R, MM_TM, MM_TN, ATT_DPT, FA_TQ, FA_TK, FA_DMAX,
+// TC_BM, TC_BN, TC_LD, MQ_BM, MQ_BN, MQ_KB, MQ_LD: hostDefines in
+// program.go, from the Go constants in backend.go). They have no default
+// here: a build without one stops at an #error.
 //
 // Buffers are passed as (global uchar* base, ulong byte offset) pairs: the
 // arena's intermediates live at planned offsets inside one buffer, and a
@@ -421,8 +431,12 @@ kernel void get_rows_q6_K(GET_ROWS_ARGS) { get_rows(T_Q6_K, GET_ROWS_PASS); }
 // (S, ceil(M/MV_R)) rounded up to whole groups; red holds
 // S*G*MV_R*min(N, NT) floats.
 
-#define MV_R 4
-#define MV_NT 8
+#ifndef MV_R // rows per unit
+#error MV_R must be set by the host (hostDefines in program.go)
+#endif
+#ifndef MV_NT // tokens per pass
+#error MV_NT must be set by the host (hostDefines in program.go)
+#endif
 
 // mv_pos gives the elements of piece p of a row (same for every row).
 FN void mv_pos(const int T, uint p, uint* e0, uint* e1) {
@@ -658,7 +672,12 @@ kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MV_NT, MM_PA
 // the FFN's gate and up rows with SwiGLU. The outputs of the fused ops are
 // all written, so nothing that reads them later can tell.
 
-#define MW_R 2
+#ifndef MW_R // rows per row group, even
+#error MW_R must be set by the host (hostDefines in program.go)
+#endif
+#if MW_R % 2 != 0
+#error MW_R must be even
+#endif
 #define MW_H (MW_R / 2)
 
 // ldx loads four activations through the read-only data cache on NVIDIA
@@ -890,8 +909,12 @@ kernel void mul_mw_swiglu_q4_0(global const uchar* wg, ulong g0, ulong g1, globa
 // group loads the tokens' chunk, and each work-item accumulates 8 rows by 4
 // tokens. Global size (ceil(M/64)*64, ceil(N/32)), local (64, 1).
 
-#define MM_TM 64
-#define MM_TN 32
+#ifndef MM_TM // weight rows per tile
+#error MM_TM must be set by the host (hostDefines in program.go)
+#endif
+#ifndef MM_TN // tokens per tile
+#error MM_TN must be set by the host (hostDefines in program.go)
+#endif
 
 FN void mul_mm(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
 		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N,
@@ -1282,7 +1305,9 @@ kernel void rope_set_rows_q4_0(ROPE_SET_ARGS) { rope_set_rows(T_Q4_0, ROPE_SET_P
 // (NH*L, n), local (L, 1). Work-item i scores cell j0+i of each tile, and
 // accumulates output dimensions i, i+L, ... (at most ATT_DPT of them).
 
-#define ATT_DPT 8
+#ifndef ATT_DPT // output dimensions per work-item
+#error ATT_DPT must be set by the host (hostDefines in program.go)
+#endif
 
 // kv_dot is q · row[col0, col0+D) of a cache of type T and row width W.
 FN float kv_dot(int T, global const uchar* b, ulong o0, ulong o1, size_t row, uint W, uint col0, uint D, local const float* q) {
@@ -1468,9 +1493,15 @@ kernel void attention(global const uchar* qb, ulong qo,
 // local (128, 1). Local: qs FA_TQ*(D+1), ks and vs FA_TK*(D+1), ps
 // FA_TQ*(FA_TK+1) floats.
 
-#define FA_TQ 32
-#define FA_TK 16
-#define FA_DMAX 256
+#ifndef FA_TQ // query tokens per tile
+#error FA_TQ must be set by the host (hostDefines in program.go)
+#endif
+#ifndef FA_TK // cells per tile
+#error FA_TK must be set by the host (hostDefines in program.go)
+#endif
+#ifndef FA_DMAX // largest head size
+#error FA_DMAX must be set by the host (hostDefines in program.go)
+#endif
 
 // kv_at is element col of row row of a cache of type T and row width W.
 FN float kv_at(int T, global const uchar* b, ulong o0, ulong o1, size_t row, uint W, uint col) {
@@ -1658,9 +1689,15 @@ FN local uint* emu_share(uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, l
 
 #ifdef OCL_NV_MMA
 
-#define TC_BM 64
-#define TC_BN 64
-#define TC_LD 40 // halves per local row: 32 + 8 of padding against bank conflicts
+#ifndef TC_BM // weight rows per tile
+#error TC_BM must be set by the host (hostDefines in program.go)
+#endif
+#ifndef TC_BN // tokens per tile
+#error TC_BN must be set by the host (hostDefines in program.go)
+#endif
+#ifndef TC_LD // halves per local row: 32 + 8 of padding against bank conflicts
+#error TC_LD must be set by the host (hostDefines in program.go)
+#endif
 
 #ifndef OCL_MMA_EMULATE
 #define MMA_EMU_ARG
@@ -1803,13 +1840,22 @@ kernel void mul_mm_tc_q6_K(MM_ARGS, TC_LOCAL) { mul_mm_tc(T_Q6_K, MM_PASS, TC_PA
 // by the MQ_BN tokens. Global size (ceil(M/64)*128, ceil(N/MQ_BN)), local
 // (128, 1).
 
-#define MQ_BM 64
-#ifndef MQ_BN
-#define MQ_BN 64 // tokens per work-group, a multiple of 8: the host passes -DMQ_BN (128)
+#ifndef MQ_BM // weight rows per work-group
+#error MQ_BM must be set by the host (hostDefines in program.go)
+#endif
+#ifndef MQ_BN // tokens per work-group, a multiple of 8
+#error MQ_BN must be set by the host (hostDefines in program.go)
+#endif
+#if MQ_BN % 8 != 0
+#error MQ_BN must be a multiple of 8
 #endif
 #define MQ_NT (MQ_BN / 8) // 8-token tiles per warp
-#define MQ_KB 4  // blocks per step
-#define MQ_LD 36 // words per local row: 32 + 4 of padding against bank conflicts
+#ifndef MQ_KB // blocks per step
+#error MQ_KB must be set by the host (hostDefines in program.go)
+#endif
+#ifndef MQ_LD // words per local row: 32 + 4 of padding against bank conflicts
+#error MQ_LD must be set by the host (hostDefines in program.go)
+#endif
 
 #ifndef OCL_MMA_EMULATE
 #define MQ_EMU_ARG

@@ -70,8 +70,35 @@ func (v variant) String() string {
 	return strings.Join(f, "+")
 }
 
-// options are the program's build options.
-func (v variant) options() string {
+// hostDefines are the kernels' tile sizes and the other constants that
+// both sides use, as -D build options: the Go constants (backend.go) are
+// their only source. kernels.cl has no defaults for them and stops with
+// #error when one is missing. mqBN is the integer GEMM's tokens per
+// work-group, which Open reads from $OCELOT_OPENCL_MQ_BN (see switches).
+// Every variant gets all of them; kernels a variant leaves out ignore
+// theirs.
+func hostDefines(mqBN int) []hostDefine {
+	return []hostDefine{
+		{"MV_R", mvR}, {"MV_NT", mvNT},
+		{"MW_R", mwR},
+		{"MM_TM", mmTM}, {"MM_TN", mmTN},
+		{"ATT_DPT", attDPT},
+		{"FA_TQ", faTQ}, {"FA_TK", faTK}, {"FA_DMAX", faDMax},
+		{"TC_BM", tcBM}, {"TC_BN", tcBN}, {"TC_LD", tcLD},
+		{"MQ_BM", mqBM}, {"MQ_BN", mqBN}, {"MQ_KB", mqKB}, {"MQ_LD", mqLD},
+	}
+}
+
+// hostDefine is one constant the host passes to the kernels' compiler.
+type hostDefine struct {
+	name  string
+	value int
+}
+
+// options are the program's build options, for the integer GEMM's
+// mqBN and the extra options of $OCELOT_OPENCL_DEFINES (both read once by
+// Open). They are part of the binary cache's key (cacheKey).
+func (v variant) options(mqBN int, extra string) string {
 	o := []string{"-cl-std=CL1.2"}
 	if v.nvidia {
 		o = append(o, "-DOCL_NVIDIA")
@@ -91,14 +118,37 @@ func (v variant) options() string {
 	case "intel":
 		o = append(o, "-DOCL_SUBGROUPS_INTEL")
 	}
-	if v.mmq && mqBN != 64 {
-		o = append(o, fmt.Sprintf("-DMQ_BN=%d", mqBN))
+	for _, d := range hostDefines(mqBN) {
+		o = append(o, fmt.Sprintf("-D%s=%d", d.name, d.value))
 	}
 	// Tuning experiments: extra -D options (part of the cache key).
-	if d := os.Getenv("OCELOT_OPENCL_DEFINES"); d != "" {
-		o = append(o, d)
+	if extra != "" {
+		o = append(o, extra)
 	}
 	return strings.Join(o, " ")
+}
+
+// hostDefined returns the first of the host's constants (hostDefines)
+// that extra build options define, or "": defining one there would change
+// the kernels' value without the host's, which the host must not allow.
+func hostDefined(extra string) string {
+	f := strings.Fields(extra)
+	for i, t := range f {
+		if !strings.HasPrefix(t, "-D") {
+			continue
+		}
+		name := t[2:]
+		if name == "" && i+1 < len(f) {
+			name = f[i+1]
+		}
+		name, _, _ = strings.Cut(name, "=")
+		for _, d := range hostDefines(0) {
+			if name == d.name {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // allVariants are the variants a device may be offered.
