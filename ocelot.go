@@ -397,13 +397,10 @@ func firstNonFinite(v []float32) int {
 	return -1
 }
 
-// nonFinite explains non-finite logits: the first weight tensor of the
-// file that holds a non-finite value is named when there is one (a
-// broken file); otherwise the computation itself overflowed.
+// nonFinite is the error for non-finite logits. Load has checked that
+// every weight of the file is finite, so the computation itself
+// overflowed or a backend faulted.
 func (m *Model) nonFinite(what string) error {
-	if err := m.net.CheckFinite(); err != nil {
-		return fmt.Errorf("ocelot: %s: the model computed non-finite logits (%s): %w", m.path, what, err)
-	}
 	return fmt.Errorf("ocelot: %s: the model computed non-finite logits (%s), though every weight in the file is finite (an overflow in the computation, or a backend fault)", m.path, what)
 }
 

@@ -2,13 +2,17 @@ package ocelot_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
 	"github.com/ocelot-llm/ocelot/sample"
 )
@@ -202,6 +206,12 @@ func TestBadOptions(t *testing.T) {
 		{TypeK: "q6_K"},
 		{TypeV: "nope"},
 		{Backend: "cuda"},
+		{NCtx: 1<<57 + 1},
+		{NCtx: math.MaxInt},
+		{NBatch: math.MaxInt},
+		{NUbatch: math.MaxInt},
+		{Threads: 1000000},
+		{NGPULayers: -5},
 	} {
 		if m, err := ocelot.Load(path, o); err == nil {
 			m.Close()
@@ -258,6 +268,108 @@ func TestCancelMidPrompt(t *testing.T) {
 		}
 		if got := s.Pos(); got != 3*4 {
 			t.Fatalf("%s: %d positions evaluated, want the 3 micro-batches before the cancellation (12)", backend, got)
+		}
+	}
+}
+
+// An invalid token id anywhere in the input, a later micro-batch
+// included, is refused before anything is evaluated: the error counts
+// from the input and the session is unchanged.
+func TestBadTokenLeavesSession(t *testing.T) {
+	for _, backend := range []string{"ref", "cpu"} {
+		m := loadTiny(t, ocelot.Options{NCtx: 64, NBatch: 4, NUbatch: 4, Backend: backend})
+		s, err := m.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks := []int32{1, 2, 3, 4, 5, 6, 7, -3, 9, 10}
+		if _, err := s.Eval(toks); err == nil || !strings.Contains(err.Error(), "token id -3 at index 7") {
+			t.Errorf("%s: %v", backend, err)
+		}
+		toks[7] = int32(m.Config().NVocab)
+		if _, err := s.EvalAll(context.Background(), toks); err == nil || !strings.Contains(err.Error(), "at index 7") {
+			t.Errorf("%s: %v", backend, err)
+		}
+		if s.Pos() != 0 {
+			t.Errorf("%s: the session advanced to %d", backend, s.Pos())
+		}
+		s.Close()
+	}
+}
+
+// A second Generate, or an Eval, on a session while a Generate runs on
+// it returns ErrBusy instead of mixing tokens into its cache.
+func TestGenerateBusy(t *testing.T) {
+	m := loadTiny(t, ocelot.Options{NCtx: 64, Backend: "cpu"})
+	s, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		first := true
+		_, err := s.Generate(context.Background(), []int32{1, 2, 3}, nil, 4, func(int32, string) error {
+			if first {
+				first = false
+				close(inside)
+				<-release
+			}
+			return nil
+		})
+		done <- err
+	}()
+	<-inside
+	if _, err := s.Generate(context.Background(), []int32{4}, nil, 2, nil); !errors.Is(err, ocelot.ErrBusy) {
+		t.Errorf("second Generate: %v, want ErrBusy", err)
+	}
+	if _, err := s.Eval([]int32{4}); !errors.Is(err, ocelot.ErrBusy) {
+		t.Errorf("Eval during Generate: %v, want ErrBusy", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Eval([]int32{4}); err != nil {
+		t.Errorf("Eval after Generate: %v", err)
+	}
+}
+
+// A non-finite weight in the file (an infinite Q4_0 block scale) is
+// refused at Load, on every backend, naming the tensor.
+func TestNonFiniteWeightNamed(t *testing.T) {
+	src := testmodel.Preset(t, "tiny")
+	f, err := gguf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := gguf.NewWriter()
+	for _, kv := range f.KVs() {
+		w.Set(kv.Key, kv.Value)
+	}
+	for _, ti := range f.Tensors {
+		data, _ := f.TensorData(ti.Name)
+		if ti.Name == "blk.1.attn_output.weight" {
+			data = append([]byte(nil), data...)
+			binary.LittleEndian.PutUint16(data[5*18:], 0x7c00) // block 5's scale +Inf
+		}
+		if err := w.AddTensorBytes(ti.Name, ti.Type, ti.Shape, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "inf.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, backend := range []string{"ref", "cpu", "auto"} {
+		m, err := ocelot.Load(path, ocelot.Options{NCtx: 32, Backend: backend})
+		if err == nil {
+			m.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "blk.1.attn_output.weight holds a NaN or Inf at row 0, the scale of block 5") || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: %v", backend, err)
 		}
 	}
 }

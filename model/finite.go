@@ -2,15 +2,18 @@ package model
 
 import (
 	"fmt"
-	"math"
+	"runtime"
+	"sync"
+
+	"github.com/ocelot-llm/ocelot/quant"
 )
 
-// CheckFinite scans every weight matrix for a NaN or an infinity (for a
-// quantized type, in its dequantized values, which a non-finite block
-// scale makes non-finite) and names the first tensor and row holding
-// one. The norm and RoPE vectors are checked by Load already. It reads
-// every byte of the weights, so engines call it to explain non-finite
-// logits rather than on every load.
+// CheckFinite scans every weight matrix for a NaN or an infinity — in a
+// plain type every value, in a block type every block's scale — and
+// names the first tensor, row and element or block holding one. Load
+// calls it (the norm and RoPE vectors are checked as they are read), so
+// a model never computes with a broken file's NaN. It reads the whole of
+// every plain-typed weight and one scale of every block, on all cores.
 func (m *Model) CheckFinite() error {
 	ws := []*Weight{m.TokEmbd}
 	for i := range m.Layers {
@@ -20,24 +23,61 @@ func (m *Model) CheckFinite() error {
 	if !m.Tied {
 		ws = append(ws, m.Output)
 	}
+	// Work in pieces of about 4 MiB, so that big tensors spread over the
+	// cores; the first bad piece in file order is reported.
+	type piece struct {
+		w      *Weight
+		r0, r1 int
+	}
+	var pieces []piece
 	for _, w := range ws {
-		if err := w.checkFinite(); err != nil {
+		step := max(1, (4<<20)/max(1, w.RowBytes))
+		for r := 0; r < w.Rows; r += step {
+			pieces = append(pieces, piece{w, r, min(r+step, w.Rows)})
+		}
+	}
+	errs := make([]error, len(pieces))
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for range min(runtime.NumCPU(), len(pieces)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				j := i
+				i++
+				next.Unlock()
+				if j >= len(pieces) {
+					return
+				}
+				errs[j] = pieces[j].w.checkRows(pieces[j].r0, pieces[j].r1)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (w *Weight) checkFinite() error {
-	row := make([]float32, w.Cols)
-	for r := 0; r < w.Rows; r++ {
-		if err := w.Row(r, row); err != nil {
-			return fmt.Errorf("tensor %s: row %d: %w", w.Name, r, err)
+// checkRows checks rows [r0, r1) of w.
+func (w *Weight) checkRows(r0, r1 int) error {
+	for r := r0; r < r1; r++ {
+		k, err := quant.FirstNonFinite(w.Type, w.Data[r*w.RowBytes:(r+1)*w.RowBytes])
+		if err != nil {
+			return fmt.Errorf("model: tensor %s: row %d: %w", w.Name, r, err)
 		}
-		for i, v := range row {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("tensor %s holds %v at row %d, element %d (a NaN or Inf weight or block scale in the file)", w.Name, v, r, i)
+		if k >= 0 {
+			what := "element"
+			if w.Type.BlockSize() > 1 {
+				what = "the scale of block"
 			}
+			return fmt.Errorf("model: tensor %s holds a NaN or Inf at row %d, %s %d", w.Name, r, what, k)
 		}
 	}
 	return nil

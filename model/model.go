@@ -81,7 +81,8 @@ type Model struct {
 // everything it will compute with: the hyperparameters (types, ranges and
 // agreement with the tensors), the layer count against the layers the
 // file holds, every tensor's type and shape, and the norm and RoPE
-// vectors (finite). The weights are not copied: they stay in the file's
+// vectors, and every weight's values or block scales (finite, see
+// CheckFinite). The weights are not copied: they stay in the file's
 // memory map, which must stay open while the model is used. The first
 // problem found is the error; nothing after it is read.
 func Load(f *gguf.File) (*Model, error) {
@@ -139,6 +140,9 @@ func Load(f *gguf.File) (*Model, error) {
 	}
 	if l.err != nil {
 		return nil, l.err
+	}
+	if err := m.CheckFinite(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -141,33 +141,52 @@ func copyTensorsEdit(t *testing.T, w *gguf.Writer, f *gguf.File, name string, ed
 	}
 }
 
-// TestCheckFinite plants an infinite Q4_0 block scale and a NaN f32
-// weight and expects CheckFinite to name each tensor and row; the tiny
-// model as generated passes.
-func TestCheckFinite(t *testing.T) {
+// TestNonFiniteWeights plants an infinite Q4_0 block scale and a NaN in
+// an f32 weight: Load refuses each, naming the tensor, row and block or
+// element.
+func TestNonFiniteWeights(t *testing.T) {
 	tiny := testmodel.Preset(t, "tiny")
-	load := func(path string) *model.Model {
-		f, err := gguf.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		m, err := model.Load(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	if err := load(tiny).CheckFinite(); err != nil {
-		t.Fatalf("tiny: %v", err)
-	}
-	// Row 2 of blk.0.attn_k.weight (q4_0, 256 columns = 8 blocks of 18
-	// bytes): its first block's f16 scale becomes +Inf.
-	path := rewrite(t, tiny, func(w *gguf.Writer, f *gguf.File) {
-		copyTensorsEdit(t, w, f, "blk.0.attn_k.weight", func(b []byte) { binary.LittleEndian.PutUint16(b[2*8*18:], 0x7c00) })
-	})
-	err := load(path).CheckFinite()
-	if err == nil || !strings.Contains(err.Error(), "tensor blk.0.attn_k.weight") || !strings.Contains(err.Error(), "row 2") {
-		t.Fatalf("Inf scale: %v", err)
+	for _, tc := range []struct {
+		name, tensor string
+		retype       bool // store the tensor as f32 zeros before edit
+		edit         func([]byte)
+		want         string
+	}{
+		// Row 2 of blk.0.attn_k.weight (256 columns: 8 blocks of 18
+		// bytes a row), its first block's scale +Inf.
+		{"inf scale", "blk.0.attn_k.weight", false, func(b []byte) { binary.LittleEndian.PutUint16(b[2*8*18:], 0x7c00) },
+			"tensor blk.0.attn_k.weight holds a NaN or Inf at row 2, the scale of block 0"},
+		{"nan weight", "blk.3.ffn_down.weight", true, func(b []byte) { binary.LittleEndian.PutUint32(b[4*(768+5):], 0x7fc00000) },
+			"tensor blk.3.ffn_down.weight holds a NaN or Inf at row 1, element 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := rewrite(t, tiny, func(w *gguf.Writer, f *gguf.File) {
+				for _, ti := range f.Tensors {
+					data, _ := f.TensorData(ti.Name)
+					typ := ti.Type
+					if ti.Name == tc.tensor {
+						if tc.retype {
+							typ = quant.F32
+							n, _ := quant.RowSize(typ, ti.Elements())
+							data = make([]byte, n)
+						} else {
+							data = append([]byte(nil), data...)
+						}
+						tc.edit(data)
+					}
+					if err := w.AddTensorBytes(ti.Name, typ, ti.Shape, data); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			f, err := gguf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := model.Load(f); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -33,3 +33,40 @@ func TestMulSize(t *testing.T) {
 		t.Error("AddSize overflow accepted")
 	}
 }
+
+func TestFirstNonFinite(t *testing.T) {
+	mk := func(typ Type, n int, set func([]byte)) []byte {
+		b := make([]byte, n*typ.TypeSize())
+		if set != nil {
+			set(b)
+		}
+		return b
+	}
+	put16 := func(off int, v uint16) func([]byte) {
+		return func(b []byte) { b[off], b[off+1] = byte(v), byte(v>>8) }
+	}
+	tests := []struct {
+		typ  Type
+		data []byte
+		want int
+	}{
+		{F32, mk(F32, 4, nil), -1},
+		{F32, mk(F32, 4, func(b []byte) { copy(b[8:], []byte{0, 0, 0xc0, 0x7f}) }), 2}, // NaN
+		{F16, mk(F16, 4, put16(6, 0xfc00)), 3},                                         // -Inf
+		{BF16, mk(BF16, 4, put16(2, 0x7f81)), 1},                                       // NaN
+		{Q4_0, mk(Q4_0, 3, put16(36, 0x7c00)), 2},
+		{Q4_0, mk(Q4_0, 3, put16(2, 0xffff)), -1}, // quants, not a scale
+		{Q8_0, mk(Q8_0, 3, put16(34, 0x7e00)), 1},
+		{Q6_K, mk(Q6_K, 2, put16(210+208, 0x7c00)), 1},
+		{Q6_K, mk(Q6_K, 2, put16(0, 0x7c00)), -1},
+	}
+	for _, tc := range tests {
+		got, err := FirstNonFinite(tc.typ, tc.data)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %d, %v; want %d", tc.typ, got, err, tc.want)
+		}
+	}
+	if _, err := FirstNonFinite(Q4_0, make([]byte, 17)); err == nil {
+		t.Error("a partial block was accepted")
+	}
+}
