@@ -434,13 +434,9 @@ func (b *Backend) Start() StartInfo { return b.start }
 
 func weightType(t quant.Type) bool { return deviceType(t) }
 
-func kvType(t quant.Type) bool {
-	switch t {
-	case quant.F32, quant.F16, quant.Q8_0, quant.Q4_0:
-		return true
-	}
-	return false
-}
+// kvType reports whether t can be a KV cache type here: every one ocelot
+// has (SET_ROWS and attention have kernels for each).
+func kvType(t quant.Type) bool { return model.HasType(model.KVTypes, t) }
 
 const maxDim = 1<<31 - 1
 

@@ -192,9 +192,10 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 			return fmt.Errorf("%s %s: %w", b.curOp, n.Name, err)
 		}
 		if faultNaN != nil {
-			outs := n.Outputs()
-			if err := b.poisonNaN(a, outs[len(outs)-1]); err != nil {
-				return err
+			for _, o := range n.Outputs() { // every part of a fused node
+				if err := b.poisonNaN(a, o); err != nil {
+					return err
+				}
 			}
 		}
 	}
