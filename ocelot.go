@@ -89,6 +89,10 @@ var ErrClosed = errors.New("ocelot: closed")
 // a session is one sequence, used by one goroutine at a time.
 var ErrBusy = errors.New("ocelot: the session is busy generating (use one session per concurrent sequence)")
 
+// Validate reports the first field that Load would refuse, with its value
+// and the range it must lie in, without opening anything.
+func (o Options) Validate() error { return o.normalize() }
+
 func (o *Options) normalize() error {
 	if o.NCtx == 0 {
 		o.NCtx = 512

@@ -52,14 +52,14 @@ func (e *engineFlags) check(fs *flag.FlagSet) error {
 	switch {
 	case e.model == "":
 		return usagef("-m is required")
-	case e.nCtx <= 0:
-		return usagef("-c must be positive, got %d", e.nCtx)
-	case e.nBatch <= 0:
-		return usagef("-b must be positive, got %d", e.nBatch)
-	case e.nUbatch == 0 || e.nUbatch < -1:
-		return usagef("-ub must be positive or auto, got %d", e.nUbatch)
-	case e.t <= 0:
-		return usagef("-t must be positive, got %d", e.t)
+	case e.nCtx <= 0 || e.nCtx > ocelot.MaxContext:
+		return usagef("-c must lie in 1..%d, got %d", ocelot.MaxContext, e.nCtx)
+	case e.nBatch <= 0 || e.nBatch > ocelot.MaxContext:
+		return usagef("-b must lie in 1..%d, got %d", ocelot.MaxContext, e.nBatch)
+	case e.nUbatch == 0 || e.nUbatch < -1 || e.nUbatch > ocelot.MaxContext:
+		return usagef("-ub must lie in 1..%d or be auto, got %d", ocelot.MaxContext, e.nUbatch)
+	case e.t <= 0 || e.t > ocelot.MaxThreads:
+		return usagef("-t must lie in 1..%d, got %d", ocelot.MaxThreads, e.t)
 	case e.ngl < -1:
 		return usagef("-ngl must not be negative, got %d", e.ngl)
 	case e.prompt != "" && e.file != "":
@@ -94,8 +94,9 @@ func (e *engineFlags) promptText() (string, error) {
 	return string(data), nil
 }
 
-func (e *engineFlags) load(stderr io.Writer) (*ocelot.Model, error) {
-	return ocelot.Load(e.model, ocelot.Options{
+// options are the flags as ocelot.Options.
+func (e *engineFlags) options(stderr io.Writer) ocelot.Options {
+	return ocelot.Options{
 		NCtx: e.nCtx, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,
 		TypeK: e.ctk, TypeV: e.ctv, Backend: e.backend, ChatTemplate: e.chatTmpl,
 		Device: e.device, NoKVOffload: e.nkvo, Profile: e.profile, CPUPrecision: e.cpuPrecision,
@@ -104,7 +105,11 @@ func (e *engineFlags) load(stderr io.Writer) (*ocelot.Model, error) {
 				fmt.Fprintf(stderr, "ocelot: "+format+"\n", a...)
 			}
 		},
-	})
+	}
+}
+
+func (e *engineFlags) load(stderr io.Writer) (*ocelot.Model, error) {
+	return ocelot.Load(e.model, e.options(stderr))
 }
 
 // samplerFlags are llama.cpp's sampling flags.
