@@ -3,9 +3,10 @@ package quant
 import "fmt"
 
 // Dot products of one weight row with one activation row, on the active
-// kernel path. They are the building blocks that code outside a matmul
-// (attention over a quantized KV cache, tests) calls directly; MatMul is the
-// fast way to multiply many rows.
+// kernel path: the quantized ones run the path's GEMV kernel (what MatMul
+// runs for a single activation row) on one weight row, the float ones the
+// path's dot kernel. They are for a single pair of rows; MatMul is the fast
+// way to multiply many rows.
 //
 // n is the number of elements and must be a whole number of the weight
 // type's blocks; w and a must hold at least n elements in their formats

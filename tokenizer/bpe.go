@@ -298,7 +298,7 @@ type bigram struct {
 	rank, left, right, lid, rid, res int32
 }
 
-func (a bigram) before(b bigram) bool {
+func (a *bigram) before(b *bigram) bool {
 	return a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
 }
 
@@ -316,20 +316,19 @@ func (m *bpeModel) mergeLong(w *bpeWork, word string) []int32 {
 		prev[i] = int32(i - 1)
 	}
 	next[n-1] = -1
-	h := w.heap[:0]
+	h := heap[bigram]{less: (*bigram).before, items: w.heap[:0]}
 	push := func(l, r int32) {
 		rank, res := m.lookup(ids[l], ids[r])
 		if rank == noMerge {
 			return
 		}
-		h = heapPush(h, bigram{rank, l, r, ids[l], ids[r], res})
+		h.push(bigram{rank, l, r, ids[l], ids[r], res})
 	}
 	for i := int32(0); i+1 < int32(n); i++ {
 		push(i, i+1)
 	}
-	for len(h) > 0 {
-		var b bigram
-		b, h = heapPop(h)
+	for h.len() > 0 {
+		b := h.pop()
 		if ids[b.left] != b.lid || next[b.left] != b.right || ids[b.right] != b.rid {
 			continue
 		}
@@ -347,7 +346,7 @@ func (m *bpeModel) mergeLong(w *bpeWork, word string) []int32 {
 			push(b.left, nx)
 		}
 	}
-	w.heap = h[:0]
+	w.heap = h.items[:0]
 	w.next, w.prev = next, prev
 	out := w.res[:0]
 	for i := int32(0); i >= 0; i = next[i] {
@@ -377,42 +376,4 @@ func grow(s []int32, n int) []int32 {
 		return make([]int32, n, n+n/4)
 	}
 	return s[:n]
-}
-
-func heapPush(h []bigram, b bigram) []bigram {
-	h = append(h, b)
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h[i].before(h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-	return h
-}
-
-func heapPop(h []bigram) (bigram, []bigram) {
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		c := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
-			c = r
-		}
-		if !h[c].before(h[i]) {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	return top, h
 }

@@ -57,7 +57,7 @@ type spmBigram struct {
 }
 
 // before orders candidates best first: higher score, then leftmost.
-func (a spmBigram) before(b spmBigram) bool {
+func (a *spmBigram) before(b *spmBigram) bool {
 	return a.score > b.score || (a.score == b.score && a.left < b.left)
 }
 
@@ -131,7 +131,7 @@ func (m *spmModel) encodeWord(w *spmWork, dst []int32, text string) ([]int32, er
 	}
 	syms[len(syms)-1].next = -1
 
-	h := w.heap[:0]
+	h := heap[spmBigram]{less: (*spmBigram).before, items: w.heap[:0]}
 	tryAdd := func(left, right int) {
 		if left < 0 || right < 0 {
 			return
@@ -142,14 +142,13 @@ func (m *spmModel) encodeWord(w *spmWork, dst []int32, text string) ([]int32, er
 		if !ok {
 			return
 		}
-		h = spmPush(h, spmBigram{left: left, right: right, score: t.scores[id], size: len(piece)})
+		h.push(spmBigram{left: left, right: right, score: t.scores[id], size: len(piece)})
 	}
 	for i := 1; i < len(syms); i++ {
 		tryAdd(i-1, i)
 	}
-	for len(h) > 0 {
-		var b spmBigram
-		b, h = spmPop(h)
+	for h.len() > 0 {
+		b := h.pop()
 		l, r := &syms[b.left], &syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
 			continue
@@ -163,7 +162,7 @@ func (m *spmModel) encodeWord(w *spmWork, dst []int32, text string) ([]int32, er
 		tryAdd(l.prev, b.left)
 		tryAdd(b.left, l.next)
 	}
-	w.syms, w.heap = syms, h[:0]
+	w.syms, w.heap = syms, h.items[:0]
 
 	for i := 0; i >= 0; i = syms[i].next {
 		s := syms[i]
@@ -182,42 +181,4 @@ func (m *spmModel) encodeWord(w *spmWork, dst []int32, text string) ([]int32, er
 	}
 	w.cache.put(text, dst[n0:])
 	return dst, nil
-}
-
-func spmPush(h []spmBigram, b spmBigram) []spmBigram {
-	h = append(h, b)
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h[i].before(h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-	return h
-}
-
-func spmPop(h []spmBigram) (spmBigram, []spmBigram) {
-	top := h[0]
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			break
-		}
-		c := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
-			c = r
-		}
-		if !h[c].before(h[i]) {
-			break
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
-	return top, h
 }

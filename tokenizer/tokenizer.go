@@ -409,31 +409,6 @@ func (t *Tokenizer) TokenText(id int32) (string, error) {
 	return t.tokens[id], nil
 }
 
-// TokenType returns the type of a token (TypeNormal, TypeControl, ...) as
-// the tokenizer uses it: tokens that llama.cpp recognises as end of turn or
-// generation by their text are TypeControl.
-func (t *Tokenizer) TokenType(id int32) (int32, error) {
-	if err := t.check(id); err != nil {
-		return 0, err
-	}
-	a := t.attrs[id]
-	switch {
-	case a&attrControl != 0:
-		return TypeControl, nil
-	case a&attrUnknown != 0:
-		return TypeUnknown, nil
-	case a&attrUserDefined != 0:
-		return TypeUserDefined, nil
-	case a&attrByte != 0:
-		return TypeByte, nil
-	case a&attrNormal != 0:
-		return TypeNormal, nil
-	case a&attrUnused != 0:
-		return TypeUnused, nil
-	}
-	return TypeUndefined, nil
-}
-
 // IsControl reports whether id is a control or unknown token, one that
 // decoding without specials leaves out.
 func (t *Tokenizer) IsControl(id int32) bool {

@@ -125,7 +125,7 @@ type trainer struct {
 	counts []int64
 	pairs  map[uint64]int64   // pair -> occurrences
 	where  map[uint64][]int32 // pair -> words it occurs in (may repeat)
-	heap   []pairCount
+	heap   heap[pairCount]
 	stamp  []int // last merge that touched each word
 }
 
@@ -135,7 +135,7 @@ type pairCount struct {
 }
 
 // before orders pairs for merging: more frequent first, then lower ids.
-func (a pairCount) before(b pairCount) bool {
+func (a *pairCount) before(b *pairCount) bool {
 	return a.count > b.count || (a.count == b.count && a.pair < b.pair)
 }
 
@@ -166,10 +166,12 @@ func newTrainer(text string) *trainer {
 		tr.addPairs(int32(i), +1)
 	}
 	tr.stamp = make([]int, len(tr.words))
+	items := make([]pairCount, 0, len(tr.pairs))
 	for p, c := range tr.pairs {
-		tr.heap = append(tr.heap, pairCount{c, p})
+		items = append(items, pairCount{c, p})
 	}
-	sort.Slice(tr.heap, func(i, j int) bool { return tr.heap[i].before(tr.heap[j]) }) // a sorted slice is a heap
+	sort.Slice(items, func(i, j int) bool { return items[i].before(&items[j]) }) // a sorted slice is a heap
+	tr.heap = heap[pairCount]{less: (*pairCount).before, items: items}
 	return tr
 }
 
@@ -240,7 +242,7 @@ func (tr *trainer) train(n int) {
 		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 		for _, p := range keys {
 			if c := tr.pairs[p]; c >= trainMinCount {
-				tr.push(pairCount{c, p})
+				tr.heap.push(pairCount{c, p})
 			} else if c == 0 {
 				delete(tr.pairs, p)
 			}
@@ -260,49 +262,12 @@ func containsPair(syms []int32, a, b int32) bool {
 // popBest returns the most frequent pair, skipping heap entries whose count
 // has changed since they were pushed.
 func (tr *trainer) popBest() (uint64, bool) {
-	for len(tr.heap) > 0 {
-		top := tr.heap[0]
-		last := len(tr.heap) - 1
-		tr.heap[0] = tr.heap[last]
-		tr.heap = tr.heap[:last]
-		tr.down(0)
+	for tr.heap.len() > 0 {
+		top := tr.heap.pop()
 		if top.count < trainMinCount || tr.pairs[top.pair] != top.count {
 			continue
 		}
 		return top.pair, true
 	}
 	return 0, false
-}
-
-func (tr *trainer) push(pc pairCount) {
-	h := append(tr.heap, pc)
-	i := len(h) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h[i].before(h[p]) {
-			break
-		}
-		h[i], h[p] = h[p], h[i]
-		i = p
-	}
-	tr.heap = h
-}
-
-func (tr *trainer) down(i int) {
-	h := tr.heap
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		c := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
-			c = r
-		}
-		if !h[c].before(h[i]) {
-			return
-		}
-		h[i], h[c] = h[c], h[i]
-		i = c
-	}
 }
