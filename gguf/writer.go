@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/ocelot-llm/ocelot/quant"
 )
@@ -208,18 +211,30 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 // WriteFile writes the file to path atomically: into a temporary file in
 // the same folder, through a large buffer, then synced and renamed over
 // path. On failure path is untouched and the temporary file removed.
+//
+// Only a regular file is replaced, keeping its permission bits (and only
+// those: no setuid, setgid or sticky bit); a new file gets 0644 less the
+// umask, as os.Create gives. A path that names anything else (a symbolic
+// link, which is never followed, a directory, a FIFO, a device or a
+// socket) is refused before anything is written: see CheckTarget.
 func (w *Writer) WriteFile(path string) (err error) {
+	st, err := targetStat(path)
+	if err != nil {
+		return err
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	perm := os.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil {
-		perm = st.Mode().Perm()
+	// A new file is created 0644 so that the umask applies; a replaced one
+	// is created private and given the old file's bits once written.
+	mode := os.FileMode(0o644)
+	if st != nil {
+		mode = 0o600
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	tmp, err := createTemp(dir, "."+base+".tmp", mode)
 	if err != nil {
-		return err
+		return fmt.Errorf("gguf: writing %s: %w", path, err)
 	}
 	defer func() {
 		if err != nil {
@@ -232,18 +247,91 @@ func (w *Writer) WriteFile(path string) (err error) {
 		return fmt.Errorf("gguf: writing %s: %w", path, err)
 	}
 	if err = bw.Flush(); err != nil {
-		return err
+		return fmt.Errorf("gguf: writing %s: %w", path, err)
 	}
-	if err = tmp.Chmod(perm); err != nil {
-		return err
+	if st != nil {
+		if err = tmp.Chmod(st.Mode().Perm()); err != nil {
+			return fmt.Errorf("gguf: writing %s: %w", path, err)
+		}
 	}
 	if err = tmp.Sync(); err != nil {
-		return err
+		return fmt.Errorf("gguf: writing %s: %w", path, err)
 	}
 	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("gguf: writing %s: %w", path, err)
+	}
+	// Look again: writing may have taken minutes, and what is at path now
+	// is what the rename replaces.
+	if _, err = targetStat(path); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("gguf: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// CheckTarget reports whether WriteFile may write path: nil when nothing
+// is there or a regular file is, an error naming path and what it is
+// otherwise (a symbolic link, to whatever it points, a directory, a FIFO,
+// a device, a socket), or the error of looking. Callers that spend long
+// preparing a file call it first, to fail before the work.
+func CheckTarget(path string) error {
+	_, err := targetStat(path)
+	return err
+}
+
+// targetStat returns the file info of the regular file at path, nil when
+// path does not exist, or an error for anything else. It never follows a
+// symbolic link at path.
+func targetStat(path string) (fs.FileInfo, error) {
+	if path == "" {
+		return nil, errors.New("gguf: empty output path")
+	}
+	st, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("gguf: cannot write %s: %w", path, err)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("gguf: refusing to replace %s: it is %s, not a regular file", path, describeType(st.Mode()))
+	}
+	return st, nil
+}
+
+// describeType names the kind of file a mode says, with its article.
+func describeType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "an irregular file"
+}
+
+// createTemp creates a new file prefix+random in dir with the given mode
+// (less the umask), as os.CreateTemp does with 0600. O_EXCL makes the
+// creation fail rather than open, or follow a link at, an existing name.
+func createTemp(dir, prefix string, mode os.FileMode) (*os.File, error) {
+	for range 10000 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, fmt.Errorf("cannot create a temporary file %s* in %s", prefix, dir)
 }
 
 var zeros [4096]byte

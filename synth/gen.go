@@ -14,7 +14,7 @@ import (
 // Options say what model Generate writes.
 type Options struct {
 	Preset     Preset
-	Layers     int        // overrides Preset.NLayer when > 0
+	Layers     int        // overrides Preset.NLayer when > 0: 0 or 1..model.MaxLayers
 	Type       quant.Type // type of the 2-D weights (default Q4_0)
 	OutputType quant.Type // type of output.weight (default Q6_K)
 	// Tied drops output.weight so the output reuses token_embd, as
@@ -29,7 +29,7 @@ type Options struct {
 	// (a llama.cpp vocab file, say). Otherwise ocelot's built-in byte-level
 	// BPE vocabulary is used.
 	VocabPath string
-	Threads   int // goroutines that make weights (default GOMAXPROCS)
+	Threads   int // goroutines that make weights: 0 (GOMAXPROCS) or 1..MaxThreads
 }
 
 // DefaultOptions returns the options of a model like llama.cpp's Q4_0
@@ -99,11 +99,11 @@ type tensorPlan struct {
 func (o *Options) plan(voc vocabKVs) ([]tensorPlan, error) {
 	nVocab := voc.nVocab
 	p := o.Preset
-	if p.NEmbd <= 0 || p.NLayer <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NFF <= 0 {
-		return nil, fmt.Errorf("synth: preset %q has a non-positive dimension", p.Name)
+	if err := p.validate(false); err != nil {
+		return nil, err
 	}
-	if p.NEmbd%p.NHead != 0 || p.NHead%p.NHeadKV != 0 || p.HeadDim()%2 != 0 {
-		return nil, fmt.Errorf("synth: preset %q: n_embd %d, heads %d, kv heads %d do not divide evenly", p.Name, p.NEmbd, p.NHead, p.NHeadKV)
+	if err := checkVocabSize("vocabulary size", nVocab); err != nil {
+		return nil, err
 	}
 	nEmbd, nFF, nKV := int64(p.NEmbd), int64(p.NFF), int64(p.NHeadKV*p.HeadDim())
 	wstd := float32(1 / math.Sqrt(float64(nEmbd)))
@@ -154,18 +154,25 @@ func (o *Options) plan(voc vocabKVs) ([]tensorPlan, error) {
 }
 
 // Generate writes a synthetic model to path (atomically: a partial file is
-// never left under that name).
+// never left under that name). It checks the options first (see
+// Validate) and that path is new or a regular file (see
+// gguf.CheckTarget), so that bad ones fail before any work.
 func Generate(path string, opt Options) error {
+	if err := opt.Validate(); err != nil {
+		return err
+	}
+	if err := gguf.CheckTarget(path); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
 	opt.setDefaults()
-	if err := checkWeightType("weight", opt.Type); err != nil {
-		return err
-	}
-	if err := checkWeightType("output", opt.OutputType); err != nil {
-		return err
-	}
 	voc, err := loadVocab(opt)
 	if err != nil {
 		return err
+	}
+	if opt.VocabPath != "" {
+		if err := checkVocabSize("vocab "+opt.VocabPath+": number of tokens", voc.nVocab); err != nil {
+			return err
+		}
 	}
 	plans, err := opt.plan(voc)
 	if err != nil {
@@ -240,6 +247,11 @@ func writeFloats(out io.Writer, t quant.Type, v []float32) error {
 // do not depend on the number of threads that made them.
 const rowsPerChunk = 16
 
+// maxValuesInFlight bounds the values fillRandom holds at once (256 MiB of
+// float32 and their quantized bytes), so that MaxThreads goroutines on rows
+// of model.MaxWidth do not exhaust memory.
+const maxValuesInFlight = 1 << 26
+
 // fillRandom writes t's rows as quantized normal values, chunk by chunk,
 // making chunks on several goroutines and writing them in order.
 func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
@@ -257,8 +269,11 @@ func fillRandom(out io.Writer, t tensorPlan, seed uint64, threads int) error {
 		buf []byte
 		err error
 	}
-	for first := int64(0); first < nChunks; first += int64(threads) {
-		n := min(int64(threads), nChunks-first)
+	// At most maxValuesInFlight values are made at once, however many
+	// threads and however wide the rows: the output does not depend on it.
+	perRound := max(1, min(int64(threads), maxValuesInFlight/(rowsPerChunk*max(1, rowLen))))
+	for first := int64(0); first < nChunks; first += perRound {
+		n := min(perRound, nChunks-first)
 		res := make([]result, n)
 		var wg sync.WaitGroup
 		for k := int64(0); k < n; k++ {

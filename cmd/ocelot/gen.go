@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/synth"
 )
@@ -18,7 +20,7 @@ func init() {
 func runGen(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gen", stderr)
 	preset := fs.String("preset", "tiny", "model shape: "+strings.Join(synth.PresetNames(), ", "))
-	layers := fs.Int("layers", 0, "override the preset's number of layers")
+	layers := fs.Int("layers", 0, fmt.Sprintf("override the preset's number of layers: 1..%d (0: the preset's)", model.MaxLayers))
 	typ := fs.String("type", "q4_0", "type of the weights: q4_0, q8_0, q6_K, f16, bf16, f32")
 	outType := fs.String("output-type", "q6_K", "type of output.weight")
 	tied := fs.Bool("tied", false, "no output.weight: reuse token_embd for the output")
@@ -26,9 +28,9 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	fast := fs.Bool("fast", false, "tile tensors with random valid blocks (fast, for benchmarks)")
 	vocab := fs.String("vocab", "", "copy the tokenizer from this GGUF file (default: ocelot's built-in BPE vocabulary)")
 	out := fs.String("o", "", "output file (required)")
-	threads := fs.Int("t", 0, "threads (default: all cores)")
+	threads := fs.Int("t", 0, fmt.Sprintf("threads: 1..%d (0: all cores)", ocelot.MaxThreads))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot gen --preset tiny|small|1b|3b|8b [--layers N] [--type T] [--output-type T] [--tied] [--seed S] [--fast] [--vocab V.gguf] -o M.gguf")
+		fmt.Fprintln(stderr, "usage: ocelot gen --preset tiny|small|1b|3b|8b [--layers N] [--type T] [--output-type T] [--tied] [--seed S] [--fast] [--vocab V.gguf] [-t N] -o M.gguf")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -37,15 +39,17 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		return usagef("-o is required")
 	}
-	if *layers < 0 {
-		return usagef("--layers must be positive, got %d", *layers)
-	}
-	if *threads < 0 {
-		return usagef("-t must be positive, got %d", *threads)
-	}
 	p, err := synth.PresetByName(*preset)
 	if err != nil {
 		return usagef("%v", err)
+	}
+	// model.MaxLayers: more layers than the loader accepts would make a
+	// file ocelot refuses (and a plan that grows without bound).
+	if *layers < 0 || *layers > model.MaxLayers {
+		return usagef("--layers %d out of range: want 1..%d, or 0 for the %s preset's %d", *layers, model.MaxLayers, p.Name, p.NLayer)
+	}
+	if *threads < 0 || *threads > ocelot.MaxThreads {
+		return usagef("-t %d out of range: want 1..%d, or 0 for all cores", *threads, ocelot.MaxThreads)
 	}
 	o := synth.DefaultOptions(p)
 	if o.Type, err = quant.ParseType(*typ); err != nil || !o.Type.Supported() {
@@ -55,6 +59,11 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return usagef("--output-type %s: use q6_K, q4_0, q8_0, f16, bf16 or f32", *outType)
 	}
 	o.Layers, o.Tied, o.Seed, o.Fast, o.VocabPath, o.Threads = *layers, *tied, *seed, *fast, *vocab, *threads
+	// Everything synth checks comes from these flags: a bad value is a
+	// usage error (the vocabulary file's size is checked once read).
+	if err := o.Validate(); err != nil {
+		return usagef("%v", err)
+	}
 	start := time.Now()
 	if err := synth.Generate(*out, o); err != nil {
 		return err
