@@ -12,37 +12,58 @@ import (
 	"slices"
 )
 
-// Params configure a Sampler. The zero value is greedy decoding.
+// Params configure a Sampler. The zero value is greedy decoding. Every
+// field has a range, checked by Validate and New (see MaxRepeatLastN).
 type Params struct {
-	Temp          float32 // 0 or less: greedy (always the most likely token)
-	TopK          int     // keep the k most likely tokens (0: all)
-	TopP          float32 // keep the smallest set whose probability reaches p (1 or 0: all)
-	MinP          float32 // drop tokens below min_p × the top probability (0: none)
-	RepeatPenalty float32 // divide the logits of recent tokens by this (1 or 0: off)
-	RepeatLastN   int     // how many recent tokens the penalty looks at (default 64)
-	Seed          uint64  // the random stream; the same seed gives the same tokens
+	Temp          float32 // any finite number; 0 or less: greedy (always the most likely token)
+	TopK          int     // 0 or more: keep the k most likely tokens (0, or more than the vocabulary: all)
+	TopP          float32 // [0, 1]: keep the smallest set whose probability reaches p (1 or 0: all)
+	MinP          float32 // [0, 1]: drop tokens below min_p × the top probability (0: none)
+	RepeatPenalty float32 // finite, 0 or more: divide the logits of recent tokens by this (1 or 0: off)
+	RepeatLastN   int     // [0, MaxRepeatLastN]: how many recent tokens the penalty looks at (0: 64)
+	Seed          uint64  // any: the random stream; the same seed gives the same tokens
 }
+
+// MaxRepeatLastN is the largest RepeatLastN: a million tokens, more than
+// any context ocelot runs, and small enough that the history Accept keeps
+// (at most 4 × RepeatLastN ids) stays bounded.
+const MaxRepeatLastN = 1 << 20
 
 // Defaults returns llama.cpp's default sampling settings.
 func Defaults() Params {
 	return Params{Temp: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1, RepeatLastN: 64, Seed: 1}
 }
 
-// Validate reports the first parameter that makes no sense.
+// finite reports whether v is neither NaN nor ±Inf.
+func finite(v float32) bool {
+	return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0)
+}
+
+// outside is the error for a parameter out of its range: it names the
+// field (and its llama.cpp flag), the value and the range allowed.
+func outside(field, flag string, v any, allowed string) error {
+	return fmt.Errorf("sample: %s (--%s) %v is outside the allowed range: %s", field, flag, v, allowed)
+}
+
+// Validate reports the first parameter outside its range, naming the
+// field, the value and the range allowed.
 func (p Params) Validate() error {
 	switch {
-	case math.IsNaN(float64(p.Temp)) || math.IsInf(float64(p.Temp), 0):
-		return fmt.Errorf("sample: temperature %v is not a finite number", p.Temp)
+	case !finite(p.Temp):
+		return outside("Temp", "temp", p.Temp, "a finite number (0 or less: greedy)")
 	case p.TopK < 0:
-		return fmt.Errorf("sample: top-k %d is negative", p.TopK)
+		return outside("TopK", "top-k", p.TopK, "0 or more (0: all tokens)")
 	case !(p.TopP >= 0 && p.TopP <= 1):
-		return fmt.Errorf("sample: top-p %v is outside [0, 1]", p.TopP)
+		return outside("TopP", "top-p", p.TopP, "[0, 1] (0 or 1: off)")
 	case !(p.MinP >= 0 && p.MinP <= 1):
-		return fmt.Errorf("sample: min-p %v is outside [0, 1]", p.MinP)
-	case !(p.RepeatPenalty >= 0) || math.IsInf(float64(p.RepeatPenalty), 0):
-		return fmt.Errorf("sample: repeat penalty %v must be a non-negative number", p.RepeatPenalty)
+		return outside("MinP", "min-p", p.MinP, "[0, 1] (0: off)")
+	case !(p.RepeatPenalty >= 0) || !finite(p.RepeatPenalty):
+		return outside("RepeatPenalty", "repeat-penalty", p.RepeatPenalty, "a finite number, 0 or more (0 or 1: off)")
 	case p.RepeatLastN < 0:
-		return fmt.Errorf("sample: repeat-last-n %d is negative", p.RepeatLastN)
+		return outside("RepeatLastN", "repeat-last-n", p.RepeatLastN,
+			fmt.Sprintf("[0, %d] (llama.cpp's -1, the whole context, is not supported: give the context size)", MaxRepeatLastN))
+	case p.RepeatLastN > MaxRepeatLastN:
+		return outside("RepeatLastN", "repeat-last-n", p.RepeatLastN, fmt.Sprintf("[0, %d]", MaxRepeatLastN))
 	}
 	return nil
 }
@@ -81,7 +102,9 @@ func Greedy() *Sampler {
 }
 
 // Accept records a token of the sequence (prompt or generated) for the
-// repetition penalty.
+// repetition penalty. Any id is accepted; ids outside the vocabulary of a
+// later Sample are not penalised. The history kept is bounded (at most
+// 4 × RepeatLastN ids).
 func (s *Sampler) Accept(id int32) {
 	s.recent = append(s.recent, id)
 	if len(s.recent) > 4*s.p.RepeatLastN {
@@ -90,10 +113,11 @@ func (s *Sampler) Accept(id int32) {
 }
 
 // Argmax returns the index of the largest logit (the first, on ties).
+// NaN never wins; it returns -1 when logits is empty or all NaN.
 func Argmax(logits []float32) int32 {
-	best := 0
+	best := -1
 	for i, v := range logits {
-		if v > logits[best] {
+		if v == v && (best < 0 || v > logits[best]) {
 			best = i
 		}
 	}
@@ -101,15 +125,30 @@ func Argmax(logits []float32) int32 {
 }
 
 // Sample picks the next token from logits. It does not modify logits.
+//
+// The engine refuses non-finite logits before sampling; for any other
+// caller the behaviour is defined, and Sample never panics: a NaN logit is
+// treated as -Inf, and -Inf is a probability of zero, so neither is ever
+// picked while some token is finite or +Inf; +Inf logits share all the
+// probability among themselves (greedy picks the first). Sample returns
+// -1, which is no token, when logits is empty, longer than an int32 id can
+// index, or holds nothing but NaN and -Inf. Whenever at least one logit is
+// finite or +Inf, the id returned is in [0, len(logits)).
 func (s *Sampler) Sample(logits []float32) int32 {
-	if len(logits) == 0 {
+	if len(logits) == 0 || len(logits) > math.MaxInt32 {
 		return -1
 	}
+	negInf := float32(math.Inf(-1))
 	c := s.cand[:0]
 	for i, v := range logits {
+		if v != v {
+			v = negInf
+		}
 		c = append(c, candidate{id: int32(i), logit: v})
 	}
 	s.cand = c
+	// The penalty keeps finite logits finite and ±Inf as they are, so the
+	// best logit after it is -Inf only when nothing was drawable before.
 	s.penalize(c)
 	if s.p.Temp <= 0 {
 		best := 0
@@ -118,9 +157,15 @@ func (s *Sampler) Sample(logits []float32) int32 {
 				best = i
 			}
 		}
+		if c[best].logit == negInf {
+			return -1
+		}
 		return c[best].id
 	}
 	c = best(c, s.p.TopK)
+	if c[0].logit == negInf {
+		return -1
+	}
 	probs(c, 1)
 	if p := s.p.TopP; p > 0 && p < 1 {
 		var cum float32
@@ -149,7 +194,14 @@ func (s *Sampler) Sample(logits []float32) int32 {
 			return c[i].id
 		}
 	}
-	return c[len(c)-1].id
+	// Rounding left the sum below r: take the last candidate that has a
+	// probability (c[0] always has), never one of probability zero.
+	for i := len(c) - 1; i > 0; i-- {
+		if c[i].p > 0 {
+			return c[i].id
+		}
+	}
+	return c[0].id
 }
 
 // before orders candidates the way a stable sort by falling logit does:
@@ -202,6 +254,8 @@ func best(c []candidate, k int) []candidate {
 
 // penalize applies the repetition penalty to the recent tokens: positive
 // logits are divided by it, negative ones multiplied, as llama.cpp does.
+// A finite logit stays finite: a result past ±MaxFloat32 is held there, so
+// a huge or tiny penalty cannot make a token certain or impossible.
 func (s *Sampler) penalize(c []candidate) {
 	pen := s.p.RepeatPenalty
 	if pen == 0 || pen == 1 || len(s.recent) == 0 {
@@ -217,21 +271,30 @@ func (s *Sampler) penalize(c []candidate) {
 			continue
 		}
 		s.visited[id] = true
-		if c[id].logit > 0 {
-			c[id].logit /= pen
+		v := c[id].logit
+		if v > 0 {
+			v /= pen
 		} else {
-			c[id].logit *= pen
+			v *= pen
 		}
+		if finite(c[id].logit) {
+			v = min(max(v, -math.MaxFloat32), math.MaxFloat32)
+		}
+		c[id].logit = v
 	}
 }
 
 // probs sets p to the softmax of logit/temp over the candidates (sorted,
-// largest first).
+// largest first; no NaN, c[0] above -Inf; temp > 0). A logit equal to the
+// largest has weight 1 even when both are +Inf, so the sum is at least 1.
 func probs(c []candidate, temp float32) {
 	maxv := c[0].logit
 	var sum float64
 	for i := range c {
-		e := math.Exp(float64((c[i].logit - maxv) / temp))
+		e := 1.0
+		if v := c[i].logit; v != maxv {
+			e = math.Exp(float64((v - maxv) / temp))
+		}
 		c[i].p = float32(e)
 		sum += e
 	}

@@ -103,45 +103,6 @@ func TestRepeatPenalty(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	bad := []Params{
-		{Temp: float32(math.NaN())},
-		{TopK: -1},
-		{TopP: 1.5},
-		{MinP: -0.1},
-		{RepeatPenalty: -1},
-		{RepeatLastN: -2},
-	}
-	for _, p := range bad {
-		if _, err := New(p); err == nil {
-			t.Errorf("New(%+v) accepted bad parameters", p)
-		}
-	}
-	if _, err := New(Defaults()); err != nil {
-		t.Fatalf("defaults rejected: %v", err)
-	}
-}
-
-func FuzzSample(f *testing.F) {
-	f.Add(float32(0.8), 40, float32(0.95), float32(0.05), float32(1.1), uint64(1), []byte{1, 2, 3})
-	f.Add(float32(0), 0, float32(0), float32(0), float32(0), uint64(0), []byte{})
-	f.Fuzz(func(t *testing.T, temp float32, topK int, topP, minP, pen float32, seed uint64, raw []byte) {
-		s, err := New(Params{Temp: temp, TopK: topK, TopP: topP, MinP: minP, RepeatPenalty: pen, Seed: seed})
-		if err != nil {
-			return
-		}
-		logits := make([]float32, len(raw)+1)
-		for i, b := range raw {
-			logits[i] = float32(int(b)-128) / 8
-			s.Accept(int32(b))
-		}
-		id := s.Sample(logits)
-		if id < 0 || int(id) >= len(logits) {
-			t.Fatalf("sampled %d from %d logits", id, len(logits))
-		}
-	})
-}
-
 // TestBestMatchesStableSort checks the top-k heap against sorting the
 // whole vocabulary stably by falling logit and taking k, with many ties.
 func TestBestMatchesStableSort(t *testing.T) {
