@@ -1,6 +1,7 @@
 package opencl
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -119,6 +120,94 @@ type api struct {
 // call site fail.
 var callHook func(name string) int32
 
+// valueHook, when set (by tests), is consulted with every number a query
+// returns before it is checked and used: the function's name, the
+// enumerant queried (0 for the counts of clGetPlatformIDs and
+// clGetDeviceIDs) and the number the driver reported: a count, the
+// length of an info string, a build log or a program binary, or an info
+// value (CL_DEVICE_GLOBAL_MEM_SIZE, CL_KERNEL_WORK_GROUP_SIZE, ...). What
+// it returns is used instead, so a test can make a driver report absurd
+// values. Unset, it costs one nil check.
+var valueHook func(call string, param uint32, v uint64) uint64
+
+// post runs the value hook for one returned number.
+func post(call string, param uint32, v uint64) uint64 {
+	if h := valueHook; h != nil {
+		return h(call, param, v)
+	}
+	return v
+}
+
+// Bounds on what a driver may report. A number outside them is a
+// *ValueError (the driver is not used), never an allocation of that size
+// or an index past a slice.
+const (
+	maxPlatforms     = 64       // clGetPlatformIDs
+	maxDevices       = 256      // clGetDeviceIDs, per platform
+	maxInfoBytes     = 1 << 20  // a platform or device info string (names, versions, extensions)
+	maxBuildLogBytes = 16 << 20 // a build log
+	maxBinaryBytes   = 1 << 30  // a program binary (CL_PROGRAM_BINARY_SIZES)
+	maxWorkGroup     = 1 << 16  // work-group sizes and multiples
+	maxComputeUnits  = 1 << 16  // CL_DEVICE_MAX_COMPUTE_UNITS
+	maxMemBytes      = 1 << 50  // any memory size (1 PiB): within int64, and sums of a few stay so
+)
+
+// paramNames name the enumerants queried, for errors.
+var paramNames = map[uint32]string{
+	clPlatformVersion:                "CL_PLATFORM_VERSION",
+	clPlatformName:                   "CL_PLATFORM_NAME",
+	clPlatformVendor:                 "CL_PLATFORM_VENDOR",
+	clDeviceType:                     "CL_DEVICE_TYPE",
+	clDeviceMaxComputeUnits:          "CL_DEVICE_MAX_COMPUTE_UNITS",
+	clDeviceMaxWorkGroupSize:         "CL_DEVICE_MAX_WORK_GROUP_SIZE",
+	clDeviceMaxClockFrequency:        "CL_DEVICE_MAX_CLOCK_FREQUENCY",
+	clDeviceMaxMemAllocSize:          "CL_DEVICE_MAX_MEM_ALLOC_SIZE",
+	clDeviceImageSupport:             "CL_DEVICE_IMAGE_SUPPORT",
+	clDeviceMemBaseAddrAlign:         "CL_DEVICE_MEM_BASE_ADDR_ALIGN",
+	clDeviceSingleFPConfig:           "CL_DEVICE_SINGLE_FP_CONFIG",
+	clDeviceGlobalMemSize:            "CL_DEVICE_GLOBAL_MEM_SIZE",
+	clDeviceLocalMemSize:             "CL_DEVICE_LOCAL_MEM_SIZE",
+	clDeviceAvailable:                "CL_DEVICE_AVAILABLE",
+	clDeviceCompilerAvailable:        "CL_DEVICE_COMPILER_AVAILABLE",
+	clDeviceName:                     "CL_DEVICE_NAME",
+	clDeviceVendor:                   "CL_DEVICE_VENDOR",
+	clDriverVersion:                  "CL_DRIVER_VERSION",
+	clDeviceVersion:                  "CL_DEVICE_VERSION",
+	clDeviceExtensions:               "CL_DEVICE_EXTENSIONS",
+	clDeviceOpenCLCVersion:           "CL_DEVICE_OPENCL_C_VERSION",
+	clDeviceImageMaxBufferSize:       "CL_DEVICE_IMAGE_MAX_BUFFER_SIZE",
+	clDeviceComputeCapabilityMajorNV: "CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV",
+	clDeviceComputeCapabilityMinorNV: "CL_DEVICE_COMPUTE_CAPABILITY_MINOR_NV",
+	clProgramNumDevices:              "CL_PROGRAM_NUM_DEVICES",
+	clProgramBinarySizes:             "CL_PROGRAM_BINARY_SIZES",
+	clProgramBinaries:                "CL_PROGRAM_BINARIES",
+	clProgramBuildLog:                "CL_PROGRAM_BUILD_LOG",
+	clKernelWorkGroupSize:            "CL_KERNEL_WORK_GROUP_SIZE",
+	clKernelLocalMemSize:             "CL_KERNEL_LOCAL_MEM_SIZE",
+	clKernelPreferredWGSMultiple:     "CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE",
+}
+
+// paramName is an enumerant's CL_* name, "" for 0 and its number for
+// one not listed.
+func paramName(param uint32) string {
+	if param == 0 {
+		return ""
+	}
+	if n, ok := paramNames[param]; ok {
+		return n
+	}
+	return fmt.Sprintf("0x%X", param)
+}
+
+// checkLen checks the length of an info string (or log, or binary) a
+// query reports before it is allocated.
+func checkLen(call string, param uint32, size uintptr, limit uint64, what string) error {
+	if uint64(size) > limit {
+		return badValue(call, param, uint64(size), "a length of %d bytes%s; at most %d are accepted", uint64(size), what, limit)
+	}
+	return nil
+}
+
 // pre runs the hook for one call.
 func pre(name string) int32 {
 	if h := callHook; h != nil {
@@ -177,6 +266,7 @@ func (a *api) platforms() ([]clPlatform, error) {
 	st := pre("clGetPlatformIDs")
 	if st == clSuccess {
 		st = a.getPlatformIDs(0, nil, &n)
+		n = uint32(post("clGetPlatformIDs", 0, uint64(n)))
 	}
 	if st == -1001 || (st == clSuccess && n == 0) { // CL_PLATFORM_NOT_FOUND_KHR: the ICD loader found no driver
 		return nil, nil
@@ -184,11 +274,16 @@ func (a *api) platforms() ([]clPlatform, error) {
 	if err := check("clGetPlatformIDs", "", st); err != nil {
 		return nil, err
 	}
+	if n > maxPlatforms {
+		return nil, badValue("clGetPlatformIDs", 0, uint64(n), "%d platforms; at most %d are accepted", n, maxPlatforms)
+	}
 	ps := make([]clPlatform, n)
 	if st := a.getPlatformIDs(n, &ps[0], &n); st != clSuccess {
 		return nil, check("clGetPlatformIDs", "", st)
 	}
-	return ps[:n], nil
+	// The driver fills at most len(ps) entries; n may say more (a
+	// platform that appeared since the first call).
+	return ps[:min(int(n), len(ps))], nil
 }
 
 func (a *api) platformString(p clPlatform, param uint32) (string, error) {
@@ -196,8 +291,12 @@ func (a *api) platformString(p clPlatform, param uint32) (string, error) {
 	st := pre("clGetPlatformInfo")
 	if st == clSuccess {
 		st = a.getPlatformInfo(p, param, 0, nil, &size)
+		size = uintptr(post("clGetPlatformInfo", param, uint64(size)))
 	}
 	if err := check("clGetPlatformInfo", "", st); err != nil {
+		return "", err
+	}
+	if err := checkLen("clGetPlatformInfo", param, size, maxInfoBytes, ""); err != nil {
 		return "", err
 	}
 	if size == 0 {
@@ -210,11 +309,13 @@ func (a *api) platformString(p clPlatform, param uint32) (string, error) {
 	return goString(b), nil
 }
 
-func (a *api) devices(p clPlatform) ([]clDevice, error) {
+// devices lists the devices of platform p, the index-th.
+func (a *api) devices(p clPlatform, index int) ([]clDevice, error) {
 	var n uint32
 	st := pre("clGetDeviceIDs")
 	if st == clSuccess {
 		st = a.getDeviceIDs(p, clDeviceTypeAll, 0, nil, &n)
+		n = uint32(post("clGetDeviceIDs", 0, uint64(n)))
 	}
 	if st == clDeviceNotFound || (st == clSuccess && n == 0) {
 		return nil, nil
@@ -222,11 +323,14 @@ func (a *api) devices(p clPlatform) ([]clDevice, error) {
 	if err := check("clGetDeviceIDs", "", st); err != nil {
 		return nil, err
 	}
+	if n > maxDevices {
+		return nil, badValue("clGetDeviceIDs", 0, uint64(n), "%d devices on platform %d; at most %d are accepted", n, index, maxDevices)
+	}
 	ds := make([]clDevice, n)
 	if st := a.getDeviceIDs(p, clDeviceTypeAll, n, &ds[0], &n); st != clSuccess {
 		return nil, check("clGetDeviceIDs", "", st)
 	}
-	return ds[:n], nil
+	return ds[:min(int(n), len(ds))], nil
 }
 
 func (a *api) deviceInfo(d clDevice, param uint32, size uintptr, value unsafe.Pointer) error {
@@ -242,8 +346,12 @@ func (a *api) deviceString(d clDevice, param uint32) (string, error) {
 	st := pre("clGetDeviceInfo")
 	if st == clSuccess {
 		st = a.getDeviceInfo(d, param, 0, nil, &size)
+		size = uintptr(post("clGetDeviceInfo", param, uint64(size)))
 	}
 	if err := check("clGetDeviceInfo", "", st); err != nil {
+		return "", err
+	}
+	if err := checkLen("clGetDeviceInfo", param, size, maxInfoBytes, ""); err != nil {
 		return "", err
 	}
 	if size == 0 {
@@ -256,22 +364,30 @@ func (a *api) deviceString(d clDevice, param uint32) (string, error) {
 	return goString(b), nil
 }
 
+// deviceUint, deviceUlong and deviceSize query a cl_uint, cl_ulong and
+// size_t property. The caller checks the value (see describe).
 func (a *api) deviceUint(d clDevice, param uint32) (uint32, error) {
 	v := new(uint32)
-	err := a.deviceInfo(d, param, 4, unsafe.Pointer(v))
-	return *v, err
+	if err := a.deviceInfo(d, param, 4, unsafe.Pointer(v)); err != nil {
+		return 0, err
+	}
+	return uint32(post("clGetDeviceInfo", param, uint64(*v))), nil
 }
 
 func (a *api) deviceUlong(d clDevice, param uint32) (uint64, error) {
 	v := new(uint64)
-	err := a.deviceInfo(d, param, 8, unsafe.Pointer(v))
-	return *v, err
+	if err := a.deviceInfo(d, param, 8, unsafe.Pointer(v)); err != nil {
+		return 0, err
+	}
+	return post("clGetDeviceInfo", param, *v), nil
 }
 
 func (a *api) deviceSize(d clDevice, param uint32) (uint64, error) {
 	v := new(uintptr)
-	err := a.deviceInfo(d, param, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(v))
-	return uint64(*v), err
+	if err := a.deviceInfo(d, param, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(v)); err != nil {
+		return 0, err
+	}
+	return post("clGetDeviceInfo", param, uint64(*v)), nil
 }
 
 func (a *api) newContext(d clDevice) (clContext, error) {
@@ -385,13 +501,20 @@ func (a *api) build(p clProgram, d clDevice, options string) error {
 }
 
 // buildLog is the compiler's output for a program (empty when the call
-// fails).
+// fails; a note instead of a log of absurd length).
 func (a *api) buildLog(p clProgram, d clDevice) string {
 	if pre("clGetProgramBuildInfo") != clSuccess {
 		return ""
 	}
 	var size uintptr
-	if a.getProgramBuildInfo(p, d, clProgramBuildLog, 0, nil, &size) != clSuccess || size == 0 {
+	if a.getProgramBuildInfo(p, d, clProgramBuildLog, 0, nil, &size) != clSuccess {
+		return ""
+	}
+	size = uintptr(post("clGetProgramBuildInfo", clProgramBuildLog, uint64(size)))
+	if err := checkLen("clGetProgramBuildInfo", clProgramBuildLog, size, maxBuildLogBytes, ""); err != nil {
+		return "(the build log is not read: " + err.Error() + ")"
+	}
+	if size == 0 {
 		return ""
 	}
 	b := make([]byte, size)
@@ -417,8 +540,12 @@ func (a *api) binary(p clProgram) ([]byte, error) {
 	if st := a.getProgramInfo(p, clProgramBinarySizes, unsafe.Sizeof(uintptr(0)), unsafe.Pointer(size), nil); st != clSuccess {
 		return nil, check("clGetProgramInfo", "CL_PROGRAM_BINARY_SIZES", st)
 	}
+	*size = uintptr(post("clGetProgramInfo", clProgramBinarySizes, uint64(*size)))
 	if *size == 0 {
 		return nil, check("clGetProgramInfo", "CL_PROGRAM_BINARY_SIZES", clInvalidBinary)
+	}
+	if err := checkLen("clGetProgramInfo", clProgramBinarySizes, *size, maxBinaryBytes, " for the program binary"); err != nil {
+		return nil, err
 	}
 	bin := make([]byte, *size)
 	ptrs := []*byte{&bin[0]}
@@ -486,7 +613,21 @@ func (a *api) kernelWGInfo(k clKernel, d clDevice, name string, param uint32) (u
 		}
 		v = uint64(*p)
 	}
-	return v, check("clGetKernelWorkGroupInfo", name, st)
+	if err := check("clGetKernelWorkGroupInfo", name, st); err != nil {
+		return 0, err
+	}
+	v = post("clGetKernelWorkGroupInfo", param, v)
+	switch param {
+	case clKernelWorkGroupSize, clKernelPreferredWGSMultiple:
+		if v < 1 || v > maxWorkGroup {
+			return 0, badValue("clGetKernelWorkGroupInfo", param, v, "%d for kernel %s; 1 to %d are accepted", v, name, maxWorkGroup)
+		}
+	default:
+		if v > maxMemBytes {
+			return 0, badValue("clGetKernelWorkGroupInfo", param, v, "%d bytes for kernel %s; at most %d are accepted", v, name, uint64(maxMemBytes))
+		}
+	}
+	return v, nil
 }
 
 func (a *api) launch(q clQueue, k clKernel, name string, dims uint32, global, local *[3]uintptr, ev *clEvent) error {

@@ -138,14 +138,14 @@ func listDevices(a *api) ([]DeviceInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		ds, err := a.devices(p)
+		ds, err := a.devices(p, pi)
 		if err != nil {
 			return nil, fmt.Errorf("%w (platform %q)", err, pname)
 		}
-		for _, d := range ds {
+		for di, d := range ds {
 			info, err := describe(a, d)
 			if err != nil {
-				return nil, fmt.Errorf("%w (platform %q)", err, pname)
+				return nil, fmt.Errorf("%w (device %d of platform %d, %q)", err, di, pi, pname)
 			}
 			info.Index, info.PlatformIndex, info.Platform, info.PlatformVersion = len(out), pi, pname, pver
 			info.platform, info.id = p, d
@@ -214,12 +214,30 @@ func describe(a *api, d clDevice) (DeviceInfo, error) {
 	default:
 		info.Type = "other"
 	}
-	info.Units = int(u32(clDeviceMaxComputeUnits))
+	// Every number below is checked before it is stored: the backend
+	// divides work by them and sizes buffers and local memory with them.
+	inRange := func(param uint32, v, lo, hi uint64, unit string) uint64 {
+		if err == nil && (v < lo || v > hi) {
+			bound := fmt.Sprintf("%d to %d", lo, hi)
+			if hi == maxMemBytes {
+				bound = fmt.Sprintf("%d to %d (1 PiB)", lo, hi)
+			}
+			err = badValue("clGetDeviceInfo", param, v, "%d%s; %s are accepted", v, unit, bound)
+		}
+		return v
+	}
+	info.Units = int(inRange(clDeviceMaxComputeUnits, uint64(u32(clDeviceMaxComputeUnits)), 1, maxComputeUnits, ""))
 	info.ClockMHz = int(u32(clDeviceMaxClockFrequency))
-	info.GlobalMem = int64(u64(clDeviceGlobalMemSize))
-	info.LocalMem = int64(u64(clDeviceLocalMemSize))
-	info.MaxAlloc = int64(u64(clDeviceMaxMemAllocSize))
-	info.MaxWorkGroup = int(size(clDeviceMaxWorkGroupSize))
+	info.GlobalMem = int64(inRange(clDeviceGlobalMemSize, u64(clDeviceGlobalMemSize), 1, maxMemBytes, " bytes"))
+	info.LocalMem = int64(inRange(clDeviceLocalMemSize, u64(clDeviceLocalMemSize), 0, maxMemBytes, " bytes"))
+	info.MaxAlloc = int64(inRange(clDeviceMaxMemAllocSize, u64(clDeviceMaxMemAllocSize), 1, maxMemBytes, " bytes"))
+	info.MaxWorkGroup = int(inRange(clDeviceMaxWorkGroupSize, size(clDeviceMaxWorkGroupSize), 1, maxWorkGroup, ""))
+	if err == nil && info.MaxAlloc > info.GlobalMem {
+		err = badValue("clGetDeviceInfo", clDeviceMaxMemAllocSize, uint64(info.MaxAlloc), "%d bytes, more than CL_DEVICE_GLOBAL_MEM_SIZE (%d bytes)", info.MaxAlloc, info.GlobalMem)
+	}
+	if err == nil && info.LocalMem > info.GlobalMem {
+		err = badValue("clGetDeviceInfo", clDeviceLocalMemSize, uint64(info.LocalMem), "%d bytes, more than CL_DEVICE_GLOBAL_MEM_SIZE (%d bytes)", info.LocalMem, info.GlobalMem)
+	}
 	info.BaseAlign = int(u32(clDeviceMemBaseAddrAlign))
 	info.Available = u32(clDeviceAvailable) != 0 && u32(clDeviceCompilerAvailable) != 0
 	images := u32(clDeviceImageSupport) != 0

@@ -20,6 +20,31 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("opencl: %s: %s (%d)", e.Call, codeName(e.Code), e.Code)
 }
 
+// ValueError is a number an OpenCL query returned that ocelot refuses to
+// use: an absurd count, length or size (4294967295 devices, a 1 TiB device
+// name, a work-group size of 0). Such a driver is not used: the error
+// makes the backend unavailable, and --backend auto runs on the CPU.
+type ValueError struct {
+	Call  string // the OpenCL function, e.g. "clGetDeviceIDs"
+	Param string // the info queried, e.g. "CL_DEVICE_NAME"; empty for a count
+	Value uint64 // the number the driver reported
+	msg   string
+}
+
+func (e *ValueError) Error() string { return e.msg }
+
+// badValue makes a *ValueError; the text is "opencl: call(param) reports "
+// followed by the formatted detail, which names the value and the bound.
+func badValue(call string, param uint32, v uint64, format string, args ...any) error {
+	e := &ValueError{Call: call, Param: paramName(param), Value: v}
+	head := call
+	if e.Param != "" {
+		head += "(" + e.Param + ")"
+	}
+	e.msg = "opencl: " + head + " reports " + fmt.Sprintf(format, args...)
+	return e
+}
+
 // OutOfMemory says whether the status means the device (or the host on its
 // behalf) ran out of memory.
 func (e *Error) OutOfMemory() bool {

@@ -3,7 +3,9 @@
 package opencl
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"strings"
@@ -11,49 +13,89 @@ import (
 	"github.com/ebitengine/purego"
 )
 
+// libEnv names the environment variable that chooses the OpenCL library.
+const libEnv = "OCELOT_OPENCL_LIB"
+
 // libraryCandidates lists, in order, the files tried for the OpenCL
-// library: $OCELOT_OPENCL_LIB, the ICD loader by its usual names, the
-// vendor libraries of Android phones (Adreno, Mali) and the macOS
-// framework.
+// library when $OCELOT_OPENCL_LIB is not set: the ICD loader by its usual
+// names, the vendor libraries of Android phones (Adreno, Mali) and the
+// macOS framework.
 func libraryCandidates() []string {
-	var c []string
-	if p := os.Getenv("OCELOT_OPENCL_LIB"); p != "" {
-		c = append(c, p)
-	}
 	switch runtime.GOOS {
 	case "darwin":
-		c = append(c, "/System/Library/Frameworks/OpenCL.framework/OpenCL")
+		return []string{"/System/Library/Frameworks/OpenCL.framework/OpenCL"}
 	default:
-		c = append(c, "libOpenCL.so.1", "libOpenCL.so",
+		return []string{"libOpenCL.so.1", "libOpenCL.so",
 			"/vendor/lib64/libOpenCL.so", "/system/vendor/lib64/libOpenCL.so", "/system/lib64/libOpenCL.so",
-			"/vendor/lib64/egl/libGLES_mali.so", "/system/vendor/lib64/egl/libGLES_mali.so", "libGLES_mali.so")
+			"/vendor/lib64/egl/libGLES_mali.so", "/system/vendor/lib64/egl/libGLES_mali.so", "libGLES_mali.so"}
 	}
-	return c
 }
 
-// loadAPI opens the first OpenCL library that loads and binds the
-// functions ocelot calls. A missing library or a missing required symbol
-// is an error, never a panic.
-func loadAPI() (*api, error) { return loadFrom(libraryCandidates()) }
+// loadAPI opens the OpenCL library and binds the functions ocelot calls.
+// With $OCELOT_OPENCL_LIB set, that library and no other: when it cannot
+// be loaded the error says so, rather than ocelot quietly running on the
+// system's library. Otherwise the first of libraryCandidates that loads.
+// A missing library or a missing required symbol is an error, never a
+// panic.
+func loadAPI() (*api, error) {
+	if p := os.Getenv(libEnv); p != "" {
+		return loadNamed(p)
+	}
+	return loadFrom(libraryCandidates())
+}
+
+// loadNamed loads the library $OCELOT_OPENCL_LIB names.
+func loadNamed(path string) (*api, error) {
+	fail := func(why string) error {
+		return errorf("%s=%s cannot be used: %s (the system's OpenCL library is not tried while %s is set)", libEnv, path, why, libEnv)
+	}
+	// A path (not a bare name for the dynamic linker's search) is checked
+	// first, for a shorter reason than dlopen's.
+	if strings.Contains(path, "/") {
+		fi, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, fail("no such file")
+		case err != nil:
+			return nil, fail(err.Error())
+		case fi.IsDir():
+			return nil, fail("it is a directory, not a library")
+		}
+	}
+	a, err := open(path)
+	if err != nil {
+		return nil, fail(err.Error())
+	}
+	return a, nil
+}
 
 // loadFrom tries the candidate files in order.
 func loadFrom(candidates []string) (*api, error) {
 	var tried []string
 	for _, path := range candidates {
-		h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		a, err := open(path)
 		if err != nil {
-			tried = append(tried, fmt.Sprintf("%s (%v)", path, err))
-			continue
-		}
-		a, err := bind(h, path)
-		if err != nil {
-			purego.Dlclose(h)
 			tried = append(tried, fmt.Sprintf("%s (%v)", path, err))
 			continue
 		}
 		return a, nil
 	}
 	return nil, errorf("no usable OpenCL library: tried %s", strings.Join(tried, "; "))
+}
+
+// open loads one library and binds it; on failure the library is closed
+// again and the error says why (dlopen's reason, or the missing symbol).
+func open(path string) (*api, error) {
+	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		return nil, fmt.Errorf("dlopen failed: %v", err)
+	}
+	a, err := bind(h, path)
+	if err != nil {
+		purego.Dlclose(h)
+		return nil, fmt.Errorf("not an OpenCL library: %v", err)
+	}
+	return a, nil
 }
 
 // bind looks every function up with Dlsym before registering it, so that
