@@ -65,9 +65,25 @@ func wantValueError(t *testing.T, err error, call string, param uint32, v uint64
 	}
 }
 
+// globalRange is the smallest and largest global memory of the devices
+// listed: the hooks rewrite a query for every device at once.
+func globalRange(t *testing.T, b *Backend) (lo, hi uint64) {
+	t.Helper()
+	ds, err := listDevices(b.a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo = ^uint64(0)
+	for _, d := range ds {
+		lo, hi = min(lo, uint64(d.GlobalMem)), max(hi, uint64(d.GlobalMem))
+	}
+	return lo, hi
+}
+
 func TestAbsurdValues(t *testing.T) {
 	b := testBackend(t)
-	global := uint64(b.info.GlobalMem)
+	// Over the largest device's memory is over every device's.
+	_, global := globalRange(t, b)
 	cases := []struct {
 		name  string
 		call  string
@@ -102,7 +118,7 @@ func TestAbsurdValues(t *testing.T) {
 			[]string{"more than CL_DEVICE_GLOBAL_MEM_SIZE"}},
 		{"zero max alloc", "clGetDeviceInfo", clDeviceMaxMemAllocSize, constant(0), 0, nil},
 		{"max alloc over global", "clGetDeviceInfo", clDeviceMaxMemAllocSize, constant(global + 1), global + 1,
-			[]string{fmt.Sprintf("more than CL_DEVICE_GLOBAL_MEM_SIZE (%d bytes)", global)}},
+			[]string{"more than CL_DEVICE_GLOBAL_MEM_SIZE ("}},
 		{"negative max alloc", "clGetDeviceInfo", clDeviceMaxMemAllocSize, constant(1<<64 - 1), 1<<64 - 1, nil},
 	}
 	for _, c := range cases {
@@ -151,6 +167,7 @@ func TestAbsurdValues(t *testing.T) {
 // driver then corrects, or which it really reports): they are accepted.
 func TestSaneValuesAtTheBounds(t *testing.T) {
 	b := testBackend(t)
+	smallest, _ := globalRange(t, b)
 	want, err := listDevices(b.a)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +187,7 @@ func TestSaneValuesAtTheBounds(t *testing.T) {
 		{"work-group size 65536", "clGetDeviceInfo", clDeviceMaxWorkGroupSize, maxWorkGroup},
 		{"work-group size 1", "clGetDeviceInfo", clDeviceMaxWorkGroupSize, 1},
 		{"1 compute unit", "clGetDeviceInfo", clDeviceMaxComputeUnits, 1},
-		{"max alloc = global", "clGetDeviceInfo", clDeviceMaxMemAllocSize, uint64(b.info.GlobalMem)},
+		{"max alloc = smallest global", "clGetDeviceInfo", clDeviceMaxMemAllocSize, smallest},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			withValue(t, c.call, c.param, constant(c.n))
