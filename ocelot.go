@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -384,21 +383,11 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float
 		return nil, err
 	}
 	for i, row := range out {
-		if j := firstNonFinite(row); j >= 0 {
+		if j := quant.FirstNonFiniteF32(row); j >= 0 {
 			return nil, m.nonFinite(fmt.Sprintf("logit %d of row %d is %v", j, i, row[j]))
 		}
 	}
 	return out, nil
-}
-
-// firstNonFinite is the index of the first NaN or ±Inf in v, or -1.
-func firstNonFinite(v []float32) int {
-	for i, x := range v {
-		if x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 {
-			return i
-		}
-	}
-	return -1
 }
 
 // nonFinite is the error for non-finite logits. Load has checked that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ocelot-llm/ocelot/graph"
+	"github.com/ocelot-llm/ocelot/quant"
 )
 
 // Runner executes scheduled graphs on up to two backends: the CPU (slot
@@ -119,6 +120,9 @@ func (r *Runner) copy(c *Context, n *graph.Tensor) error {
 	buf := c.staging[:src.Elements()]
 	if err := from.Read(c.arenas[src.Backend], src, buf); err != nil {
 		return fmt.Errorf("accel: copy %s from %s: %w", src.Name, from.Name(), err)
+	}
+	if i := quant.FirstNonFiniteF32(buf); i >= 0 {
+		return fmt.Errorf("accel: copy %s from %s: value %d is %v: %w", src.Name, from.Name(), i, buf[i], ErrNonFinite)
 	}
 	if err := to.Write(c.arenas[n.Backend], n, buf); err != nil {
 		return fmt.Errorf("accel: copy %s to %s: %w", src.Name, to.Name(), err)

@@ -1,9 +1,6 @@
 package graph
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Fusion names a pattern of ops that one kernel may compute together.
 // The Fuse pass finds them in a graph and turns each into one OpFused
@@ -52,14 +49,12 @@ func Fusions() []Fusion {
 	return out
 }
 
-// fused makes the OpFused node of parts.
+// fused makes the OpFused node of parts. It takes its first part's name
+// (Dump lists the others): fusion runs for every micro-batch, so it
+// builds no strings.
 func fused(f Fusion, parts ...*Tensor) *Tensor {
-	names := make([]string, len(parts))
-	for i, p := range parts {
-		names[i] = p.Name
-	}
 	last := parts[len(parts)-1]
-	return &Tensor{Name: strings.Join(names, "+"), Op: OpFused, Fusion: f, Parts: parts, Type: last.Type, Shape: last.Shape,
+	return &Tensor{Name: parts[0].Name, Op: OpFused, Fusion: f, Parts: parts, Type: last.Type, Shape: last.Shape,
 		Kind: Intermediate, Layer: parts[0].Layer, Backend: parts[0].Backend}
 }
 

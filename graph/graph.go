@@ -7,6 +7,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"io"
 	"strings"
 
@@ -193,15 +194,14 @@ func (t *Tensor) Storage() *Tensor {
 func (t *Tensor) Inputs() []*Tensor {
 	var out []*Tensor
 	if t.Op == OpFused {
-		seen := map[*Tensor]bool{}
-		for _, p := range t.Parts {
-			for _, s := range p.Inputs() {
-				if !seen[s] {
-					seen[s] = true
+		// A few parts of up to three sources each: a linear search is
+		// cheaper than a map on this per-token path.
+		for i, p := range t.Parts {
+			for _, s := range p.Src {
+				if s != nil && !slices.Contains(t.Parts[:i], s) && !slices.Contains(out, s) {
 					out = append(out, s)
 				}
 			}
-			seen[p] = true
 		}
 		return out
 	}
@@ -276,10 +276,15 @@ func (g *Graph) Dump(w io.Writer) {
 				srcs = append(srcs, fmt.Sprintf("%s(%s@%s)", s.Name, s.Kind, where))
 			}
 		}
-		op := n.Op.String()
+		op, name := n.Op.String(), n.Name
 		if n.Op == OpFused {
 			op = n.Fusion.String()
+			names := make([]string, len(n.Parts))
+			for j, p := range n.Parts {
+				names[j] = p.Name
+			}
+			name = strings.Join(names, "+")
 		}
-		fmt.Fprintf(w, "#%-4d %-9s %-24s %-5s %-16s on %-7s <- %s\n", i, op, n.Name, n.Type, n.shapeString(), place(n), strings.Join(srcs, ", "))
+		fmt.Fprintf(w, "#%-4d %-9s %-24s %-5s %-16s on %-7s <- %s\n", i, op, name, n.Type, n.shapeString(), place(n), strings.Join(srcs, ", "))
 	}
 }

@@ -147,11 +147,16 @@ func Plan(g *Graph) [MaxBackends]int64 {
 		}
 		free[b] = merged
 	}
+	var one [1]*Tensor // a plain node's outputs, without an allocation
 	for i, n := range g.Nodes {
 		// A fused node's outputs are all placed before any of its inputs
 		// is released, so one kernel may read every input while it
 		// writes every output.
-		outs := n.Outputs()
+		outs := n.Parts
+		if n.Op != OpFused {
+			one[0] = n
+			outs = one[:]
+		}
 		for _, o := range outs {
 			if o.Op != OpSetRows {
 				o.Offset = alloc(o.Backend, o.Bytes())

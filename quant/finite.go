@@ -3,6 +3,7 @@ package quant
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // scaleAt lists, for the block types, the byte offset of each block's f16
@@ -52,4 +53,22 @@ func FirstNonFinite(t Type, data []byte) (int, error) {
 		}
 	}
 	return -1, nil
+}
+
+// FirstNonFiniteF32 returns the index of the first NaN or ±Inf in v, or
+// -1. It is meant for every row of logits, so its common case (all
+// finite) is one pass of the active path's SIMD dot product of v with
+// itself, which is non-finite exactly when v holds a NaN or an Inf or
+// when the squares overflow; only then are the values looked at one by
+// one.
+func FirstNonFiniteF32(v []float32) int {
+	if s := VecDotF32(len(v), v, v); s-s == 0 {
+		return -1
+	}
+	for i, x := range v {
+		if x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 {
+			return i
+		}
+	}
+	return -1 // the squares overflowed; every value is finite
 }

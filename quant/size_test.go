@@ -70,3 +70,29 @@ func TestFirstNonFinite(t *testing.T) {
 		t.Error("a partial block was accepted")
 	}
 }
+
+func TestFirstNonFiniteF32(t *testing.T) {
+	v := make([]float32, 1000)
+	for i := range v {
+		v[i] = float32(i%7) - 3
+	}
+	if got := FirstNonFiniteF32(v); got != -1 {
+		t.Fatalf("finite: %d", got)
+	}
+	big := append([]float32(nil), v...)
+	big[10] = 3e38 // its square overflows, the value does not
+	if got := FirstNonFiniteF32(big); got != -1 {
+		t.Fatalf("large finite value: %d", got)
+	}
+	for _, x := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		w := append([]float32(nil), v...)
+		w[777] = x
+		w[900] = x
+		if got := FirstNonFiniteF32(w); got != 777 {
+			t.Errorf("%v: %d, want 777", x, got)
+		}
+	}
+	if FirstNonFiniteF32(nil) != -1 {
+		t.Error("empty")
+	}
+}

@@ -781,7 +781,8 @@ func (b *Backend) locate(a *arena, t *graph.Tensor) (loc, error) {
 }
 
 // Read copies an intermediate's f32 values out of the arena: the one
-// blocking read of a forward pass.
+// blocking read of a forward pass. (The runner and the engine check what
+// crosses to the host for NaN and Inf, for every backend alike.)
 func (b *Backend) Read(x accel.Arena, t *graph.Tensor, dst []float32) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -802,7 +803,7 @@ func (b *Backend) Read(x accel.Arena, t *graph.Tensor, dst []float32) error {
 	if err := b.a.read(b.q, l.mem, t.Name, true, int64(l.off[0]), unsafe.Pointer(&dst[0]), int64(4*len(dst)), nil); err != nil {
 		return err
 	}
-	return checkFinite(t.Name, dst)
+	return nil
 }
 
 // Write copies f32 values into an intermediate's place (the receiving end

@@ -28,10 +28,9 @@ func (b *Backend) poisonNaN(a *arena, t *graph.Tensor) error {
 	return b.a.fill(b.q, l.mem, t.Name, int64(l.off[0]), t.Bytes(), math.Float32bits(float32(math.NaN())))
 }
 
-// checkFinite reports values that no correct forward pass produces: NaN
-// or ±Inf in what Read returns (the logits, or activations on their way
-// to the CPU). A kernel that writes garbage after passing the self-test
-// surfaces here as an error instead of as NaN logits.
+// checkFinite reports values that no correct kernel produces: NaN or
+// ±Inf in what the self-test reads back. (During a forward pass the
+// runner and the engine check what crosses to the host.)
 func checkFinite(name string, v []float32) error {
 	bad, first := 0, -1
 	for i, x := range v {

@@ -113,6 +113,9 @@ func (b *Backend) selfTest() error {
 		if err == nil && step.out != nil {
 			err = b.Read(ar, step.node, step.out)
 		}
+		if err == nil && step.out != nil {
+			err = checkFinite(step.node.Name, step.out)
+		}
 		if err == nil {
 			err = b.Sync()
 		}
