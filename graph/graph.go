@@ -7,8 +7,8 @@ package graph
 
 import (
 	"fmt"
-	"slices"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/ocelot-llm/ocelot/quant"
