@@ -330,8 +330,18 @@ func (m *Model) DumpGraph(w io.Writer, n int) error {
 	if !ok {
 		return fmt.Errorf("ocelot: backend %s runs no op graph (use --backend cpu, opencl or auto)", m.eng.backend())
 	}
-	kv := graph.NewKV(e.model.Config, max(n, 1), e.opt.typeK, e.opt.typeV)
-	g, err := graph.Build(e.model, kv, make([]int32, max(n, 1)), 0, model.LogitsLast)
+	n = max(n, 1)
+	if n > e.opt.NCtx {
+		return fmt.Errorf("ocelot: a micro-batch of %d tokens exceeds n_ctx %d", n, e.opt.NCtx)
+	}
+	// The graph stands for a session's first micro-batch: refuse it where
+	// a session's cache would not fit, before building inputs of n tokens.
+	c := e.model.Config
+	if err := checkKVFits(c, n, c.NLayer, e.opt.typeK, e.opt.typeV, accel.HostMemory().Free, "host memory"); err != nil {
+		return err
+	}
+	kv := graph.NewKV(c, n, e.opt.typeK, e.opt.typeV)
+	g, err := graph.Build(e.model, kv, make([]int32, n), 0, model.LogitsLast)
 	if err != nil {
 		return err
 	}
