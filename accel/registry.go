@@ -61,7 +61,7 @@ func Open(name string, cfg Config) (Backend, error) {
 	}
 	b, err := f.Open(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("accel: %s: %w", name, err)
+		return nil, fmt.Errorf("accel: %w", named(name, err))
 	}
 	return b, nil
 }
@@ -118,7 +118,7 @@ func Select(name string, cfg Config) (Backend, string, error) {
 			if err == nil {
 				return b, fmt.Sprintf("backend %s: %s passed its self-test", n, b.Device()), nil
 			}
-			why = append(why, fmt.Sprintf("%s: %v", n, err))
+			why = append(why, named(n, err).Error())
 		}
 		if len(why) == 0 {
 			return nil, "backend cpu: no accelerator is compiled in", nil
@@ -131,4 +131,13 @@ func Select(name string, cfg Config) (Backend, string, error) {
 		}
 		return b, fmt.Sprintf("backend %s: %s, chosen by --backend %s", name, b.Device(), name), nil
 	}
+}
+
+// named prefixes a backend's error with its name unless the error already
+// starts with it ("opencl: ..."), so messages do not say it twice.
+func named(name string, err error) error {
+	if strings.HasPrefix(err.Error(), name+":") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }

@@ -4,7 +4,9 @@
 //
 // # Loading
 //
-// The library is looked for in order: $OCELOT_OPENCL_LIB, libOpenCL.so.1,
+// $OCELOT_OPENCL_LIB, when set, names the one library to load: if it
+// cannot be loaded that is the error, and no other library is tried.
+// Otherwise the library is looked for in order: libOpenCL.so.1,
 // libOpenCL.so, the Android vendor paths and Mali's libGLES_mali.so, and
 // on macOS the OpenCL framework. A missing library or symbol is an error
 // from Devices and Open, never a panic, and the caller runs on the CPU.
