@@ -10,6 +10,7 @@ import (
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/model"
+	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/ref"
 )
 
@@ -368,7 +369,10 @@ func autoLayers(net *model.Model, acc accel.Backend, opt *Options) int {
 	budget := free * 9 / 10
 	kvPerLayer, _ := model.KVBytes(net.Config, opt.NCtx, 1, opt.typeK, opt.typeV)
 	// Scratch: the largest activations of a micro-batch, a few times over.
-	scratch := int64(opt.NUbatch) * int64(max(net.NFF, net.NVocab)) * 4 * 4
+	scratch, err := quant.MulSize(int64(opt.NUbatch), int64(max(net.NFF, net.NVocab)), 4*4)
+	if err != nil {
+		return 0
+	}
 	used := scratch
 	outBytes := int64(len(net.Output.Data)) + int64(4*len(net.OutputNorm))
 	if used+outBytes > budget {

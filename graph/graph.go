@@ -168,16 +168,23 @@ func (t *Tensor) Rows() int { return t.Shape[1] * t.Shape[2] * t.Shape[3] }
 // Elements is the number of elements.
 func (t *Tensor) Elements() int { return t.Shape[0] * t.Rows() }
 
-// Bytes is the tensor's size in its type.
+// Bytes is the tensor's size in its type; 0 when it cannot be told (an
+// unknown type, or a size beyond int64), which backends refuse to place.
 func (t *Tensor) Bytes() int64 {
-	if t.Type == I32 {
-		return int64(4 * t.Elements())
+	row := int64(4)
+	if t.Type != I32 {
+		var err error
+		if row, err = quant.RowSize(t.Type, int64(t.Shape[0])); err != nil {
+			return 0
+		}
+	} else {
+		row *= int64(t.Shape[0])
 	}
-	n, err := quant.RowSize(t.Type, int64(t.Shape[0]))
+	n, err := quant.MulSize(row, int64(t.Shape[1]), int64(t.Shape[2]), int64(t.Shape[3]))
 	if err != nil {
 		return 0
 	}
-	return n * int64(t.Rows())
+	return n
 }
 
 // Storage is the tensor whose memory holds t's value: the cache tensor

@@ -34,9 +34,17 @@ func NewKVCache(c model.Config, nCtx int, typeK, typeV quant.Type) (*KVCache, er
 		return nil, fmt.Errorf("ref: %w", err)
 	}
 	kv := &KVCache{TypeK: typeK, TypeV: typeV, NCtx: nCtx, width: c.NEmbdKV(), rowK: int(rk), rowV: int(rv)}
+	nk, err := quant.MulSize(int64(nCtx), rk)
+	if err != nil {
+		return nil, fmt.Errorf("ref: K cache: %w", err)
+	}
+	nv, err := quant.MulSize(int64(nCtx), rv)
+	if err != nil {
+		return nil, fmt.Errorf("ref: V cache: %w", err)
+	}
 	for l := 0; l < c.NLayer; l++ {
-		kv.k = append(kv.k, make([]byte, nCtx*kv.rowK))
-		kv.v = append(kv.v, make([]byte, nCtx*kv.rowV))
+		kv.k = append(kv.k, make([]byte, nk))
+		kv.v = append(kv.v, make([]byte, nv))
 	}
 	return kv, nil
 }
