@@ -26,6 +26,7 @@ type engine interface {
 type seq interface {
 	eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error)
 	pos() int
+	truncate(n int) // forget every position from n on (n <= pos)
 	reset()
 	close()
 }
@@ -62,9 +63,10 @@ func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float3
 	o := s.e.opt
 	return s.e.net.Eval(ctx, s.st, tokens, o.NBatch, o.NUbatch, all, o.Threads)
 }
-func (s *refSeq) pos() int { return s.st.Pos }
-func (s *refSeq) reset()   { s.st.Pos = 0 }
-func (s *refSeq) close()   { s.st = nil }
+func (s *refSeq) pos() int       { return s.st.Pos }
+func (s *refSeq) truncate(n int) { s.st.Pos = n }
+func (s *refSeq) reset()         { s.st.Pos = 0 }
+func (s *refSeq) close()         { s.st = nil }
 
 // graphEngine runs the op graph on the CPU backend and, where one was
 // chosen, an accelerator.
@@ -309,8 +311,9 @@ func (s *graphSeq) run(tokens []int32, want model.Logits) ([]float32, error) {
 	return out, nil
 }
 
-func (s *graphSeq) pos() int { return s.n }
-func (s *graphSeq) reset()   { s.n = 0 }
+func (s *graphSeq) pos() int       { return s.n }
+func (s *graphSeq) truncate(n int) { s.n = n }
+func (s *graphSeq) reset()         { s.n = 0 }
 func (s *graphSeq) close() {
 	s.ctx.Close()
 	for l := range s.kv.K {

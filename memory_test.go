@@ -52,7 +52,7 @@ func BenchmarkLoadRSS(b *testing.B) {
 		}
 		loaded := rss()
 		s, _ := m.NewSession()
-		if _, err := s.Eval([]int32{1, 2, 3, 4}); err != nil {
+		if _, err := s.Eval(context.Background(), []int32{1, 2, 3, 4}); err != nil {
 			b.Fatal(err)
 		}
 		evaluated := rss()

@@ -141,7 +141,7 @@ func TestPromptLongerThanContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := make([]int32, 20)
-	_, err = s.Eval(ids)
+	_, err = s.Eval(context.Background(), ids)
 	if err == nil || !strings.Contains(err.Error(), "20 tokens") || !strings.Contains(err.Error(), "context of 16") {
 		t.Fatalf("err = %v, want both numbers", err)
 	}
@@ -192,7 +192,7 @@ func TestClose(t *testing.T) {
 	if _, err := m.NewSession(); !errors.Is(err, ocelot.ErrClosed) {
 		t.Fatalf("NewSession after Close: %v", err)
 	}
-	if _, err := s.Eval([]int32{1}); !errors.Is(err, ocelot.ErrClosed) {
+	if _, err := s.Eval(context.Background(), []int32{1}); !errors.Is(err, ocelot.ErrClosed) {
 		t.Fatalf("Eval after Close: %v", err)
 	}
 }
@@ -283,7 +283,7 @@ func TestBadTokenLeavesSession(t *testing.T) {
 			t.Fatal(err)
 		}
 		toks := []int32{1, 2, 3, 4, 5, 6, 7, -3, 9, 10}
-		if _, err := s.Eval(toks); err == nil || !strings.Contains(err.Error(), "token id -3 at index 7") {
+		if _, err := s.Eval(context.Background(), toks); err == nil || !strings.Contains(err.Error(), "token id -3 at index 7") {
 			t.Errorf("%s: %v", backend, err)
 		}
 		toks[7] = int32(m.Config().NVocab)
@@ -324,14 +324,14 @@ func TestGenerateBusy(t *testing.T) {
 	if _, err := s.Generate(context.Background(), []int32{4}, nil, 2, nil); !errors.Is(err, ocelot.ErrBusy) {
 		t.Errorf("second Generate: %v, want ErrBusy", err)
 	}
-	if _, err := s.Eval([]int32{4}); !errors.Is(err, ocelot.ErrBusy) {
+	if _, err := s.Eval(context.Background(), []int32{4}); !errors.Is(err, ocelot.ErrBusy) {
 		t.Errorf("Eval during Generate: %v, want ErrBusy", err)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Eval([]int32{4}); err != nil {
+	if _, err := s.Eval(context.Background(), []int32{4}); err != nil {
 		t.Errorf("Eval after Generate: %v", err)
 	}
 }

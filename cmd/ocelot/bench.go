@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -293,7 +294,7 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		start := time.Now()
 		var t ocelot.Timings
 		if test.nPrompt > 0 {
-			if _, err := s.Eval(prompt); err != nil {
+			if _, err := s.Eval(context.Background(), prompt); err != nil {
 				s.Close()
 				return row, err
 			}
@@ -302,7 +303,7 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		tok := benchTokens(m, test.nGen+1)
 		genStart := time.Now()
 		for i := 0; i < test.nGen; i++ {
-			if _, err := s.Eval(tok[i+1 : i+2]); err != nil {
+			if _, err := s.Eval(context.Background(), tok[i+1:i+2]); err != nil {
 				s.Close()
 				return row, err
 			}

@@ -139,7 +139,8 @@ func timingsJSON(m *ocelot.Model, t ocelot.Timings) map[string]any {
 
 // runChat is an interactive chat: each line read is a user turn, answered
 // through the model's chat template. The session keeps the conversation's
-// cache, so each turn evaluates only its new tokens.
+// cache, and Reuse keeps the prefix the next turn's prompt shares with it,
+// so each turn evaluates only its new tokens.
 func runChat(ctx context.Context, m *ocelot.Model, s *samplerFlags, n int, in io.Reader, stdout, stderr io.Writer) error {
 	sess, err := m.NewSession()
 	if err != nil {
@@ -147,7 +148,6 @@ func runChat(ctx context.Context, m *ocelot.Model, s *samplerFlags, n int, in io
 	}
 	defer sess.Close()
 	var msgs []ocelot.Message
-	var history []int32 // tokens in the session's cache
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	fmt.Fprint(stderr, "> ")
@@ -166,21 +166,17 @@ func runChat(ctx context.Context, m *ocelot.Model, s *samplerFlags, n int, in io
 		if err != nil {
 			return err
 		}
-		// Evaluate only what the cache does not hold yet.
-		common := 0
-		for common < len(history) && common < len(ids) && history[common] == ids[common] {
-			common++
-		}
-		if common < len(history) || common == len(ids) {
-			sess.Reset()
-			common = 0
+		// Evaluate only what the session does not hold yet.
+		rest, err := sess.Reuse(ids)
+		if err != nil {
+			return err
 		}
 		smp, err := s.sampler()
 		if err != nil {
 			return err
 		}
 		var reply strings.Builder
-		res, err := sess.Generate(ctx, ids[common:], smp, n, func(_ int32, piece string) error {
+		_, err = sess.Generate(ctx, rest, smp, n, func(_ int32, piece string) error {
 			reply.WriteString(piece)
 			_, err := io.WriteString(stdout, piece)
 			return err
@@ -189,7 +185,6 @@ func runChat(ctx context.Context, m *ocelot.Model, s *samplerFlags, n int, in io
 			return err
 		}
 		fmt.Fprintln(stdout)
-		history = append(ids, res.Tokens...)
 		msgs = append(msgs, ocelot.Message{Role: "assistant", Content: reply.String()})
 		fmt.Fprint(stderr, "> ")
 	}

@@ -19,6 +19,7 @@ package opencl_test
 // they go through the same code paths as the sampled ones.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -197,7 +198,7 @@ func TestFaultInjection(t *testing.T) {
 			return nil, err
 		}
 		defer s.Close()
-		return s.Eval(toks)
+		return s.Eval(context.Background(), toks)
 	}
 
 	// Baselines: the CPU's logits (what a fallback must give) and the
@@ -234,7 +235,7 @@ func TestFaultInjection(t *testing.T) {
 	opencl.SetCallHook(evalCalls.hook)
 	var base []float32
 	if err == nil {
-		base, err = s.Eval(prompt)
+		base, err = s.Eval(context.Background(), prompt)
 	}
 	opencl.SetCallHook(nil)
 	if err != nil {
@@ -255,7 +256,7 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	opencl.SetCallHook(evalCalls.hook)
-	got, err := s.Eval(prompt)
+	got, err := s.Eval(context.Background(), prompt)
 	opencl.SetCallHook(nil)
 	s.Close()
 	if err != nil || !sameLogits(got, base) {
@@ -393,7 +394,7 @@ func TestFaultInjection(t *testing.T) {
 							t.Errorf("%s: then a new session: %v", what, err)
 						}
 						s.Reset()
-						if got, err := s.Eval(prompt); err != nil || !sameLogits(got, base) {
+						if got, err := s.Eval(context.Background(), prompt); err != nil || !sameLogits(got, base) {
 							t.Errorf("%s: then the faulted session after Reset: %v", what, err)
 						}
 					})
@@ -408,10 +409,10 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := other.Eval(prompt); err != nil {
+	if _, err := other.Eval(context.Background(), prompt); err != nil {
 		t.Fatal(err)
 	}
-	next, err := other.Eval([]int32{5})
+	next, err := other.Eval(context.Background(), []int32{5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,14 +425,14 @@ func TestFaultInjection(t *testing.T) {
 		}
 		if faulted != nil {
 			faulted.Reset()
-			if got, err := faulted.Eval(prompt); err != nil || !sameLogits(got, base) {
+			if got, err := faulted.Eval(context.Background(), prompt); err != nil || !sameLogits(got, base) {
 				t.Errorf("%s: then the faulted session after Reset: %v", what, err)
 			}
 		}
 		other.Reset()
-		if _, err := other.Eval(prompt); err != nil {
+		if _, err := other.Eval(context.Background(), prompt); err != nil {
 			t.Errorf("%s: then the earlier session: %v", what, err)
-		} else if got, err := other.Eval([]int32{5}); err != nil || !sameLogits(got, next) {
+		} else if got, err := other.Eval(context.Background(), []int32{5}); err != nil || !sameLogits(got, next) {
 			t.Errorf("%s: then the earlier session: %v (same logits: %v)", what, err, err == nil && sameLogits(got, next))
 		}
 	}
@@ -640,7 +641,7 @@ func TestFaultInjection(t *testing.T) {
 			}
 			opencl.SetFaultNaN(func(o, name string) bool { return o == op })
 			if op == "SWIGLU" {
-				_, err = s.Eval(prompt)
+				_, err = s.Eval(context.Background(), prompt)
 			} else {
 				_, err = s.Generate(t.Context(), prompt, nil, 2, nil)
 			}
@@ -675,7 +676,7 @@ func mustLoad(t *testing.T, path string, o ocelot.Options) *ocelot.Model {
 func evalFault(t *testing.T, what string, s *ocelot.Session, prompt []int32, in *injector, codeName string, o *outcome) {
 	t.Helper()
 	opencl.SetCallHook(in.hook)
-	_, err := s.Eval(prompt)
+	_, err := s.Eval(context.Background(), prompt)
 	opencl.SetCallHook(nil)
 	switch {
 	case !in.fired:
