@@ -587,7 +587,7 @@ func (a *api) setArg(k clKernel, name string, index uint32, size uintptr, value 
 	st := pre("clSetKernelArg")
 	if st == clSuccess {
 		if a.rawSetKernelArg != 0 {
-			// value points into the heap (Backend.argBuf) or is nil.
+			// value points into the heap (launcher.argBuf) or is nil.
 			st = int32(a.rawCall(a.rawSetKernelArg, uintptr(k), uintptr(index), size, uintptr(value)))
 		} else {
 			st = a.setKernelArg(k, index, size, value)

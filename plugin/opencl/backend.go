@@ -52,10 +52,17 @@ func DefaultOptions() Options { return Options{Device: -1} }
 // accel.Backend in the accelerator slot (graph.Accel): weights and KV
 // caches live in device buffers for good, intermediates in one buffer per
 // arena, and Compute only enqueues work on one in-order queue.
+//
+// Its fields are the device and what Open made on it, then the groups
+// below (tuning, scratch buffers, launch state, profile), then the
+// lifecycle: the memory taken and what lives until Sync or Close. The
+// device facts and the tuning do not change after Open; mu guards the
+// rest.
 type Backend struct {
 	mu sync.Mutex
 	a  *api
 
+	// The device, and the context, queue and program Open made on it.
 	info    DeviceInfo
 	ctx     clContext
 	q       clQueue
@@ -66,7 +73,23 @@ type Backend struct {
 	start   StartInfo
 	env     switches // the environment's tuning switches, read once by Open
 
-	// Tuning, from the kernels' limits.
+	tune     tuning
+	scratch  scratch
+	launcher launcher
+	profile  profile
+
+	// Lifecycle: what the backend holds, and until when.
+	used    int64 // bytes of device memory this backend holds
+	pending []any // host memory read by queued writes, kept until Sync
+	arenas  map[*arena]bool
+	closed  bool
+}
+
+// tuning is what the backend chose, once per program that Open builds,
+// from the kernels' limits, the device and the switches: work-group sizes
+// and which kernels serve which products. fuse alone is set by Open
+// (tests turn it off).
+type tuning struct {
 	lwsMV, lwsNorm, lwsAttn, lwsElem, lws2D int
 	gemm                                    bool // the tiled GEMM fits this device
 	tc                                      bool // the tensor-core GEMM runs here (NVIDIA)
@@ -74,30 +97,40 @@ type Backend struct {
 	mw                                      bool // the row-group GEMV serves one-token products ($OCELOT_OPENCL_MW=0 turns it off)
 	mwGroups                                int  // row groups per work-group of the row-group GEMV
 	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
-	actQ                                    clMem
-	actQSize                                int64 // bytes of actQ, the quantized activations of the integer GEMM
-	actQFor                                 *graph.Tensor
 	faTiled                                 bool // prompts use the tiled attention kernel ($OCELOT_OPENCL_ATTN_TILED=0 turns it off)
-	attnPart                                clMem
-	attnPartSize                            int64 // bytes of attnPart, the split attention's partial results
-	fuse                                    bool  // fuse RMS_NORM+MUL and ROPE+SET_ROWS
+	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
+}
 
+// scratch holds device buffers the kernels need beside the tensors',
+// made on first use, grown on demand and reused until teardown.
+type scratch struct {
+	actQ         clMem
+	actQSize     int64         // bytes of actQ, the quantized activations of the integer GEMM
+	actQFor      *graph.Tensor // the tensor whose activations actQ holds, within one Compute call
+	attnPart     clMem
+	attnPartSize int64 // bytes of attnPart, the split attention's partial results
+	// RoPE tables, by their contents and, once seen, by the address of
+	// their frequency factors (see ropeTable).
+	ropeTabs map[string]clMem
+	ropeFast map[ropeKey]clMem
+}
+
+// launcher is the state of kernel launches: the argument scratch, the
+// launch sizes, the node being enqueued and the per-node kernel slots.
+type launcher struct {
 	argBuf   [32]uint64 // kernel argument values on their way to clSetKernelArg
 	gws, lws [3]uintptr // a launch's sizes, on the heap for the raw call
 	cur      string     // the node Compute is enqueueing ("" outside Compute)
 	curOp    string     // its op (or fusion), for the profile
 	memGen   uint64     // counts buffer releases (see freeBuffer)
 	slots    map[slotKey]*slot
+}
 
-	used     int64 // bytes of device memory this backend holds
-	ropeTabs map[string]clMem
-	ropeFast map[ropeKey]clMem
-
-	pending []any // host memory read by queued writes, kept until Sync
-	arenas  map[*arena]bool
-	events  []profEvent
-	prof    map[profKey]*accel.OpTime
-	closed  bool
+// profile is the kernel timing of Options.Profile: events of queued
+// kernels, and the totals Sync adds them to.
+type profile struct {
+	events []profEvent
+	totals map[profKey]*accel.OpTime
 }
 
 var _ accel.Backend = (*Backend)(nil)
@@ -152,7 +185,10 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{a: a, info: *d, opts: opts, env: env, ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}, arenas: map[*arena]bool{}, prof: map[profKey]*accel.OpTime{}, fuse: true}
+	b := &Backend{a: a, info: *d, opts: opts, env: env, arenas: map[*arena]bool{},
+		tune:    tuning{fuse: true},
+		scratch: scratch{ropeTabs: map[string]clMem{}, ropeFast: map[ropeKey]clMem{}},
+		profile: profile{totals: map[profKey]*accel.OpTime{}}}
 	cacheDir := opts.CacheDir
 	switch {
 	case cacheDir == "-":
@@ -223,7 +259,7 @@ func (b *Backend) setup(v variant, cacheDir string) error {
 	if b.kernels, err = makeKernels(b.a, b.prog, b.info.id, v.kernelNames()); err != nil {
 		return err
 	}
-	if err := b.tune(); err != nil {
+	if err := b.chooseTuning(); err != nil {
 		return err
 	}
 	t := time.Now()
@@ -243,20 +279,20 @@ func (b *Backend) setup(v variant, cacheDir string) error {
 // teardown releases what setup made.
 func (b *Backend) teardown() {
 	b.teardownProgram()
-	for _, m := range b.ropeTabs {
+	for _, m := range b.scratch.ropeTabs {
 		b.freeBuffer(m)
 	}
-	clear(b.ropeTabs)
-	clear(b.ropeFast)
-	if b.attnPart != 0 {
-		b.freeBuffer(b.attnPart)
-		b.attnPart, b.attnPartSize = 0, 0
+	clear(b.scratch.ropeTabs)
+	clear(b.scratch.ropeFast)
+	if b.scratch.attnPart != 0 {
+		b.freeBuffer(b.scratch.attnPart)
+		b.scratch.attnPart, b.scratch.attnPartSize = 0, 0
 	}
-	if b.actQ != 0 {
-		b.freeBuffer(b.actQ)
-		b.actQ, b.actQSize = 0, 0
+	if b.scratch.actQ != 0 {
+		b.freeBuffer(b.scratch.actQ)
+		b.scratch.actQ, b.scratch.actQSize = 0, 0
 	}
-	b.events, b.pending, b.used = nil, nil, 0
+	b.profile.events, b.pending, b.used = nil, nil, 0
 	b.a.freeQueue(b.q)
 	b.a.freeContext(b.ctx)
 	b.q, b.ctx = 0, 0
@@ -281,9 +317,10 @@ func pow2Floor(n int) int {
 	return p
 }
 
-// tune chooses work-group sizes from what the driver allows each kernel
-// and the device's local memory.
-func (b *Backend) tune() error {
+// chooseTuning chooses work-group sizes and the product kernels (b.tune,
+// all but fuse) from what the driver allows each kernel, the device's
+// local memory and the switches.
+func (b *Backend) chooseTuning() error {
 	lim := func(name string, want int) int {
 		k := b.kernels[name]
 		return pow2Floor(max(1, min(want, k.maxWG, b.info.MaxWorkGroup)))
@@ -306,29 +343,29 @@ func (b *Backend) tune() error {
 			mm = append(mm, n)
 		}
 	}
-	b.lwsMV = minOf(64, mv...)
+	b.tune.lwsMV = minOf(64, mv...)
 	// Many work-items per row: each one's loads wait in turn (one token
 	// is a single work-group), so fewer loads per work-item is faster.
-	b.lwsNorm = minOf(1024, "rms_norm_f32", "rms_norm_mul_f32", "add_rms_norm_mul_f32")
-	b.lwsAttn = minOf(64, "attention")
-	b.lwsElem = minOf(256, "add_f32", "mul_f32", "swiglu_f32")
-	b.lws2D = minOf(64, "quantize_act_q8", "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
+	b.tune.lwsNorm = minOf(1024, "rms_norm_f32", "rms_norm_mul_f32", "add_rms_norm_mul_f32")
+	b.tune.lwsAttn = minOf(64, "attention")
+	b.tune.lwsElem = minOf(256, "add_f32", "mul_f32", "swiglu_f32")
+	b.tune.lws2D = minOf(64, "quantize_act_q8", "get_rows_f32", "get_rows_f16", "get_rows_bf16", "get_rows_q4_0", "get_rows_q8_0", "get_rows_q6_K",
 		"rope_f32", "set_rows_f32", "set_rows_f16", "set_rows_q8_0", "set_rows_q4_0",
 		"rope_set_rows_f32", "rope_set_rows_f16", "rope_set_rows_q8_0", "rope_set_rows_q4_0",
 		"rope_qkv_f32", "rope_qkv_f16", "rope_qkv_q8_0", "rope_qkv_q4_0")
 	// The tiled GEMM needs 64 work-items and its tiles in local memory.
-	b.gemm = minOf(64, mm...) == 64 && b.info.LocalMem >= mmLocalBytes+1024
+	b.tune.gemm = minOf(64, mm...) == 64 && b.info.LocalMem >= mmLocalBytes+1024
 	// The tensor-core GEMM needs 4 warps and its f16 tiles.
-	b.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
-	b.mmMin = 16
+	b.tune.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
+	b.tune.mmMin = 16
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
-	b.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
+	b.tune.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
-	b.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
-	b.mw = b.mwGroups >= 1 && b.env.mw
-	b.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
-	if b.lwsAttn < 8 {
-		return errorf("the attention kernel allows only %d work-items per group", b.lwsAttn)
+	b.tune.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
+	b.tune.mw = b.tune.mwGroups >= 1 && b.env.mw
+	b.tune.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
+	if b.tune.lwsAttn < 8 {
+		return errorf("the attention kernel allows only %d work-items per group", b.tune.lwsAttn)
 	}
 	return nil
 }
@@ -492,7 +529,7 @@ func (b *Backend) Supports(n *graph.Tensor) bool {
 		return k.Kind == graph.Cache && v.Kind == graph.Cache && kvType(k.Type) && kvType(v.Type) &&
 			k.Shape[0] == w && v.Shape[0] == w && width == p.HeadDim*p.NHead && s0.Shape == n.Shape &&
 			p.NKV <= k.Shape[1] && p.NKV <= v.Shape[1] && p.NKV >= 1 && p.Pos0 >= 0 &&
-			p.HeadDim <= b.lwsAttn*attDPT && w%k.Type.BlockSize() == 0 && w%v.Type.BlockSize() == 0
+			p.HeadDim <= b.tune.lwsAttn*attDPT && w%k.Type.BlockSize() == 0 && w%v.Type.BlockSize() == 0
 	}
 	return false
 }
@@ -841,16 +878,16 @@ func (b *Backend) sync() error {
 		return nil
 	}
 	err := b.a.finishQueue(b.q)
-	for _, e := range b.events {
+	for _, e := range b.profile.events {
 		if err == nil {
 			start, e1 := b.a.eventTime(e.ev, e.kernel, clProfilingCommandStart)
 			end, e2 := b.a.eventTime(e.ev, e.kernel, clProfilingCommandEnd)
 			if e1 == nil && e2 == nil && end >= start {
 				k := profKey{e.op, e.kernel}
-				ot := b.prof[k]
+				ot := b.profile.totals[k]
 				if ot == nil {
 					ot = &accel.OpTime{Op: e.op, Kernel: e.kernel}
-					b.prof[k] = ot
+					b.profile.totals[k] = ot
 				}
 				ot.Launches++
 				ot.Device += time.Duration(end - start)
@@ -858,7 +895,7 @@ func (b *Backend) sync() error {
 		}
 		b.a.freeEvent(e.ev)
 	}
-	b.events = b.events[:0]
+	b.profile.events = b.profile.events[:0]
 	b.pending = nil
 	for a := range b.arenas {
 		b.releaseInputs(a)
@@ -873,8 +910,8 @@ func (b *Backend) sync() error {
 func (b *Backend) Profile() []accel.OpTime {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]accel.OpTime, 0, len(b.prof))
-	for _, k := range b.prof {
+	out := make([]accel.OpTime, 0, len(b.profile.totals))
+	for _, k := range b.profile.totals {
 		out = append(out, *k)
 	}
 	accel.SortProfile(out)
@@ -885,15 +922,15 @@ func (b *Backend) Profile() []accel.OpTime {
 func (b *Backend) ResetProfile() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	clear(b.prof)
+	clear(b.profile.totals)
 }
 
 // Caps says what the backend holds and runs: every weight and KV type
 // ocelot has, attention heads up to what its attention kernel's
 // work-group covers, and every fusion unless fusing is off.
 func (b *Backend) Caps() accel.Caps {
-	c := accel.Caps{WeightTypes: model.WeightTypes, KVTypes: model.KVTypes, MaxHeadDim: b.lwsAttn * attDPT, Timing: true}
-	if b.fuse {
+	c := accel.Caps{WeightTypes: model.WeightTypes, KVTypes: model.KVTypes, MaxHeadDim: b.tune.lwsAttn * attDPT, Timing: true}
+	if b.tune.fuse {
 		c.Fusions = graph.Fusions()
 	}
 	return c

@@ -151,7 +151,7 @@ func TestGEMVSpeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, n := range tokens {
-			if n >= b.mmMin && (b.gemm || b.tc) {
+			if n >= b.tune.mmMin && (b.tune.gemm || b.tune.tc) {
 				continue // the GEMM's batches
 			}
 			x := act("x", sh.k, n)

@@ -36,7 +36,7 @@ type slot struct {
 	k       clKernel
 	set     uint32 // bit i: argument i holds size[i]/val[i]
 	memArgs uint32 // bit i: argument i is a buffer
-	memGen  uint64 // Backend.memGen when the buffer arguments were set
+	memGen  uint64 // launcher.memGen when the buffer arguments were set
 	size    [32]uintptr
 	val     [32]uint64
 }
@@ -46,7 +46,7 @@ type slot struct {
 // every slot sets its buffer arguments again after any release.
 func (b *Backend) freeBuffer(m clMem) {
 	b.a.freeBuffer(m)
-	b.memGen++
+	b.launcher.memGen++
 }
 
 // maxSlots bounds the kernel objects the slots may create; past it,
@@ -61,30 +61,30 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 	if k == nil {
 		return errorf("no kernel %s", name)
 	}
-	if len(args) > len(b.argBuf) {
-		return errorf("kernel %s: %d arguments, at most %d", name, len(args), len(b.argBuf))
+	if len(args) > len(b.launcher.argBuf) {
+		return errorf("kernel %s: %d arguments, at most %d", name, len(args), len(b.launcher.argBuf))
 	}
 	ck := k.k
 	var sl *slot
-	if b.cur != "" {
-		key := slotKey{b.cur, name}
-		sl = b.slots[key]
-		if sl == nil && len(b.slots) < maxSlots {
+	if b.launcher.cur != "" {
+		key := slotKey{b.launcher.cur, name}
+		sl = b.launcher.slots[key]
+		if sl == nil && len(b.launcher.slots) < maxSlots {
 			kk, err := b.a.newKernel(b.prog, name)
 			if err != nil {
 				return err
 			}
 			sl = &slot{k: kk}
-			if b.slots == nil {
-				b.slots = make(map[slotKey]*slot)
+			if b.launcher.slots == nil {
+				b.launcher.slots = make(map[slotKey]*slot)
 			}
-			b.slots[key] = sl
+			b.launcher.slots[key] = sl
 		}
 		if sl != nil {
 			ck = sl.k
-			if sl.memGen != b.memGen {
+			if sl.memGen != b.launcher.memGen {
 				sl.set &^= sl.memArgs
-				sl.memGen = b.memGen
+				sl.memGen = b.launcher.memGen
 			}
 		}
 	}
@@ -116,8 +116,8 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 		}
 		var p unsafe.Pointer // nil for local memory
 		if _, local := arg.(localMem); !local {
-			b.argBuf[i] = val
-			p = unsafe.Pointer(&b.argBuf[i])
+			b.launcher.argBuf[i] = val
+			p = unsafe.Pointer(&b.launcher.argBuf[i])
 		}
 		if err := b.a.setArg(ck, name, uint32(i), size, p); err != nil {
 			if sl != nil {
@@ -138,31 +138,31 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 	for i := range 2 {
 		l := max(local[i], 1)
 		g := (max(global[i], 1) + l - 1) / l * l
-		b.gws[i], b.lws[i] = uintptr(g), uintptr(l)
+		b.launcher.gws[i], b.launcher.lws[i] = uintptr(g), uintptr(l)
 	}
 	var ev *clEvent
 	if b.opts.Profile {
 		ev = new(clEvent)
 	}
-	if err := b.a.launch(b.q, ck, name, 2, &b.gws, &b.lws, ev); err != nil {
+	if err := b.a.launch(b.q, ck, name, 2, &b.launcher.gws, &b.launcher.lws, ev); err != nil {
 		return err
 	}
 	if ev != nil && *ev != 0 {
-		op := b.curOp
+		op := b.launcher.curOp
 		if op == "" {
 			op = "(outside a graph)"
 		}
-		b.events = append(b.events, profEvent{op, name, *ev})
+		b.profile.events = append(b.profile.events, profEvent{op, name, *ev})
 	}
 	return nil
 }
 
 // freeSlots releases the slots' kernel objects.
 func (b *Backend) freeSlots() {
-	for _, sl := range b.slots {
+	for _, sl := range b.launcher.slots {
 		b.a.freeKernel(sl.k)
 	}
-	b.slots = nil
+	b.launcher.slots = nil
 }
 
 // Compute enqueues the nodes' kernels in order; an OpFused node (see
@@ -178,18 +178,18 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 	if err != nil {
 		return err
 	}
-	defer func() { b.cur, b.curOp = "", "" }()
-	b.actQFor = nil // a new graph: tensor pointers may be reused
+	defer func() { b.launcher.cur, b.launcher.curOp = "", "" }()
+	b.scratch.actQFor = nil // a new graph: tensor pointers may be reused
 	for _, n := range nodes {
-		b.cur, b.curOp = n.Name, n.Op.String()
+		b.launcher.cur, b.launcher.curOp = n.Name, n.Op.String()
 		if n.Op == graph.OpFused {
-			b.cur, b.curOp = n.Parts[0].Name, n.Fusion.String()
+			b.launcher.cur, b.launcher.curOp = n.Parts[0].Name, n.Fusion.String()
 			err = b.computeFused(a, n)
 		} else {
 			err = b.compute(a, n)
 		}
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", b.curOp, n.Name, err)
+			return fmt.Errorf("%s %s: %w", b.launcher.curOp, n.Name, err)
 		}
 		if faultNaN != nil {
 			for _, o := range n.Outputs() { // every part of a fused node
@@ -207,7 +207,7 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 // kernel takes. (Alignments of where the tensors lie are checked at
 // launch, which falls back to the parts.)
 func (b *Backend) supportsFused(n *graph.Tensor) bool {
-	if !b.fuse {
+	if !b.tune.fuse {
 		return false
 	}
 	for _, p := range n.Parts {
@@ -236,11 +236,11 @@ func (b *Backend) supportsFused(n *graph.Tensor) bool {
 		if res == p[0] {
 			res = p[1].Src[1]
 		}
-		return b.mw && p[0].Rows() == 1 && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
+		return b.tune.mw && p[0].Rows() == 1 && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
 	case graph.FuseMulMat3:
-		return b.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && q4(p[2])
+		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && q4(p[2])
 	case graph.FuseMulMatSwiGLU:
-		return b.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
+		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
 	}
 	return false
 }
@@ -280,7 +280,7 @@ func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
 		return err
 	}
 	for _, part := range p {
-		b.cur = part.Name
+		b.launcher.cur = part.Name
 		if err := b.compute(a, part); err != nil {
 			return fmt.Errorf("%s %s: %w", part.Op, part.Name, err)
 		}
@@ -312,7 +312,7 @@ func (b *Backend) ropeQKV(a *arena, rq, rk, sk, sv *graph.Tensor) (bool, error) 
 	}
 	wq, wk, wv := rq.Shape[0], rk.Shape[0], sv.Src[0].Shape[0]
 	const writeK = uint32(1) // rotated K is a part: later nodes may read it
-	return true, b.launch("rope_qkv_"+kernelSuffix(kc.typ), [2]int{(wq + wk + wv) / 32, rows}, [2]int{b.lws2D, 1},
+	return true, b.launch("rope_qkv_"+kernelSuffix(kc.typ), [2]int{(wq + wk + wv) / 32, rows}, [2]int{b.tune.lws2D, 1},
 		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], l[3].mem, l[3].off[0], l[4].mem, l[4].off[0],
 		l[5].mem, l[5].off[0], tab, uint64(0), uint32(wq), uint32(wk), uint32(wv), uint32(rq.Param.HeadDim), uint32(rows),
 		l[6].mem, l[6].off[0], kc.mem, kc.off[0], kc.off[1], l[8].mem, l[8].off[0], vc.mem, vc.off[0], vc.off[1], writeK)
@@ -337,7 +337,7 @@ func (b *Backend) ropeSetRows(a *arena, rope, set *graph.Tensor) (bool, error) {
 		return false, err
 	}
 	width, cache := rope.Shape[0], l[4]
-	return true, b.launch("rope_set_rows_"+kernelSuffix(cache.typ), [2]int{width / 32, rows}, [2]int{b.lws2D, 1},
+	return true, b.launch("rope_set_rows_"+kernelSuffix(cache.typ), [2]int{width / 32, rows}, [2]int{b.tune.lws2D, 1},
 		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], tab, uint64(0),
 		uint32(width), uint32(rope.Param.HeadDim), uint32(rows), l[3].mem, l[3].off[0], cache.mem, cache.off[0], cache.off[1])
 }
@@ -348,8 +348,8 @@ func (b *Backend) rmsNormMul(a *arena, norm, mul *graph.Tensor) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return true, b.launch("rms_norm_mul_f32", [2]int{norm.Rows() * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
-		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], uint32(norm.Shape[0]), norm.Param.Eps, l[2].mem, l[2].off[0], l[3].mem, l[3].off[0], localMem(4*b.lwsNorm))
+	return true, b.launch("rms_norm_mul_f32", [2]int{norm.Rows() * b.tune.lwsNorm, 1}, [2]int{b.tune.lwsNorm, 1},
+		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], uint32(norm.Shape[0]), norm.Param.Eps, l[2].mem, l[2].off[0], l[3].mem, l[3].off[0], localMem(4*b.tune.lwsNorm))
 }
 
 // addRMSNormMul runs a residual ADD, the RMS_NORM of its sum and the MUL
@@ -360,16 +360,16 @@ func (b *Backend) addRMSNormMul(a *arena, add, norm, mul *graph.Tensor) (bool, e
 		return false, err
 	}
 	rows := add.Rows()
-	return true, b.launch("add_rms_norm_mul_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
+	return true, b.launch("add_rms_norm_mul_f32", [2]int{rows * b.tune.lwsNorm, 1}, [2]int{b.tune.lwsNorm, 1},
 		l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], l[3].mem, l[3].off[0],
-		uint32(add.Shape[0]), norm.Param.Eps, l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], localMem(4*b.lwsNorm))
+		uint32(add.Shape[0]), norm.Param.Eps, l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], localMem(4*b.tune.lwsNorm))
 }
 
 // rowGroupable reports whether the row-group GEMV takes weights w (at s)
 // with the activations at x: Q4_0 needs 16-byte aligned quants and
 // activations.
 func (b *Backend) rowGroupable(w *graph.Tensor, s, x loc) bool {
-	if !b.mw {
+	if !b.tune.mw {
 		return false
 	}
 	switch w.Type {
@@ -415,7 +415,7 @@ func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, er
 		r, z, addres = l[3], l[4], 1
 	}
 	s := l[0]
-	g := b.mwGroups
+	g := b.tune.mwGroups
 	return true, b.launch("mul_mw_"+kernelSuffix(w.Type), [2]int{32, (m + mwR - 1) / mwR}, [2]int{32, g},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m),
 		r.mem, r.off[0], z.mem, z.off[0], addres, localMem(4*32*mwR*g), localMem(16*256))
@@ -434,7 +434,7 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2 *graph.Tensor) (bool, error) {
 			return false, nil
 		}
 	}
-	g := b.mwGroups
+	g := b.tune.mwGroups
 	return true, b.launch("mul_mw3_q4_0", [2]int{32, (ms[0] + ms[1] + ms[2]) / mwR}, [2]int{32, g},
 		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0], l[2].off[1],
 		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], l[6].mem, l[6].off[0],
@@ -455,7 +455,7 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, erro
 	if m%(mwR/2) != 0 {
 		return false, nil
 	}
-	g := b.mwGroups
+	g := b.tune.mwGroups
 	return true, b.launch("mul_mw_swiglu_q4_0", [2]int{32, m / (mwR / 2)}, [2]int{32, g},
 		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0],
 		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0],
@@ -466,31 +466,32 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, erro
 // the activations are quantized to Q8_0 into a scratch buffer, then
 // mul_mmq_q4_0 multiplies.
 //
-// Products of one input (Q, K and V; gate and up) quantize it once: actQFor
-// remembers the tensor the buffer holds, within one Compute call.
+// Products of one input (Q, K and V; gate and up) quantize it once:
+// scratch.actQFor remembers the tensor the buffer holds, within one
+// Compute call.
 func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) error {
 	size := int64(rows) * int64(k) * (32 + 2) / 32
 	size = (size + 15) / 16 * 16
-	if b.actQFor == xt && size <= b.actQSize {
+	if b.scratch.actQFor == xt && size <= b.scratch.actQSize {
 		return b.launchMMQ(w, y, k, m, rows)
 	}
-	b.actQFor = nil
-	if size > b.actQSize {
-		mem, err := b.alloc("quantized activations", max(size, 2*b.actQSize))
+	b.scratch.actQFor = nil
+	if size > b.scratch.actQSize {
+		mem, err := b.alloc("quantized activations", max(size, 2*b.scratch.actQSize))
 		if err != nil {
 			return err
 		}
-		if b.actQ != 0 {
-			b.freeBuffer(b.actQ)
-			b.used -= b.actQSize
+		if b.scratch.actQ != 0 {
+			b.freeBuffer(b.scratch.actQ)
+			b.used -= b.scratch.actQSize
 		}
-		b.actQ, b.actQSize = mem, max(size, 2*b.actQSize)
+		b.scratch.actQ, b.scratch.actQSize = mem, max(size, 2*b.scratch.actQSize)
 	}
-	if err := b.launch("quantize_act_q8", [2]int{k / 32, rows}, [2]int{b.lws2D, 1},
-		x.mem, x.off[0], b.actQ, uint64(0), uint32(k), uint32(rows)); err != nil {
+	if err := b.launch("quantize_act_q8", [2]int{k / 32, rows}, [2]int{b.tune.lws2D, 1},
+		x.mem, x.off[0], b.scratch.actQ, uint64(0), uint32(k), uint32(rows)); err != nil {
 		return err
 	}
-	b.actQFor = xt
+	b.scratch.actQFor = xt
 	return b.launchMMQ(w, y, k, m, rows)
 }
 
@@ -501,7 +502,7 @@ func mqLocalBytes(mqBN int) int64 { return int64(4*mqLD*(mqBM+mqBN) + 4*mqKB*(mq
 // launchMMQ enqueues the integer GEMM over the quantized activations.
 func (b *Backend) launchMMQ(w, y loc, k, m, rows int) error {
 	mqBN := b.env.mqBN // the program's MQ_BN
-	args := []any{w.mem, w.off[0], w.off[1], b.actQ, uint64(0), y.mem, y.off[0], uint32(k), uint32(m), uint32(rows),
+	args := []any{w.mem, w.off[0], w.off[1], b.scratch.actQ, uint64(0), y.mem, y.off[0], uint32(k), uint32(m), uint32(rows),
 		localMem(4 * mqLD * mqBM), localMem(4 * mqLD * mqBN), localMem(4 * mqKB * mqBM), localMem(4 * mqKB * mqBN)}
 	if b.variant.emulate {
 		args = append(args, localMem(4*6*128))
@@ -521,7 +522,7 @@ func (b *Backend) attnSplit(p graph.Params, rows int) (chunk, nch int) {
 	visible := min(p.Pos0+rows, p.NKV)
 	groups := p.NHead * rows
 	units := max(1, b.info.Units)
-	L := b.lwsAttn
+	L := b.tune.lwsAttn
 	if groups >= 2*units || visible <= 2*L || !b.env.attnSplit {
 		return max(visible, 1), 1
 	}
@@ -535,19 +536,19 @@ func (b *Backend) attnSplit(p graph.Params, rows int) (chunk, nch int) {
 // split attention's partial results, growing it when needed. Work queued
 // on an old buffer keeps it alive until it completes.
 func (b *Backend) partBuffer(size int64) (clMem, error) {
-	if size <= b.attnPartSize {
-		return b.attnPart, nil
+	if size <= b.scratch.attnPartSize {
+		return b.scratch.attnPart, nil
 	}
-	size = max(size, 2*b.attnPartSize)
+	size = max(size, 2*b.scratch.attnPartSize)
 	m, err := b.alloc("attention partials", size)
 	if err != nil {
 		return 0, err
 	}
-	if b.attnPart != 0 {
-		b.freeBuffer(b.attnPart)
-		b.used -= b.attnPartSize
+	if b.scratch.attnPart != 0 {
+		b.freeBuffer(b.scratch.attnPart)
+		b.used -= b.scratch.attnPartSize
 	}
-	b.attnPart, b.attnPartSize = m, size
+	b.scratch.attnPart, b.scratch.attnPartSize = m, size
 	return m, nil
 }
 
@@ -585,7 +586,7 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 			}
 		}
 		s := src[0]
-		return b.launch("get_rows_"+kernelSuffix(table.Type), [2]int{(width + 31) / 32, rows}, [2]int{b.lws2D, 1},
+		return b.launch("get_rows_"+kernelSuffix(table.Type), [2]int{(width + 31) / 32, rows}, [2]int{b.tune.lws2D, 1},
 			s.mem, s.off[0], s.off[1], s.off[2], s.off[3], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(width), uint32(rows))
 
 	case graph.OpMulMat:
@@ -618,14 +619,14 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 		return b.launch(name, [2]int{lanes, (m + mvR - 1) / mvR}, [2]int{lanes, units}, args...)
 
 	case graph.OpRMSNorm:
-		return b.launch("rms_norm_f32", [2]int{rows * b.lwsNorm, 1}, [2]int{b.lwsNorm, 1},
-			src[0].mem, src[0].off[0], dst.mem, dst.off[0], uint32(width), n.Param.Eps, localMem(4*b.lwsNorm))
+		return b.launch("rms_norm_f32", [2]int{rows * b.tune.lwsNorm, 1}, [2]int{b.tune.lwsNorm, 1},
+			src[0].mem, src[0].off[0], dst.mem, dst.off[0], uint32(width), n.Param.Eps, localMem(4*b.tune.lwsNorm))
 
 	case graph.OpAdd, graph.OpMul, graph.OpSwiGLU:
 		name := map[graph.Op]string{graph.OpAdd: "add_f32", graph.OpMul: "mul_f32", graph.OpSwiGLU: "swiglu_f32"}[n.Op]
 		total := width * rows
 		bn := n.Src[1].Elements()
-		return b.launch(name, [2]int{total, 1}, [2]int{b.lwsElem, 1},
+		return b.launch(name, [2]int{total, 1}, [2]int{b.tune.lwsElem, 1},
 			src[0].mem, src[0].off[0], src[1].mem, src[1].off[0], dst.mem, dst.off[0], uint32(total), uint32(bn))
 
 	case graph.OpRope:
@@ -637,7 +638,7 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 			return err
 		}
 		hd := n.Param.HeadDim
-		return b.launch("rope_f32", [2]int{width / 2, rows}, [2]int{b.lws2D, 1},
+		return b.launch("rope_f32", [2]int{width / 2, rows}, [2]int{b.tune.lws2D, 1},
 			src[0].mem, src[0].off[0], dst.mem, dst.off[0], src[1].mem, src[1].off[0], tab, uint64(0), uint32(width), uint32(hd), uint32(rows))
 
 	case graph.OpSetRows:
@@ -651,13 +652,13 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 		if cache.typ == quant.Q8_0 || cache.typ == quant.Q4_0 {
 			global[0] = w / 32
 		}
-		return b.launch("set_rows_"+kernelSuffix(cache.typ), global, [2]int{b.lws2D, 1},
+		return b.launch("set_rows_"+kernelSuffix(cache.typ), global, [2]int{b.tune.lws2D, 1},
 			src[0].mem, src[0].off[0], src[2].mem, src[2].off[0], cache.mem, cache.off[0], cache.off[1], uint32(w), uint32(nr))
 
 	case graph.OpAttention:
 		p := n.Param
 		k, v := src[1], src[2]
-		if b.faTiled && rows >= b.mmMin && p.HeadDim <= faDMax && p.HeadDim%4 == 0 && b.info.LocalMem >= faLocalBytes(p.HeadDim)+1024 {
+		if b.tune.faTiled && rows >= b.tune.mmMin && p.HeadDim <= faDMax && p.HeadDim%4 == 0 && b.info.LocalMem >= faLocalBytes(p.HeadDim)+1024 {
 			ld := p.HeadDim + 1
 			return b.launch("attention_tiled", [2]int{p.NHead * 128, (rows + faTQ - 1) / faTQ}, [2]int{128, 1},
 				src[0].mem, src[0].off[0],
@@ -667,7 +668,7 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 				uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), uint32(p.Pos0), uint32(p.NKV), p.Scale, uint32(rows),
 				localMem(4*faTQ*ld), localMem(4*faTK*ld), localMem(4*faTK*ld), localMem(4*faTQ*(faTK+1)))
 		}
-		L := b.lwsAttn
+		L := b.tune.lwsAttn
 		chunk, nch := b.attnSplit(p, rows)
 		part := dst.mem // unused unless split
 		if nch > 1 {
@@ -699,11 +700,11 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 // aligned16), else the tiled GEMM.
 func (b *Backend) mulMatKernel(t quant.Type, n int, aligned16 bool) string {
 	switch {
-	case b.mmq && t == quant.Q4_0 && n >= b.mmMin && aligned16:
+	case b.tune.mmq && t == quant.Q4_0 && n >= b.tune.mmMin && aligned16:
 		return "mul_mmq_q4_0"
-	case b.tc && n >= b.mmMin:
+	case b.tune.tc && n >= b.tune.mmMin:
 		return "mul_mm_tc_" + kernelSuffix(t)
-	case b.gemm && n >= b.mmMin:
+	case b.tune.gemm && n >= b.tune.mmMin:
 		return "mul_mm_" + kernelSuffix(t)
 	case n == 1:
 		return "mul_mv1_" + kernelSuffix(t)
@@ -737,12 +738,12 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 	// The weights' bytes do not move, so their address identifies the
 	// table on every pass after the first without formatting a key.
 	fast := ropeKey{hd, math.Float32bits(base), unsafe.SliceData(freqs), len(freqs)}
-	if m, ok := b.ropeFast[fast]; ok {
+	if m, ok := b.scratch.ropeFast[fast]; ok {
 		return m, nil
 	}
 	key := fmt.Sprintf("%d/%08x/%x", hd, math.Float32bits(base), freqs)
-	if m, ok := b.ropeTabs[key]; ok {
-		b.ropeFast[fast] = m
+	if m, ok := b.scratch.ropeTabs[key]; ok {
+		b.scratch.ropeFast[fast] = m
 		return m, nil
 	}
 	tab := make([]byte, 8*(hd/2))
@@ -767,8 +768,8 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 		b.used -= int64(len(tab))
 		return 0, err
 	}
-	b.ropeTabs[key] = m
-	b.ropeFast[fast] = m
+	b.scratch.ropeTabs[key] = m
+	b.scratch.ropeFast[fast] = m
 	return m, nil
 }
 

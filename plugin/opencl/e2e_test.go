@@ -225,7 +225,7 @@ func TestEndToEnd(t *testing.T) {
 // q4_0 limit applies then (6e-2, conformance.Limits, docs/CONFORMANCE.md);
 // the greedy text must still be identical.
 func e2eLimit(b *Backend, kv quant.Type) float64 {
-	if kv == quant.Q4_0 && b.mmq {
+	if kv == quant.Q4_0 && b.tune.mmq {
 		return 6e-2
 	}
 	return matmulNMSE

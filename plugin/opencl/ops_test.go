@@ -146,13 +146,13 @@ type mmPath struct {
 
 func mmPaths(b *Backend) []mmPath {
 	paths := []mmPath{{"gemv", 1 << 30, false, false}}
-	if b.gemm {
+	if b.tune.gemm {
 		paths = append(paths, mmPath{"gemm", 1, false, false})
 	}
-	if b.tc {
+	if b.tune.tc {
 		paths = append(paths, mmPath{"gemm-tc", 1, true, false})
 	}
-	if b.mmq {
+	if b.tune.mmq {
 		paths = append(paths, mmPath{"gemm-mmq", 1, false, true})
 	}
 	return paths
@@ -168,7 +168,7 @@ func TestMulMat(t *testing.T) {
 // cores, so its tiling and fragment indexing are tested on any device.
 func TestTensorCoreEmulated(t *testing.T) {
 	b := emulatedBackend(t, variant{mma: true, emulate: true})
-	if !b.tc {
+	if !b.tune.tc {
 		t.Skip("the device cannot run 128 work-items with the tiles")
 	}
 	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true, false}}, true)
@@ -198,7 +198,7 @@ func emulatedBackend(t *testing.T, v variant) *Backend {
 // device.
 func TestIntTensorCoreEmulated(t *testing.T) {
 	b := emulatedBackend(t, variant{mmq: true, emulate: true})
-	if !b.mmq {
+	if !b.tune.mmq {
 		t.Skip("the device cannot run 128 work-items with the tiles")
 	}
 	testMulMat(t, b, []mmPath{{"gemm-mmq-emulated", 1, false, true}}, true)
@@ -208,8 +208,8 @@ func TestIntTensorCoreEmulated(t *testing.T) {
 // with a float64 reference; quick runs fewer shapes.
 func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 	rng := rand.New(rand.NewPCG(3, 1))
-	defer func(v int, tc, mmq bool) { b.mmMin, b.tc, b.mmq = v, tc, mmq }(b.mmMin, b.tc, b.mmq)
-	hasTC, hasMMQ := b.tc, b.mmq
+	defer func(v int, tc, mmq bool) { b.tune.mmMin, b.tune.tc, b.tune.mmq = v, tc, mmq }(b.tune.mmMin, b.tune.tc, b.tune.mmq)
+	hasTC, hasMMQ := b.tune.tc, b.tune.mmq
 	for _, typ := range weightTypes {
 		bs := typ.BlockSize()
 		k := max(bs, 64)
@@ -242,7 +242,7 @@ func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 					}
 				}
 				for _, p := range paths {
-					b.mmMin, b.tc, b.mmq = p.mmMin, p.tc && hasTC, p.mmq && hasMMQ
+					b.tune.mmMin, b.tune.tc, b.tune.mmq = p.mmMin, p.tc && hasTC, p.mmq && hasMMQ
 					node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [3]*graph.Tensor{w, x}}
 					got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
 					label := fmt.Sprintf("MUL_MAT %s %s k=%d m=%d n=%d", p.name, typ, k, m, n)
@@ -424,7 +424,7 @@ func TestAttention(t *testing.T) {
 			// over long contexts splits into chunks (attention_merge).
 			units := b.info.Units
 			b.info.Units = 1024
-			if _, nch := b.attnSplit(node.Param, s.n); nch > 1 && s.n < b.mmMin {
+			if _, nch := b.attnSplit(node.Param, s.n); nch > 1 && s.n < b.tune.mmMin {
 				split := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{q: qv})[node]
 				logNMSE(t, label+" split", checkNMSE(t, label+" split", got, split, exactNMSE))
 			}
@@ -513,7 +513,7 @@ func TestRoundTrip(t *testing.T) {
 // fused kernels ran.
 func TestFusedDecode(t *testing.T) {
 	b := testBackend(t)
-	if !b.mw || !b.fuse {
+	if !b.tune.mw || !b.tune.fuse {
 		t.Skip("the row-group GEMV is off on this device")
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
@@ -574,12 +574,12 @@ func TestFusedDecode(t *testing.T) {
 			logNMSE(t, label, checkNMSE(t, label, want[n], got[n], matmulNMSE))
 		}
 		for _, sk := range []slotKey{{"q", "mul_mw3_q4_0"}, {"gate", "mul_mw_swiglu_q4_0"}, {"o", "mul_mw_q4_0"}} {
-			if b.slots[sk] == nil {
+			if b.launcher.slots[sk] == nil {
 				t.Errorf("k=%d: node %s did not run %s: the fusion did not happen", k, sk.node, sk.kernel)
 			}
 		}
 		for _, sk := range []slotKey{{"add", "add_f32"}, {"swiglu", "swiglu_f32"}, {"k", "mul_mw_q4_0"}} {
-			if b.slots[sk] != nil {
+			if b.launcher.slots[sk] != nil {
 				t.Errorf("k=%d: node %s ran %s on its own: the fusion did not happen", k, sk.node, sk.kernel)
 			}
 		}
@@ -599,10 +599,10 @@ func TestFusedSequences(t *testing.T) {
 		for _, rows := range []int{1, n} {
 			run := func(fuse bool) map[string][]float32 {
 				b.mu.Lock()
-				b.fuse = fuse
+				b.tune.fuse = fuse
 				b.freeSlots()
 				b.mu.Unlock()
-				defer func() { b.fuse = true }()
+				defer func() { b.tune.fuse = true }()
 				width := hd * kvHeads
 				kc, kdata := cacheWith(t, rand.New(rand.NewPCG(1, 1)), kv, width, cells)
 				vc, vdata := cacheWith(t, rand.New(rand.NewPCG(2, 2)), kv, width, cells)
@@ -647,7 +647,7 @@ func TestFusedSequences(t *testing.T) {
 					out[n.Name] = v
 				}
 				var fused []string
-				for key := range b.slots {
+				for key := range b.launcher.slots {
 					fused = append(fused, key.kernel)
 				}
 				out["kernels"] = []float32{float32(len(fused))}
