@@ -1,6 +1,7 @@
 package ocelot
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -27,6 +28,10 @@ type seq interface {
 	eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error)
 	pos() int
 	truncate(n int) // forget every position from n on (n <= pos)
+	// exportKV returns the raw K and V rows of cells [0, n) of every
+	// layer; importKV writes such rows back and sets the position to n.
+	exportKV(n int) (k, v [][]byte, err error)
+	importKV(n int, k, v [][]byte) error
 	reset()
 	close()
 }
@@ -63,6 +68,27 @@ func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float3
 	o := s.e.opt
 	return s.e.net.Eval(ctx, s.st, tokens, o.NBatch, o.NUbatch, all, o.Threads)
 }
+func (s *refSeq) exportKV(n int) (k, v [][]byte, err error) {
+	for l := range s.e.net.Layers {
+		kl, vl := s.st.KV.Cells(l, n)
+		k, v = append(k, bytes.Clone(kl)), append(v, bytes.Clone(vl))
+	}
+	return k, v, nil
+}
+
+func (s *refSeq) importKV(n int, k, v [][]byte) error {
+	for l := range s.e.net.Layers {
+		kl, vl := s.st.KV.Cells(l, n)
+		if len(k[l]) != len(kl) || len(v[l]) != len(vl) {
+			return fmt.Errorf("ocelot: layer %d: %d and %d bytes of K and V rows, want %d and %d", l, len(k[l]), len(v[l]), len(kl), len(vl))
+		}
+		copy(kl, k[l])
+		copy(vl, v[l])
+	}
+	s.st.Pos = n
+	return nil
+}
+
 func (s *refSeq) pos() int       { return s.st.Pos }
 func (s *refSeq) truncate(n int) { s.st.Pos = n }
 func (s *refSeq) reset()         { s.st.Pos = 0 }
@@ -309,6 +335,64 @@ func (s *graphSeq) run(tokens []int32, want model.Logits) ([]float32, error) {
 	}
 	s.n += len(tokens)
 	return out, nil
+}
+
+// cacheBackend is the backend holding layer l's cache.
+func (s *graphSeq) cacheBackend(l int) accel.Backend {
+	if s.e.policy.CacheOnAccel(l) {
+		return s.e.runner.Backends[graph.Accel]
+	}
+	return s.e.runner.Backends[graph.CPU]
+}
+
+// cacheRows is the byte size of n rows of a cache tensor.
+func cacheRows(t *graph.Tensor, n int) int {
+	return int(t.Bytes() / int64(t.Shape[1]) * int64(n))
+}
+
+func (s *graphSeq) exportKV(n int) (k, v [][]byte, err error) {
+	s.e.mu.Lock() // no graph is writing the caches meanwhile
+	defer s.e.mu.Unlock()
+	for l := range s.kv.K {
+		b := s.cacheBackend(l)
+		for i, t := range []*graph.Tensor{s.kv.K[l], s.kv.V[l]} {
+			buf := make([]byte, t.Bytes())
+			if err := b.Download(t, buf); err != nil {
+				return nil, nil, fmt.Errorf("ocelot: %s: read %s: %w", b.Name(), t.Name, err)
+			}
+			buf = buf[:cacheRows(t, n)]
+			if i == 0 {
+				k = append(k, buf)
+			} else {
+				v = append(v, buf)
+			}
+		}
+	}
+	return k, v, nil
+}
+
+func (s *graphSeq) importKV(n int, k, v [][]byte) error {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	for l := range s.kv.K {
+		b := s.cacheBackend(l)
+		for i, t := range []*graph.Tensor{s.kv.K[l], s.kv.V[l]} {
+			src := k[l]
+			if i == 1 {
+				src = v[l]
+			}
+			if len(src) != cacheRows(t, n) {
+				return fmt.Errorf("ocelot: %s: %d bytes of rows, want %d", t.Name, len(src), cacheRows(t, n))
+			}
+			buf := make([]byte, t.Bytes())
+			copy(buf, src)
+			if err := b.Upload(t, buf); err != nil {
+				return fmt.Errorf("ocelot: %s: write %s: %w", b.Name(), t.Name, err)
+			}
+		}
+	}
+	s.n = n
+	return nil
 }
 
 func (s *graphSeq) pos() int       { return s.n }

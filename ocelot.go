@@ -145,6 +145,7 @@ func (o *Options) normalize() error {
 type Model struct {
 	opt  Options
 	path string
+	fp   [32]byte // fingerprint of the model, for saved states
 	file *gguf.File
 	net  *model.Model
 	eng  engine
@@ -190,7 +191,7 @@ func Load(path string, opt Options) (*Model, error) {
 		f.Close()
 		return nil, fmt.Errorf("ocelot: %s: the tokenizer has %d tokens but token_embd.weight has %d rows", path, tok.VocabSize(), net.NVocab)
 	}
-	m := &Model{opt: opt, path: path, file: f, net: net, tok: tok}
+	m := &Model{opt: opt, path: path, fp: fingerprint(f, net.Config), file: f, net: net, tok: tok}
 	if opt.Backend == "ref" {
 		if m.opt.NGPULayers == AutoGPULayers {
 			m.opt.NGPULayers = 0 // the reference engine offloads nothing

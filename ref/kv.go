@@ -70,3 +70,10 @@ func (kv *KVCache) Get(l, n int, k, v []float32) error {
 	}
 	return nil
 }
+
+// Cells returns the bytes of cells [0, n) of layer l's K and V caches, in
+// place (rows of the cache types, one after another), for saving and
+// copying a sequence's state.
+func (kv *KVCache) Cells(l, n int) (k, v []byte) {
+	return kv.k[l][:n*kv.rowK], kv.v[l][:n*kv.rowV]
+}
