@@ -26,6 +26,9 @@ type engine interface {
 
 type seq interface {
 	eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error)
+	// hidden is eval returning every position's final hidden state
+	// (model.Hidden) instead of logits.
+	hidden(ctx context.Context, tokens []int32) ([][]float32, error)
 	pos() int
 	truncate(n int) // forget every position from n on (n <= pos)
 	// exportKV returns the raw K and V rows of cells [0, n) of every
@@ -68,6 +71,17 @@ func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float3
 	o := s.e.opt
 	return s.e.net.Eval(ctx, s.st, tokens, o.NBatch, o.NUbatch, all, o.Threads)
 }
+func (s *refSeq) hidden(ctx context.Context, tokens []int32) ([][]float32, error) {
+	o := s.e.opt
+	var out [][]float32
+	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, true, func(ub []int32, _ model.Logits) error {
+		h, err := s.e.net.Forward(s.st, ub, model.Hidden, o.Threads)
+		out = append(out, h...)
+		return err
+	})
+	return out, err
+}
+
 func (s *refSeq) exportKV(n int) (k, v [][]byte, err error) {
 	for l := range s.e.net.Layers {
 		kl, vl := s.st.KV.Cells(l, n)
@@ -316,6 +330,20 @@ func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]floa
 		return nil, err
 	}
 	return out, nil
+}
+
+func (s *graphSeq) hidden(ctx context.Context, tokens []int32) ([][]float32, error) {
+	o := s.e.opt
+	var out [][]float32
+	w := s.e.model.Config.NEmbd
+	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, true, func(ub []int32, _ model.Logits) error {
+		h, err := s.run(ub, model.Hidden)
+		for i := 0; i+w <= len(h); i += w {
+			out = append(out, h[i:i+w])
+		}
+		return err
+	})
+	return out, err
 }
 
 // run evaluates one micro-batch.

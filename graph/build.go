@@ -179,6 +179,10 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Grap
 	h := b.node(OpRMSNorm, "result_norm", x.Shape, x)
 	h.Param.Eps = c.RMSEps
 	h = b.node(OpMul, "result_norm_w", x.Shape, h, m.OutputNorm)
+	if want == model.Hidden {
+		b.g.Out = h // the final hidden states, for embeddings
+		return b.g, nil
+	}
 	b.g.Out = b.node(OpMulMat, "result_output", rows(c.NVocab, x.Shape[1]), m.Output, h)
 	return b.g, nil
 }

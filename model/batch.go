@@ -10,6 +10,10 @@ const (
 	LogitsNone Logits = iota // none: the batch only fills the cache
 	LogitsLast               // the last position's
 	LogitsAll                // every position's
+	// Hidden asks for every position's final hidden state (after the
+	// output norm, before the output matrix) instead of logits: what
+	// embeddings are pooled from.
+	Hidden
 )
 
 // Ubatches splits tokens as llama.cpp does — logical batches of nBatch,

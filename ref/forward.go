@@ -84,6 +84,9 @@ func (m *Model) Forward(st *State, tokens []int32, want model.Logits, threads in
 		x, xb = x[n-1:], xb[n-1:]
 	}
 	normAll(xb, x, m.OutputNorm, m.RMSEps)
+	if want == model.Hidden {
+		return xb, nil
+	}
 	logits := batch(len(xb), m.NVocab)
 	if err := m.matmuls(threads, mm{logits, xb, m.Output}); err != nil {
 		return nil, err
