@@ -521,10 +521,12 @@ func (b *Backend) Supports(n *graph.Tensor) bool {
 			c.Shape[0]%c.Type.BlockSize() == 0 && input(s2, s0.Rows())
 	case graph.OpAttention:
 		p := n.Param
-		if !f32(s0) || s1 == nil || s2 == nil || p.HeadDim <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NHead%p.NHeadKV != 0 {
+		if !f32(s0) || s1 == nil || s2 == nil || p.HeadDim <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NHead > maxDim || p.NHead%p.NHeadKV != 0 {
 			return false
 		}
 		k, v := s1.Storage(), s2.Storage()
+		// These products are exact wherever Supports says yes: NHead is
+		// at most maxDim (above), HeadDim at most lwsAttn*attDPT (below).
 		w := p.HeadDim * p.NHeadKV
 		return k.Kind == graph.Cache && v.Kind == graph.Cache && kvType(k.Type) && kvType(v.Type) &&
 			k.Shape[0] == w && v.Shape[0] == w && width == p.HeadDim*p.NHead && s0.Shape == n.Shape &&
@@ -550,6 +552,9 @@ func (b *Backend) oomError(what string, size int64, err error) error {
 
 // alloc makes a device buffer, checking the device's limits first.
 func (b *Backend) alloc(what string, size int64) (clMem, error) {
+	if size < 0 {
+		return 0, errorf("%s: a buffer of %d bytes", what, size)
+	}
 	if size > b.info.MaxAlloc {
 		return 0, fmt.Errorf("opencl: %s needs one buffer of %s, more than %s allows (CL_DEVICE_MAX_MEM_ALLOC_SIZE %s): keep it on the CPU (a smaller -ngl)",
 			what, mib(size), b.info.Name, mib(b.info.MaxAlloc))
@@ -583,9 +588,9 @@ func (b *Backend) Load(t *graph.Tensor) error {
 	if t.Kind != graph.Weight && t.Kind != graph.Cache {
 		return errorf("load %s: a %s tensor is not persistent", t.Name, t.Kind)
 	}
-	lay, err := newLayout(t.Type, t.Shape[0], t.Rows())
+	lay, err := newLayout(t.Type, t.Shape)
 	if err != nil {
-		return errorf("load %s: %v", t.Name, err)
+		return errorf("load %s: %w", t.Name, err)
 	}
 	if t.Kind == graph.Weight && int64(len(t.Data)) != lay.size {
 		return errorf("load %s: %d bytes of data for %s %v, which needs %d", t.Name, len(t.Data), t.Type, t.Shape, lay.size)
@@ -768,7 +773,12 @@ func (b *Backend) input(a *arena, t *graph.Tensor) (loc, error) {
 	if len(t.I32s) != t.Elements() {
 		return loc{}, errorf("input %s has %d values for %d elements", t.Name, len(t.I32s), t.Elements())
 	}
-	size := int64(4 * len(t.I32s))
+	size, err := quant.MulSize(4, int64(len(t.I32s)))
+	if err != nil {
+		return loc{}, errorf("size of input %s: %w", t.Name, err)
+	}
+	// size is that of host memory, and inUsed and inCap are within one
+	// device buffer: the sums below cannot wrap.
 	need := (size + 255) / 256 * 256
 	if a.inUsed+need > a.inCap {
 		newCap := max(2*a.inCap, need, 64<<10)
@@ -811,8 +821,9 @@ func (b *Backend) locate(a *arena, t *graph.Tensor) (loc, error) {
 	case graph.Input:
 		return b.input(a, t)
 	}
-	if t.Offset < 0 || t.Offset+t.Bytes() > a.size {
-		return loc{}, errorf("%s at offset %d (%d bytes) lies outside the arena of %d bytes", t.Name, t.Offset, t.Bytes(), a.size)
+	// Compared without the sum Offset+size, which could wrap.
+	if nb := t.Bytes(); t.Offset < 0 || nb > a.size || t.Offset > a.size-nb {
+		return loc{}, errorf("%s at offset %d (%d bytes) lies outside the arena of %d bytes", t.Name, t.Offset, nb, a.size)
 	}
 	return loc{mem: a.mem, off: [4]uint64{uint64(t.Offset)}, typ: t.Type}, nil
 }

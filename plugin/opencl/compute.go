@@ -470,8 +470,12 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, erro
 // scratch.actQFor remembers the tensor the buffer holds, within one
 // Compute call.
 func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) error {
-	size := int64(rows) * int64(k) * (32 + 2) / 32
-	size = (size + 15) / 16 * 16
+	// Q8_0: 34 bytes per 32 activations, rounded up to 16 bytes.
+	size, err := quant.MulSize(int64(rows), int64(k), 32+2)
+	if err != nil {
+		return errorf("size of the quantized activations of %d×%d: %w", rows, k, err)
+	}
+	size = (size/32 + 15) / 16 * 16
 	if b.scratch.actQFor == xt && size <= b.scratch.actQSize {
 		return b.launchMMQ(w, y, k, m, rows)
 	}
@@ -672,8 +676,13 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 		chunk, nch := b.attnSplit(p, rows)
 		part := dst.mem // unused unless split
 		if nch > 1 {
-			var err error
-			if part, err = b.partBuffer(int64(4 * rows * p.NHead * nch * (p.HeadDim + 2))); err != nil {
+			// Per (token, head, chunk), as floats: the chunk's maximum
+			// score, its sum of weights and its HeadDim outputs.
+			size, err := quant.MulSize(4, int64(rows), int64(p.NHead), int64(nch), int64(p.HeadDim)+2)
+			if err != nil {
+				return errorf("size of the attention partials: %w", err)
+			}
+			if part, err = b.partBuffer(size); err != nil {
 				return err
 			}
 		}
@@ -746,7 +755,17 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 		b.scratch.ropeFast[fast] = m
 		return m, nil
 	}
-	tab := make([]byte, 8*(hd/2))
+	size, err := quant.MulSize(8, int64(hd/2)) // a float pair per pair of dimensions
+	if err != nil {
+		return 0, errorf("size of the rope table of head size %d: %w", hd, err)
+	}
+	// The device buffer first: alloc checks the size against the
+	// device's limits before the host table is made.
+	m, err := b.alloc("rope table", size)
+	if err != nil {
+		return 0, err
+	}
+	tab := make([]byte, size)
 	for i := 0; i < hd/2; i++ {
 		f := math.Pow(float64(base), -2*float64(i)/float64(hd))
 		if freqs != nil {
@@ -756,10 +775,6 @@ func (b *Backend) ropeTable(n *graph.Tensor) (clMem, error) {
 		lo := float32(f - float64(hi))
 		binary.LittleEndian.PutUint32(tab[8*i:], math.Float32bits(hi))
 		binary.LittleEndian.PutUint32(tab[8*i+4:], math.Float32bits(lo))
-	}
-	m, err := b.alloc("rope table", int64(len(tab)))
-	if err != nil {
-		return 0, err
 	}
 	// A non-blocking write: tab stays referenced until the next Sync.
 	b.pending = append(b.pending, tab)

@@ -15,7 +15,7 @@ import (
 type layout struct {
 	typ    quant.Type
 	cols   int      // elements per row
-	rows   int      // rows
+	rows   int64    // rows (the product of the shape's outer dimensions)
 	blocks int64    // blocks in the tensor (elements for float types)
 	off    [4]int64 // byte offset of each region in the buffer
 	size   int64    // bytes on the device (equal to the raw size)
@@ -36,19 +36,37 @@ var parts = map[quant.Type][]part{
 // type ocelot has (the layout splits the quantized ones into regions).
 func deviceType(t quant.Type) bool { return model.HasType(model.WeightTypes, t) }
 
-func newLayout(t quant.Type, cols, rows int) (layout, error) {
+// newLayout lays out a tensor of type t and shape (from the model or the
+// graph): its rows, blocks and bytes are multiplied with quant.MulSize, so
+// a shape too large for a 64-bit byte count is an error, not a wrapped
+// size.
+func newLayout(t quant.Type, shape [4]int) (layout, error) {
 	if !deviceType(t) {
 		return layout{}, fmt.Errorf("type %s cannot be stored on the device", t)
 	}
+	cols := shape[0]
+	rows, err := quant.MulSize(int64(shape[1]), int64(shape[2]), int64(shape[3]))
+	if err != nil {
+		return layout{}, fmt.Errorf("rows of shape %v: %w", shape, err)
+	}
 	if cols <= 0 || rows <= 0 {
-		return layout{}, fmt.Errorf("shape [%d, %d] is empty", cols, rows)
+		return layout{}, fmt.Errorf("shape %v is empty", shape)
 	}
 	rb, err := quant.RowSize(t, int64(cols))
 	if err != nil {
 		return layout{}, err
 	}
-	l := layout{typ: t, cols: cols, rows: rows, size: rb * int64(rows)}
-	l.blocks = int64(cols) / int64(t.BlockSize()) * int64(rows)
+	size, err := quant.MulSize(rb, rows)
+	if err != nil {
+		return layout{}, fmt.Errorf("bytes of %s %v: %w", t, shape, err)
+	}
+	blocks, err := quant.MulSize(int64(cols)/int64(t.BlockSize()), rows)
+	if err != nil {
+		return layout{}, fmt.Errorf("blocks of %s %v: %w", t, shape, err)
+	}
+	l := layout{typ: t, cols: cols, rows: rows, blocks: blocks, size: size}
+	// The regions' bytes add up to size (a block's parts cover the
+	// block), so these offsets cannot wrap.
 	var at int64
 	for i, p := range parts[t] {
 		l.off[i] = at
