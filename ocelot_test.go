@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -339,30 +338,18 @@ func TestGenerateBusy(t *testing.T) {
 // A non-finite weight in the file (an infinite Q4_0 block scale) is
 // refused at Load, on every backend, naming the tensor.
 func TestNonFiniteWeightNamed(t *testing.T) {
-	src := testmodel.Preset(t, "tiny")
-	f, err := gguf.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.KVs() {
-		w.Set(kv.Key, kv.Value)
-	}
-	for _, ti := range f.Tensors {
-		data, _ := f.TensorData(ti.Name)
-		if ti.Name == "blk.1.attn_output.weight" {
-			data = append([]byte(nil), data...)
-			binary.LittleEndian.PutUint16(data[5*18:], 0x7c00) // block 5's scale +Inf
+	path := testmodel.Rewrite(t, testmodel.Preset(t, "tiny"), func(w *gguf.Writer, f *gguf.File) {
+		for _, ti := range f.Tensors {
+			data, _ := f.TensorData(ti.Name)
+			if ti.Name == "blk.1.attn_output.weight" {
+				data = append([]byte(nil), data...)
+				binary.LittleEndian.PutUint16(data[5*18:], 0x7c00) // block 5's scale +Inf
+			}
+			if err := w.AddTensorBytes(ti.Name, ti.Type, ti.Shape, data); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := w.AddTensorBytes(ti.Name, ti.Type, ti.Shape, data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "inf.gguf")
-	if err := w.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	})
 	for _, backend := range []string{"ref", "cpu", "auto"} {
 		m, err := ocelot.Load(path, ocelot.Options{NCtx: 32, Backend: backend})
 		if err == nil {

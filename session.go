@@ -88,15 +88,26 @@ func (s *Session) Reset() {
 // (their cache cells are reused by what comes next), so that a
 // conversation can be rewound or a prompt re-used up to where it differs.
 func (s *Session) Truncate(n int) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
+	if err := s.lockIdle(); err != nil {
+		return err
 	}
-	if s.generating.Load() {
+	defer s.mu.Unlock()
+	return s.truncate(n)
+}
+
+// lockIdle locks the session for a call that changes its sequence: it
+// fails, unlocked, on a closed session or one that is generating.
+func (s *Session) lockIdle() error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.generating.Load():
+		s.mu.Unlock()
 		return ErrBusy
 	}
-	return s.truncate(n)
+	return nil
 }
 
 // truncate is Truncate with s.mu held.

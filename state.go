@@ -42,14 +42,10 @@ func fingerprint(f *gguf.File, c model.Config) [32]byte {
 // replies to one system prompt). The copy costs the cache's bytes of the
 // cached tokens; the sessions are independent afterwards.
 func (s *Session) Fork() (*Session, error) {
-	s.mu.Lock()
+	if err := s.lockIdle(); err != nil {
+		return nil, err
+	}
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
-	}
-	if s.generating.Load() {
-		return nil, ErrBusy
-	}
 	n := len(s.tokens) - s.pending
 	k, v, err := s.sq.exportKV(n)
 	if err != nil {
@@ -76,14 +72,10 @@ func (s *Session) Fork() (*Session, error) {
 // types, the tokens, every layer's K and V rows, and a CRC-32 of it all.
 // LoadState reads it back, into a session of the same model and KV types.
 func (s *Session) SaveState(w io.Writer) error {
-	s.mu.Lock()
+	if err := s.lockIdle(); err != nil {
+		return err
+	}
 	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if s.generating.Load() {
-		return ErrBusy
-	}
 	n := len(s.tokens) - s.pending
 	k, v, err := s.sq.exportKV(n)
 	if err != nil {
@@ -118,14 +110,10 @@ func (s *Session) SaveState(w io.Writer) error {
 // sequence than n_ctx, a truncated or damaged file are errors, and leave
 // the session as it was.
 func (s *Session) LoadState(r io.Reader) error {
-	s.mu.Lock()
+	if err := s.lockIdle(); err != nil {
+		return err
+	}
 	defer s.mu.Unlock()
-	if s.closed {
-		return ErrClosed
-	}
-	if s.generating.Load() {
-		return ErrBusy
-	}
 	m := s.m
 	crc := crc32.NewIEEE()
 	sr := &stateReader{r: bufio.NewReader(r), h: crc}

@@ -3,7 +3,6 @@ package model_test
 import (
 	"encoding/binary"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,22 +15,7 @@ import (
 // rewrite copies a model file, letting edit drop or change tensors and
 // metadata, to make broken models.
 func rewrite(t *testing.T, src string, edit func(w *gguf.Writer, f *gguf.File)) string {
-	t.Helper()
-	f, err := gguf.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := gguf.NewWriter()
-	for _, kv := range f.KVs() {
-		w.Set(kv.Key, kv.Value)
-	}
-	edit(w, f)
-	out := filepath.Join(t.TempDir(), "broken.gguf")
-	if err := w.WriteFile(out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return testmodel.Rewrite(t, src, edit)
 }
 
 func copyTensors(t *testing.T, w *gguf.Writer, f *gguf.File, skip string, retype map[string]quant.Type) {

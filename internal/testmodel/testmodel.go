@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/internal/testutil"
 	"github.com/ocelot-llm/ocelot/synth"
 )
@@ -46,4 +47,26 @@ func Preset(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	return Path(tb, synth.DefaultOptions(p))
+}
+
+// Rewrite copies the model file src with its metadata into a new file in
+// a temporary folder, letting edit add the tensors (and change metadata)
+// to make a broken model, and returns the new file's path.
+func Rewrite(tb testing.TB, src string, edit func(w *gguf.Writer, f *gguf.File)) string {
+	tb.Helper()
+	f, err := gguf.Open(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	w := gguf.NewWriter()
+	for _, kv := range f.KVs() {
+		w.Set(kv.Key, kv.Value)
+	}
+	edit(w, f)
+	out := filepath.Join(tb.TempDir(), "rewritten.gguf")
+	if err := w.WriteFile(out); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
