@@ -9,15 +9,18 @@ import (
 // instead of wrapping: every factor must be non-negative and the product
 // must fit an int64. It is the one place sizes that come from input (a
 // file's shapes, n_ctx, batch sizes, layer counts) are multiplied.
+//
+// It allocates nothing unless it fails (the factors do not escape), so it
+// may sit on per-token paths.
 func MulSize(factors ...int64) (int64, error) {
 	p := uint64(1)
 	for _, f := range factors {
 		if f < 0 {
-			return 0, fmt.Errorf("quant: negative size %d in %v", f, factors)
+			return 0, sizeError("negative size in", factors)
 		}
 		hi, lo := bits.Mul64(p, uint64(f))
 		if hi != 0 || lo > 1<<63-1 {
-			return 0, fmt.Errorf("quant: the size %s overflows a 64-bit byte count", product(factors))
+			return 0, sizeError("a 64-bit byte count overflows in", factors)
 		}
 		p = lo
 	}
@@ -29,14 +32,21 @@ func AddSize(terms ...int64) (int64, error) {
 	var s int64
 	for _, t := range terms {
 		if t < 0 {
-			return 0, fmt.Errorf("quant: negative size %d in %v", t, terms)
+			return 0, sizeError("negative size in the sum of", terms)
 		}
 		if s > 1<<63-1-t {
-			return 0, fmt.Errorf("quant: the sum of sizes %v overflows a 64-bit byte count", terms)
+			return 0, sizeError("a 64-bit byte count overflows in the sum of", terms)
 		}
 		s += t
 	}
 	return s, nil
+}
+
+// sizeError formats a copy of the sizes, so that the callers' variadic
+// slices stay on their stacks.
+func sizeError(what string, sizes []int64) error {
+	c := append([]int64(nil), sizes...)
+	return fmt.Errorf("quant: %s %s", what, product(c))
 }
 
 func product(fs []int64) string {

@@ -96,3 +96,15 @@ func TestFirstNonFiniteF32(t *testing.T) {
 		t.Error("empty")
 	}
 }
+
+// MulSize sits on per-token paths (tensor sizes in the arena plan): it
+// must not allocate when it succeeds.
+func TestMulSizeAllocates(t *testing.T) {
+	a, b := int64(3), int64(5)
+	if n := testing.AllocsPerRun(100, func() { MulSize(a, b, 7) }); n != 0 {
+		t.Errorf("MulSize allocates %v times per call", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { AddSize(a, b) }); n != 0 {
+		t.Errorf("AddSize allocates %v times per call", n)
+	}
+}
