@@ -47,4 +47,4 @@ done
 # The per-op profile on the GPU, decode and prompt, with the change.
 timeout 120 "$B" bench -m "$M/8b.gguf" -p 512 -n 64 -ngl 99 -r 1 --backend opencl --device "$dev" --profile >"$OUT/profile-8b.txt" 2>&1
 # Everything in one file: only a few files come back from the device.
-(cd "$OUT" && tar czf ../ab-results.tgz . && rm -f -- * && mv ../ab-results.tgz .)
+tar czf /tmp/ab-results.tgz -C "$OUT" . && find "$OUT" -type f ! -name ab.log -delete && mv /tmp/ab-results.tgz "$OUT/"
