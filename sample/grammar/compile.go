@@ -28,7 +28,7 @@ type elem struct {
 // byteSet is a set of bytes, bit b of word b/64.
 type byteSet [4]uint64
 
-func (s *byteSet) has(b byte) bool   { return s[b>>6]>>(b&63)&1 != 0 }
+func (s *byteSet) has(b byte) bool { return s[b>>6]>>(b&63)&1 != 0 }
 func (s *byteSet) add(lo, hi byte) {
 	for b := int(lo); b <= int(hi); b++ {
 		s[b>>6] |= 1 << (b & 63)

@@ -163,8 +163,8 @@ func TestJSONGrammar(t *testing.T) {
 	bad := []string{
 		``, `{`, `{"a"}`, `{"a":}`, `{,}`, `[1,]`, `01`, `1.`, `.5`, `+1`, `tru`, `nul`,
 		`"a`, "\"\x01\"", `"\x"`, `"\u12"`, `{'a': 1}`, `[1 2]`, "\xff", "\"\xc3\"", `NaN`,
-		"  1",            // no whitespace before the value
-		"[1,\n\n2]",      // at most one newline between tokens
+		"  1",               // no whitespace before the value
+		"[1,\n\n2]",         // at most one newline between tokens
 		`12345678901234567`, // 17 digits: the integer part is bounded
 	}
 	for _, s := range bad {

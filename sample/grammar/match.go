@@ -31,9 +31,9 @@ const Reject State = 0
 type node struct{ pos, rest int32 }
 
 type stateInfo struct {
-	stacks []int32      // sorted node ids; node 0 is the empty stack
-	next   *[256]State  // byte → state + 1 (0: not computed yet)
-	final  bool         // holds the empty stack: the input so far is a match
+	stacks []int32     // sorted node ids; node 0 is the empty stack
+	next   *[256]State // byte → state + 1 (0: not computed yet)
+	final  bool        // holds the empty stack: the input so far is a match
 }
 
 // Limits that bound a Matcher's memory; past them it starts its tables
