@@ -1,14 +1,22 @@
-// Package sample picks the next token from a model's logits: greedy, or
-// random with temperature, top-k, top-p, min-p and a repetition penalty,
-// from a seed that makes runs repeatable. The order of the steps is
-// llama.cpp's: penalties, top-k, top-p, min-p, temperature, then a draw.
+// Package sample picks the next token from a model's logits.
+//
+// A Chain is llama.cpp's sampler chain: processors that change the logits
+// or drop tokens (RepeatPenalty, PresenceFrequency, LogitBias, Temperature,
+// TopK, TopP, MinP, and Grammar, which keeps output inside a GBNF grammar
+// from package sample/grammar), then a picker (GreedyPicker, or a seeded
+// RandomPicker); it reports the log-probabilities of its choices
+// (LastLogprobs). New builds the usual chain from Params: greedy, or random
+// with penalties, top-k, top-p, min-p and temperature in llama.cpp's order
+// (penalties, top-k, top-p, min-p, temperature, then a draw), from a seed
+// that makes runs repeatable. TokenSampler is what generation needs of
+// either.
 package sample
 
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -20,8 +28,17 @@ type Params struct {
 	TopP          float32 // [0, 1]: keep the smallest set whose probability reaches p (1 or 0: all)
 	MinP          float32 // [0, 1]: drop tokens below min_p × the top probability (0: none)
 	RepeatPenalty float32 // finite, 0 or more: divide the logits of recent tokens by this (1 or 0: off)
-	RepeatLastN   int     // [0, MaxRepeatLastN]: how many recent tokens the penalty looks at (0: 64)
-	Seed          uint64  // any: the random stream; the same seed gives the same tokens
+	RepeatLastN   int     // [0, MaxRepeatLastN]: how many recent tokens the penalties look at (0: 64)
+	Seed          uint64  // any: the random stream; the same seed gives the same tokens (RandomSeed gives a fresh one)
+
+	// OpenAI's penalties over the last RepeatLastN tokens: a token seen
+	// count > 0 times has its logit lowered by PresencePenalty +
+	// FrequencyPenalty × count (see PresenceFrequency).
+	PresencePenalty  float32 // [-2, 2] (0: off)
+	FrequencyPenalty float32 // [-2, 2] (0: off)
+	// LogitBias adds to the logits of the tokens it names (see LogitBias):
+	// ids 0 or more, values finite, or -Inf to ban the token.
+	LogitBias map[int32]float32
 }
 
 // MaxRepeatLastN is the largest RepeatLastN: a million tokens, more than
@@ -64,18 +81,34 @@ func (p Params) Validate() error {
 			fmt.Sprintf("[0, %d] (llama.cpp's -1, the whole context, is not supported: give the context size)", MaxRepeatLastN))
 	case p.RepeatLastN > MaxRepeatLastN:
 		return outside("RepeatLastN", "repeat-last-n", p.RepeatLastN, fmt.Sprintf("[0, %d]", MaxRepeatLastN))
+	case !(p.PresencePenalty >= -2 && p.PresencePenalty <= 2):
+		return outside("PresencePenalty", "presence-penalty", p.PresencePenalty, "[-2, 2] (0: off)")
+	case !(p.FrequencyPenalty >= -2 && p.FrequencyPenalty <= 2):
+		return outside("FrequencyPenalty", "frequency-penalty", p.FrequencyPenalty, "[-2, 2] (0: off)")
+	}
+	ids := make([]int32, 0, len(p.LogitBias))
+	for id := range p.LogitBias {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // report the same one every time
+	for _, id := range ids {
+		v := p.LogitBias[id]
+		switch {
+		case id < 0:
+			return outside("LogitBias", "logit-bias", fmt.Sprintf("token %d", id), "token ids 0 or more")
+		case v != v || math.IsInf(float64(v), 1):
+			return outside("LogitBias", "logit-bias", fmt.Sprintf("%v for token %d", v, id), "a finite number, or -Inf to ban the token")
+		}
 	}
 	return nil
 }
 
-// Sampler draws tokens. It is not safe for concurrent use; give each
-// sequence its own.
+// Sampler is the sampler New builds from Params: a Chain of the
+// processors the parameters turn on. It is not safe for concurrent use;
+// give each sequence its own.
 type Sampler struct {
-	p       Params
-	rng     *rand.Rand
-	recent  []int32
-	cand    []candidate
-	visited map[int32]bool
+	p     Params
+	chain *Chain
 }
 
 type candidate struct {
@@ -86,13 +119,49 @@ type candidate struct {
 
 // New returns a sampler, or an error naming a bad parameter.
 func New(p Params) (*Sampler, error) {
+	ch, err := p.Chain()
+	if err != nil {
+		return nil, err
+	}
+	return &Sampler{p: p, chain: ch}, nil
+}
+
+// Chain returns the chain that Params stand for, with constraints (such
+// as a Grammar) placed after the penalties and before top-k, as llama.cpp
+// applies a grammar to the whole distribution: LogitBias, RepeatPenalty,
+// PresenceFrequency, the constraints, then TopK, TopP, MinP and
+// Temperature and a RandomPicker, or for Temp 0 or less a GreedyPicker.
+// Steps that the parameters leave off are not in the chain. It returns an
+// error naming a bad parameter.
+func (p Params) Chain(constraints ...Processor) (*Chain, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	if p.RepeatLastN == 0 {
-		p.RepeatLastN = 64
+	var procs []Processor
+	if len(p.LogitBias) > 0 {
+		procs = append(procs, LogitBias(maps.Clone(p.LogitBias)))
 	}
-	return &Sampler{p: p, rng: rand.New(rand.NewPCG(p.Seed, p.Seed^0x9e3779b97f4a7c15))}, nil
+	if p.RepeatPenalty != 0 && p.RepeatPenalty != 1 {
+		procs = append(procs, &RepeatPenalty{Penalty: p.RepeatPenalty, LastN: p.RepeatLastN})
+	}
+	if p.PresencePenalty != 0 || p.FrequencyPenalty != 0 {
+		procs = append(procs, &PresenceFrequency{Presence: p.PresencePenalty, Frequency: p.FrequencyPenalty, LastN: p.RepeatLastN})
+	}
+	procs = append(procs, constraints...)
+	if p.Temp <= 0 {
+		return NewChain(GreedyPicker{}, procs...), nil
+	}
+	if p.TopK > 0 {
+		procs = append(procs, TopK{p.TopK})
+	}
+	if p.TopP > 0 && p.TopP < 1 {
+		procs = append(procs, TopP{p.TopP})
+	}
+	if p.MinP > 0 {
+		procs = append(procs, MinP{p.MinP})
+	}
+	procs = append(procs, Temperature{p.Temp})
+	return NewChain(NewRandomPicker(p.Seed), procs...), nil
 }
 
 // Greedy returns a sampler that always picks the most likely token.
@@ -102,15 +171,10 @@ func Greedy() *Sampler {
 }
 
 // Accept records a token of the sequence (prompt or generated) for the
-// repetition penalty. Any id is accepted; ids outside the vocabulary of a
-// later Sample are not penalised. The history kept is bounded (at most
+// penalties. Any id is accepted; ids outside the vocabulary of a later
+// Sample are not penalised. The history kept is bounded (at most
 // 4 × RepeatLastN ids).
-func (s *Sampler) Accept(id int32) {
-	s.recent = append(s.recent, id)
-	if len(s.recent) > 4*s.p.RepeatLastN {
-		s.recent = append(s.recent[:0], s.recent[len(s.recent)-s.p.RepeatLastN:]...)
-	}
-}
+func (s *Sampler) Accept(id int32) { s.chain.Accept(id) }
 
 // Argmax returns the index of the largest logit (the first, on ties).
 // NaN never wins; it returns -1 when logits is empty or all NaN.
@@ -132,76 +196,16 @@ func Argmax(logits []float32) int32 {
 // picked while some token is finite or +Inf; +Inf logits share all the
 // probability among themselves (greedy picks the first). Sample returns
 // -1, which is no token, when logits is empty, longer than an int32 id can
-// index, or holds nothing but NaN and -Inf. Whenever at least one logit is
-// finite or +Inf, the id returned is in [0, len(logits)).
-func (s *Sampler) Sample(logits []float32) int32 {
-	if len(logits) == 0 || len(logits) > math.MaxInt32 {
-		return -1
-	}
-	negInf := float32(math.Inf(-1))
-	c := s.cand[:0]
-	for i, v := range logits {
-		if v != v {
-			v = negInf
-		}
-		c = append(c, candidate{id: int32(i), logit: v})
-	}
-	s.cand = c
-	// The penalty keeps finite logits finite and ±Inf as they are, so the
-	// best logit after it is -Inf only when nothing was drawable before.
-	s.penalize(c)
-	if s.p.Temp <= 0 {
-		best := 0
-		for i := range c {
-			if c[i].logit > c[best].logit {
-				best = i
-			}
-		}
-		if c[best].logit == negInf {
-			return -1
-		}
-		return c[best].id
-	}
-	c = best(c, s.p.TopK)
-	if c[0].logit == negInf {
-		return -1
-	}
-	probs(c, 1)
-	if p := s.p.TopP; p > 0 && p < 1 {
-		var cum float32
-		for i := range c {
-			cum += c[i].p
-			if cum >= p {
-				c = c[:i+1]
-				break
-			}
-		}
-	}
-	if m := s.p.MinP; m > 0 {
-		limit := c[0].p * m
-		keep := 1
-		for keep < len(c) && c[keep].p >= limit {
-			keep++
-		}
-		c = c[:keep]
-	}
-	probs(c, s.p.Temp)
-	r := s.rng.Float32()
-	var cum float32
-	for i := range c {
-		cum += c[i].p
-		if r < cum {
-			return c[i].id
-		}
-	}
-	// Rounding left the sum below r: take the last candidate that has a
-	// probability (c[0] always has), never one of probability zero.
-	for i := len(c) - 1; i > 0; i-- {
-		if c[i].p > 0 {
-			return c[i].id
-		}
-	}
-	return c[0].id
+// index, or holds nothing but NaN and -Inf (or a LogitBias bans every
+// token left). Whenever at least one logit is finite or +Inf, the id
+// returned is in [0, len(logits)).
+func (s *Sampler) Sample(logits []float32) int32 { return s.chain.Sample(logits) }
+
+// LastLogprobs is Chain.LastLogprobs: the log-probability of the token the
+// last Sample returned and the n most likely ones, from the distribution
+// it drew from.
+func (s *Sampler) LastLogprobs(n int) (chosen TokenLogprob, top []TokenLogprob) {
+	return s.chain.LastLogprobs(n)
 }
 
 // before orders candidates the way a stable sort by falling logit does:
@@ -250,38 +254,6 @@ func best(c []candidate, k int) []candidate {
 	}
 	slices.SortFunc(h, before)
 	return h
-}
-
-// penalize applies the repetition penalty to the recent tokens: positive
-// logits are divided by it, negative ones multiplied, as llama.cpp does.
-// A finite logit stays finite: a result past ±MaxFloat32 is held there, so
-// a huge or tiny penalty cannot make a token certain or impossible.
-func (s *Sampler) penalize(c []candidate) {
-	pen := s.p.RepeatPenalty
-	if pen == 0 || pen == 1 || len(s.recent) == 0 {
-		return
-	}
-	if s.visited == nil {
-		s.visited = map[int32]bool{}
-	}
-	clear(s.visited)
-	start := max(0, len(s.recent)-s.p.RepeatLastN)
-	for _, id := range s.recent[start:] {
-		if id < 0 || int(id) >= len(c) || s.visited[id] {
-			continue
-		}
-		s.visited[id] = true
-		v := c[id].logit
-		if v > 0 {
-			v /= pen
-		} else {
-			v *= pen
-		}
-		if finite(c[id].logit) {
-			v = min(max(v, -math.MaxFloat32), math.MaxFloat32)
-		}
-		c[id].logit = v
-	}
 }
 
 // probs sets p to the softmax of logit/temp over the candidates (sorted,
