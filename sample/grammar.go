@@ -1,8 +1,8 @@
 package sample
 
 import (
-	"bytes"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 
@@ -14,15 +14,9 @@ import (
 // Build it once per model; it is immutable and safe for concurrent use
 // by the Grammars of many sequences.
 type Vocab struct {
-	n   int      // tokens
-	eog []uint64 // bit set of the end-of-generation tokens
-	// The trie, nodes in preorder: node 0 is the root; node i is reached
-	// by byte edge[i] from its parent, its subtree is nodes [i, end[i]),
-	// and the tokens whose piece ends at it are toks[tok[i]:tok[i+1]].
-	edge []byte
-	end  []int32
-	tok  []int32
-	toks []int32
+	n    int      // tokens
+	eog  []uint64 // bit set of the end-of-generation tokens
+	trie *grammar.Trie
 	// The pieces, one after another: piece id is data[off[id]:off[id+1]].
 	data []byte
 	off  []int64
@@ -36,7 +30,7 @@ type Vocab struct {
 // grammar is complete, whatever its piece. It returns an error for an eog
 // id outside pieces.
 func NewVocab(pieces [][]byte, eog []int32) (*Vocab, error) {
-	if len(pieces) > 1<<31-1 {
+	if len(pieces) > math.MaxInt32 {
 		return nil, fmt.Errorf("sample: vocabulary of %d tokens is more than an int32 id can index", len(pieces))
 	}
 	v := &Vocab{n: len(pieces), eog: make([]uint64, (len(pieces)+63)/64)}
@@ -54,55 +48,11 @@ func NewVocab(pieces [][]byte, eog []int32) (*Vocab, error) {
 	for _, p := range pieces {
 		v.data = append(v.data, p...)
 	}
-	ids := make([]int32, 0, len(pieces))
-	for id, p := range pieces {
-		if len(p) > 0 && !v.isEOG(int32(id)) {
-			ids = append(ids, int32(id))
-		}
+	inTrie := slices.Clone(pieces)
+	for _, id := range eog {
+		inTrie[id] = nil // allowed by the grammar's completeness, not by bytes
 	}
-	slices.SortFunc(ids, func(a, b int32) int {
-		if c := bytes.Compare(pieces[a], pieces[b]); c != 0 {
-			return c
-		}
-		return int(a - b)
-	})
-	// Sorted pieces give the trie in preorder: each piece shares its
-	// longest common prefix with the one before.
-	v.edge = []byte{0}
-	v.end = []int32{0}
-	path := []int32{0} // path[d]: the node at depth d on the current path
-	owner := make([]int32, 0, len(ids))
-	var prev []byte
-	for _, id := range ids {
-		p := pieces[id]
-		l := 0
-		for l < len(prev) && l < len(p) && prev[l] == p[l] {
-			l++
-		}
-		for len(path)-1 > l {
-			v.end[path[len(path)-1]] = int32(len(v.edge))
-			path = path[:len(path)-1]
-		}
-		for _, b := range p[l:] {
-			path = append(path, int32(len(v.edge)))
-			v.edge = append(v.edge, b)
-			v.end = append(v.end, 0)
-		}
-		owner = append(owner, path[len(path)-1])
-		prev = p
-	}
-	for len(path) > 0 {
-		v.end[path[len(path)-1]] = int32(len(v.edge))
-		path = path[:len(path)-1]
-	}
-	v.tok = make([]int32, len(v.edge)+1)
-	for _, nd := range owner {
-		v.tok[nd+1]++
-	}
-	for i := 1; i < len(v.tok); i++ {
-		v.tok[i] += v.tok[i-1]
-	}
-	v.toks = ids // in the order of their nodes, as owner is
+	v.trie = grammar.NewTrie(inTrie)
 	return v, nil
 }
 
@@ -140,38 +90,6 @@ func VocabPieces(t PieceSource) ([][]byte, error) {
 	return pieces, nil
 }
 
-// walk sets in allowed the tokens whose whole piece the grammar accepts
-// from state s, skipping every subtree of the trie at the first byte the
-// grammar refuses.
-func (v *Vocab) walk(m *grammar.Matcher, s grammar.State, allowed []uint64, stack []walkFrame) []walkFrame {
-	stack = append(stack[:0], walkFrame{child: 1, end: v.end[0], st: s})
-	for len(stack) > 0 {
-		f := &stack[len(stack)-1]
-		if f.child >= f.end {
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		c := f.child
-		f.child = v.end[c]
-		ns, ok := m.Step(f.st, v.edge[c])
-		if !ok {
-			continue
-		}
-		for _, id := range v.toks[v.tok[c]:v.tok[c+1]] {
-			allowed[id/64] |= 1 << (id % 64)
-		}
-		if v.end[c] > c+1 {
-			stack = append(stack, walkFrame{child: c + 1, end: v.end[c], st: ns})
-		}
-	}
-	return stack
-}
-
-type walkFrame struct {
-	child, end int32
-	st         grammar.State
-}
-
 // maxMasks bounds the masks a Grammar keeps (16 KiB each for a 128k
 // vocabulary).
 const maxMasks = 256
@@ -197,7 +115,6 @@ type Grammar struct {
 	gen   uint64
 	ended bool // an end-of-generation token was accepted
 	err   error
-	stack []walkFrame
 	spare [][]uint64
 }
 
@@ -260,7 +177,7 @@ func (g *Grammar) mask() []uint64 {
 	} else {
 		mk = make([]uint64, len(g.v.eog))
 	}
-	g.stack = g.v.walk(g.m, s, mk, g.stack)
+	g.m.AllowedTokens(g.v.trie, s, mk)
 	if g.m.Final(s) {
 		for i, w := range g.v.eog {
 			mk[i] |= w

@@ -56,13 +56,15 @@ type Matcher struct {
 	exp    [][]int32 // node → the stacks it expands to (nil: not yet)
 	expSt  []uint8   // 0 not expanded, 1 in progress, 2 done
 	states []stateInfo
+	next   []*[256]State // state → (byte → state + 1; 0: not computed yet)
 	index  map[string]State
 	start  State
 	cur    State
 	gen    uint64
 
-	buf []int32
-	key []byte
+	buf  []int32
+	key  []byte
+	walk []walkFrame
 }
 
 // NewMatcher returns a matcher at the start of the grammar.
@@ -78,6 +80,8 @@ func (m *Matcher) init() {
 	m.exp = append(m.exp[:0], []int32{0})
 	m.expSt = append(m.expSt[:0], 2)
 	m.states = append(m.states[:0], stateInfo{}) // Reject
+	clear(m.next)
+	m.next = append(m.next[:0], nil)
 	m.index = map[string]State{}
 	var buf []int32
 	for _, s := range m.g.rules[m.g.root].starts {
@@ -153,20 +157,22 @@ func (m *Matcher) Accept(input []byte) bool {
 // Reject) when the grammar refuses b there. It does not change the current
 // state.
 func (m *Matcher) Step(s State, b byte) (State, bool) {
-	st := &m.states[s]
-	if st.next != nil {
-		if n := st.next[b]; n != 0 {
-			return n - 1, n > 1
-		}
-	} else if s == Reject {
+	// The fast path, small enough to inline: a step taken before.
+	if t := m.next[s]; t != nil && t[b] != 0 {
+		return t[b] - 1, t[b] > 1
+	}
+	return m.stepSlow(s, b)
+}
+
+func (m *Matcher) stepSlow(s State, b byte) (State, bool) {
+	if s == Reject {
 		return Reject, false
 	}
 	n := m.step(s, b)
-	st = &m.states[s] // step may have grown m.states
-	if st.next == nil {
-		st.next = new([256]State)
+	if m.next[s] == nil {
+		m.next[s] = new([256]State)
 	}
-	st.next[b] = n + 1
+	m.next[s][b] = n + 1
 	return n, n != Reject
 }
 
@@ -258,6 +264,7 @@ func (m *Matcher) intern(stacks []int32) State {
 	}
 	s := State(len(m.states))
 	m.states = append(m.states, stateInfo{stacks: slices.Clone(stacks), final: stacks[0] == 0})
+	m.next = append(m.next, nil)
 	m.index[string(key)] = s
 	return s
 }
