@@ -3,6 +3,7 @@ package grammar
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -383,4 +384,47 @@ func FuzzFromJSONSchema(f *testing.F) {
 			t.Fatalf("schema %s gave a grammar that does not parse: %v\n%s", schema, err, src)
 		}
 	})
+}
+
+// TestAllowedTokens checks the trie walk against trying every piece.
+func TestAllowedTokens(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"{", "}", "[", "]", "\"", ":", ",", " ", "\n", "a", "b", "1", "0", ".", "-", "e", "\\", "u", "é", "\xc3", "\xa9", "中", "\xe4", "\xb8\xad", "true", "null"}
+	pieces := [][]byte{nil, {}}
+	for range 3000 {
+		var p []byte
+		for range 1 + rng.IntN(4) {
+			p = append(p, alphabet[rng.IntN(len(alphabet))]...)
+		}
+		pieces = append(pieces, p)
+	}
+	pieces = append(pieces, []byte("{"), []byte("{")) // duplicates
+	trie := NewTrie(pieces)
+	g := MustParse(JSON)
+	m := g.NewMatcher()
+	mask := make([]uint64, (len(pieces)+63)/64)
+	resets := 0
+	for step := 0; step < 300; step++ {
+		clear(mask)
+		m.AllowedTokens(trie, m.State(), mask)
+		var allowed []int
+		for id, p := range pieces {
+			want := len(p) > 0 && m.CanAccept(p)
+			if got := mask[id/64]>>(id%64)&1 != 0; got != want {
+				t.Fatalf("step %d, token %d %q: allowed %v, want %v", step, id, p, got, want)
+			}
+			if want {
+				allowed = append(allowed, id)
+			}
+		}
+		if len(allowed) == 0 {
+			m.Reset() // the value is complete and can take nothing more
+			resets++
+			continue
+		}
+		if !m.Accept(pieces[allowed[rng.IntN(len(allowed))]]) {
+			t.Fatal("an allowed piece was refused")
+		}
+	}
+	t.Logf("%d values completed", resets)
 }
