@@ -71,6 +71,10 @@ func strList(s string) []string {
 	return out
 }
 
+// maxReps bounds -r: a benchmark of more repetitions than this is a typo,
+// not a measurement.
+const maxReps = 1000
+
 type benchTest struct {
 	name       string
 	nPrompt    int
@@ -109,8 +113,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if len(models) == 0 {
 		return usagef("-m is required")
 	}
-	if *reps <= 0 {
-		return usagef("-r must be positive, got %d", *reps)
+	if *reps <= 0 || *reps > maxReps {
+		return usagef("-r must lie in 1..%d, got %d", maxReps, *reps)
 	}
 	if *out != "md" && *out != "csv" && *out != "json" {
 		return usagef("-o must be md, csv or json, got %q", *out)
