@@ -107,7 +107,6 @@ func (p Params) Validate() error {
 // processors the parameters turn on. It is not safe for concurrent use;
 // give each sequence its own.
 type Sampler struct {
-	p     Params
 	chain *Chain
 }
 
@@ -123,7 +122,7 @@ func New(p Params) (*Sampler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sampler{p: p, chain: ch}, nil
+	return &Sampler{chain: ch}, nil
 }
 
 // Chain returns the chain that Params stand for, with constraints (such
@@ -200,6 +199,9 @@ func Argmax(logits []float32) int32 {
 // token left). Whenever at least one logit is finite or +Inf, the id
 // returned is in [0, len(logits)).
 func (s *Sampler) Sample(logits []float32) int32 { return s.chain.Sample(logits) }
+
+// Chain returns the chain the sampler runs.
+func (s *Sampler) Chain() *Chain { return s.chain }
 
 // LastLogprobs is Chain.LastLogprobs: the log-probability of the token the
 // last Sample returned and the n most likely ones, from the distribution

@@ -36,11 +36,13 @@ type stateInfo struct {
 	final  bool        // holds the empty stack: the input so far is a match
 }
 
-// Limits that bound a Matcher's memory; past them it starts its tables
-// afresh (keeping its current state), and its Generation changes.
+// Limits that bound a Matcher's memory (to about 20 MiB; a JSON
+// generation of thousands of tokens makes hundreds of states); past them
+// it starts its tables afresh, keeping its current state, and its
+// Generation changes.
 const (
-	maxNodes  = 1 << 20
-	maxStates = 1 << 14
+	maxNodes  = 1 << 18
+	maxStates = 1 << 13
 	// MaxStacks is the most stacks a state may hold: a grammar so
 	// ambiguous that a state needs more refuses the byte that led there
 	// (llama.cpp would keep them all and run out of memory).
