@@ -151,6 +151,8 @@ type Model struct {
 	eng  engine
 	tok  *tokenizer.Tokenizer
 
+	vocab vocab // for grammar samplers
+
 	// mu is held for reading by every evaluation and for writing by Close,
 	// so the memory map is never unmapped under a running session.
 	mu     sync.RWMutex

@@ -305,14 +305,29 @@ type Result struct {
 	Text    string
 	Stopped StopReason
 	Timings Timings
+	// Logprobs has one entry per generated token when
+	// GenerateOptions.Logprobs asked for them.
+	Logprobs []TokenLogprobs
 }
 
-// Sampler picks the next token. *sample.Sampler and sample's chains
-// implement it; Accept is told every token added to the sequence, the
-// prompt's included.
-type Sampler interface {
-	Sample(logits []float32) int32
-	Accept(id int32)
+// Sampler picks the next token: sample.TokenSampler, which
+// *sample.Sampler and *sample.Chain implement (Model.GrammarSampler makes
+// a chain constrained by a grammar). Accept is told every token added to
+// the sequence, the prompt's included; Sample returns -1 when nothing
+// may come next (a grammar that allows no token).
+type Sampler = sample.TokenSampler
+
+// TokenLogprobs are a generated token's log-probability and the most
+// likely alternatives, from the distribution the sampler drew from.
+type TokenLogprobs struct {
+	Chosen sample.TokenLogprob
+	Top    []sample.TokenLogprob
+}
+
+// logprobber is a sampler that reports the distribution of its last draw
+// (*sample.Sampler and *sample.Chain do).
+type logprobber interface {
+	LastLogprobs(n int) (sample.TokenLogprob, []sample.TokenLogprob)
 }
 
 // GenerateOptions configure GenerateWith. Zero values are the defaults.
@@ -331,6 +346,10 @@ type GenerateOptions struct {
 	// stop string or of a UTF-8 character, and flushed at the end with id
 	// -1). An error stops the generation with that error.
 	OnToken func(id int32, text string) error
+	// Logprobs > 0 records, for every generated token, its log-probability
+	// and that many most likely alternatives (Result.Logprobs); the
+	// sampler must report them (sample's do).
+	Logprobs int
 }
 
 // Generate evaluates prompt, then samples up to n tokens (n < 0: until the
@@ -375,6 +394,10 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 			}
 		}
 	}()
+	lp, _ := smp.(logprobber)
+	if o.Logprobs > 0 && lp == nil {
+		return res, fmt.Errorf("ocelot: logprobs: the sampler %T does not report them", smp)
+	}
 	for _, id := range prompt {
 		smp.Accept(id)
 	}
@@ -390,6 +413,13 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 	defer func() { res.Timings.Gen, res.Timings.GenTokens = time.Since(start), len(res.Tokens) }()
 	for {
 		id := smp.Sample(logits)
+		if id < 0 || int(id) >= len(logits) {
+			return res, fmt.Errorf("ocelot: the sampler picked no token (%d): a grammar that allows nothing here?", id)
+		}
+		if o.Logprobs > 0 {
+			chosen, top := lp.LastLogprobs(o.Logprobs)
+			res.Logprobs = append(res.Logprobs, TokenLogprobs{chosen, top})
+		}
 		if s.m.tok.IsEOG(id) {
 			res.Stopped = StopEOG
 			return res, out.flush(dec.Flush())
