@@ -26,7 +26,7 @@ func parseRun(args []string) error {
 	if err := e.options(io.Discard).Validate(); err != nil {
 		return err
 	}
-	_, err := s.sampler()
+	_, err := s.params()
 	return err
 }
 

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand of the CLI. Each lives in its own file and
@@ -36,6 +37,10 @@ func register(c *command) { commands[c.name] = c }
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
+
+// errInterrupted ends a command that Ctrl-C stopped, after it printed
+// what it had; the process exits with 130, as shells expect.
+var errInterrupted = errors.New("interrupted")
 
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
@@ -68,7 +73,12 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "ocelot %s: %v\n", c.name, err)
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintf(stderr, "ocelot %s: interrupted\n", c.name)
+		return 130
+	}
+	// The library's errors say "ocelot: ..." already.
+	fmt.Fprintf(stderr, "ocelot %s: %s\n", c.name, strings.TrimPrefix(err.Error(), "ocelot: "))
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "run 'ocelot %s -h' for usage\n", c.name)
@@ -102,10 +112,14 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 // parseFlags parses args, turning a flag error into a usage error and
 // rejecting stray positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	out := fs.Output()
+	// Parse would print the usage itself on -h (and commands print theirs
+	// to stderr directly): it is printed once, below.
+	out, usage := fs.Output(), fs.Usage
 	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	err := fs.Parse(args)
 	fs.SetOutput(out)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
 		fs.Usage()
 		return flag.ErrHelp

@@ -103,7 +103,10 @@ func TestUsageErrors(t *testing.T) {
 		{"gen", "--preset", "tiny"},
 		{"gen", "--type", "q5_k", "-o", "x.gguf"},
 		{"gen", "--layers", "-1", "-o", "x.gguf"},
-		{"run", "-m", tiny, "-p", "hi", "-c", "0"},
+		{"run", "-m", tiny, "-p", "hi", "-c", "-1"},
+		{"run", "-m", tiny, "-p", "hi", "-fa", "maybe"},
+		{"run", "-m", tiny, "-p", "hi", "--seed", "-2"},
+		{"run", "-m", tiny, "-p", "hi", "--grammar", "root ::= x", "--json-schema", "{}"},
 		{"run", "-m", tiny, "-p", "hi", "-b", "8", "-ub", "16"},
 		{"run", "-m", tiny, "-p", "hi", "-t", "0"},
 		{"run", "-m", tiny, "-p", "hi", "-n", "-5"},
@@ -238,7 +241,7 @@ func TestChat(t *testing.T) {
 	var out, errb bytes.Buffer
 	s := samplerFlags{temp: 0}
 	in := strings.NewReader("Hello there\n\nWhat is an ocelot?\n")
-	if err := runChat(context.Background(), m, &s, 8, in, &out, &errb); err != nil {
+	if err := runChat(context.Background(), m, &s, chatSettings{n: 8}, in, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Count(out.String(), "\n") != 2 || strings.Count(errb.String(), "> ") != 4 {
