@@ -88,7 +88,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&models, "m", "model file (repeatable)")
 	pFlag := fs.String("p", "512", "prompt lengths to test (pp), comma-separated; 0 for none")
 	nFlag := fs.String("n", "128", "generation lengths to test (tg), comma-separated; 0 for none")
-	pgFlag := fs.String("pg", "", "prompt+generation tests, as pp,tg pairs separated by ';' (e.g. 512,128)")
+	var pgFlags multiFlag
+	fs.Var(&pgFlags, "pg", "a prompt+generation test as a pp,tg pair (repeatable, as in llama-bench; several pairs may also be separated by ';': 512,128;1024,256)")
 	bFlag := fs.String("b", "2048", "logical batch sizes")
 	ubFlag := fs.String("ub", "auto", "micro-batch sizes (or auto: the prompt up to 512)")
 	nglFlag := fs.String("ngl", "auto", "GPU layers (or auto: as many as fit the device)")
@@ -175,14 +176,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			tests = append(tests, benchTest{name: fmt.Sprintf("tg%d", n), nGen: n})
 		}
 	}
-	for _, pair := range strList(strings.ReplaceAll(*pgFlag, ";", "|")) {
-		for _, pg := range strings.Split(pair, "|") {
-			v, err := intList("-pg", pg, false)
-			if err != nil || len(v) != 2 || v[0] < 0 || v[1] < 0 {
-				return usagef("-pg wants pp,tg pairs, got %q", pg)
-			}
-			tests = append(tests, benchTest{name: fmt.Sprintf("pp%d+tg%d", v[0], v[1]), nPrompt: v[0], nGen: v[1]})
-		}
+	pgs, err := pgPairs(pgFlags)
+	if err != nil {
+		return err
+	}
+	for _, v := range pgs {
+		tests = append(tests, benchTest{name: fmt.Sprintf("pp%d+tg%d", v[0], v[1]), nPrompt: v[0], nGen: v[1]})
 	}
 	if len(tests) == 0 {
 		return usagef("nothing to measure: give -p, -n or -pg")
@@ -234,6 +233,28 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return writeBench(stdout, *out, rows)
+}
+
+// pgPairs parses -pg values: each a pp,tg pair, or several separated by
+// ';'.
+func pgPairs(values []string) ([][2]int, error) {
+	var out [][2]int
+	for _, value := range values {
+		for _, pg := range strings.Split(value, ";") {
+			pg = strings.TrimSpace(pg)
+			if pg == "" {
+				continue
+			}
+			pp, tg, ok := strings.Cut(pg, ",")
+			p, perr := strconv.Atoi(strings.TrimSpace(pp))
+			g, gerr := strconv.Atoi(strings.TrimSpace(tg))
+			if !ok || perr != nil || gerr != nil || p < 0 || g < 0 || p+g == 0 {
+				return nil, usagef("-pg wants a pp,tg pair of token counts (e.g. -pg 512,128; repeat -pg or separate pairs with ';' for more), got %q", pg)
+			}
+			out = append(out, [2]int{p, g})
+		}
+	}
+	return out, nil
 }
 
 func autoStr(v int) string {
