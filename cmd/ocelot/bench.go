@@ -281,8 +281,16 @@ func benchTokens(m *ocelot.Model, n int) []int32 {
 	return ids
 }
 
+// benchOne measures one test as llama-bench does: one context (here a
+// session) for all repetitions, a warm-up run on it first, and before each
+// repetition an empty KV cache (Reset). A repetition times the prompt's
+// evaluation and then n_gen single-token evaluations, nothing else:
+// loading, the session's KV cache and scratch memory, and the tokens are
+// set up before the clock starts, and the Go garbage of earlier runs is
+// collected before it too, so that no collection lands in a run of a few
+// milliseconds.
 func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report, profile bool, stderr io.Writer) (benchRow, error) {
-	nCtx := test.nPrompt + test.nGen + 1
+	nCtx := test.nPrompt + test.nGen
 	if nUbatch < 0 {
 		nUbatch = 512 // decoding takes one token at a time whatever the micro-batch
 		if test.nPrompt > 0 {
@@ -304,7 +312,13 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	row := benchRow{Model: filepath.Base(model), Backend: m.Backend(), Device: m.Device(), Threads: threads, NBatch: o.NBatch, NUbatch: o.NUbatch,
 		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen}
 	row.kvPlace = strings.TrimSuffix(m.KVPlace(), " memory")
+	s, err := m.NewSession()
+	if err != nil {
+		return row, err
+	}
+	defer s.Close()
 	prompt := benchTokens(m, test.nPrompt)
+	gen := benchTokens(m, test.nGen) // BOS first, as llama-bench's test_gen
 	var tps []float64
 	var last ocelot.Timings
 	var measured time.Duration
@@ -312,31 +326,14 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		if r == 1 {
 			m.ResetProfile()
 		}
-		s, err := m.NewSession()
+		s.Reset()
+		runtime.GC()
+		t, err := benchRun(s, prompt, gen)
 		if err != nil {
 			return row, err
 		}
-		start := time.Now()
-		var t ocelot.Timings
-		if test.nPrompt > 0 {
-			if _, err := s.Eval(context.Background(), prompt); err != nil {
-				s.Close()
-				return row, err
-			}
-			t.PromptTokens, t.Prompt = test.nPrompt, time.Since(start)
-		}
-		tok := benchTokens(m, test.nGen+1)
-		genStart := time.Now()
-		for i := 0; i < test.nGen; i++ {
-			if _, err := s.Eval(context.Background(), tok[i+1:i+2]); err != nil {
-				s.Close()
-				return row, err
-			}
-		}
-		t.GenTokens, t.Gen = test.nGen, time.Since(genStart)
-		elapsed := time.Since(start)
-		s.Close()
 		if r > 0 {
+			elapsed := t.Prompt + t.Gen
 			tps = append(tps, float64(test.nPrompt+test.nGen)/elapsed.Seconds())
 			last = t
 			measured += elapsed
@@ -354,6 +351,28 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		printAnalysisReport(stderr, row, m.KVPlace(), last)
 	}
 	return row, nil
+}
+
+// benchRun is one timed run on an empty session: the prompt in one Eval
+// (split into batches and micro-batches by the engine), then the
+// generation tokens one Eval each, as a decoding loop feeds them.
+func benchRun(s *ocelot.Session, prompt, gen []int32) (ocelot.Timings, error) {
+	var t ocelot.Timings
+	start := time.Now()
+	if len(prompt) > 0 {
+		if _, err := s.Eval(context.Background(), prompt); err != nil {
+			return t, err
+		}
+		t.PromptTokens, t.Prompt = len(prompt), time.Since(start)
+	}
+	genStart := time.Now()
+	for i := range gen {
+		if _, err := s.Eval(context.Background(), gen[i:i+1]); err != nil {
+			return t, err
+		}
+	}
+	t.GenTokens, t.Gen = len(gen), time.Since(genStart)
+	return t, nil
 }
 
 func meanStd(v []float64) (float64, float64) {
