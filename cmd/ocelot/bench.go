@@ -16,13 +16,18 @@ import (
 	"time"
 
 	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/gguf"
 )
 
 func init() {
 	register(&command{name: "bench", summary: "measure prompt processing and generation speed (like llama-bench)", run: runBench})
 }
 
-// benchRow is one result row; the JSON names are llama-bench's.
+// benchRow is one result row. It carries ocelot's fields (tps_mean,
+// tps_std, ms_per_token, backend, device, kv_offload) and, with the same
+// meaning, llama-bench's (avg_ts, stddev_ts, samples_ts, model_size,
+// model_n_params, no_kv_offload, ...), so that scripts written for
+// llama-bench's JSON read ocelot's.
 type benchRow struct {
 	Model      string  `json:"model"`
 	Backend    string  `json:"backend"`
@@ -40,7 +45,42 @@ type benchRow struct {
 	TPSMean    float64 `json:"tps_mean"`
 	TPSStd     float64 `json:"tps_std"`
 	MsPerToken float64 `json:"ms_per_token"`
-	kvPlace    string
+
+	// llama-bench's names.
+	ModelFilename string    `json:"model_filename"` // the path as given
+	ModelSize     int64     `json:"model_size"`     // bytes of the model's tensors, as llama_model_size counts them
+	ModelNParams  int64     `json:"model_n_params"` // elements of all tensors
+	NoKVOffload   bool      `json:"no_kv_offload"`
+	TestTime      string    `json:"test_time"` // when the test began, RFC 3339 in UTC
+	AvgNs         int64     `json:"avg_ns"`    // mean wall time of a repetition
+	StddevNs      int64     `json:"stddev_ns"`
+	AvgTs         float64   `json:"avg_ts"` // mean of samples_ts (= tps_mean)
+	StddevTs      float64   `json:"stddev_ts"`
+	SamplesNs     []int64   `json:"samples_ns"` // each repetition's wall time
+	SamplesTs     []float64 `json:"samples_ts"` // each repetition's tokens/s: (n_prompt+n_gen)/time
+
+	kvPlace string
+}
+
+// modelStats are the facts about a model file that every row repeats.
+type modelStats struct {
+	size, params int64
+}
+
+// statModel reads a model's tensor bytes and parameter count from its
+// GGUF header.
+func statModel(path string) (modelStats, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return modelStats{}, err
+	}
+	defer f.Close()
+	var st modelStats
+	for i := range f.Tensors {
+		st.size += f.Tensors[i].Size
+		st.params += f.Tensors[i].Elements()
+	}
+	return st, nil
 }
 
 // intList parses "8,64,512" (and "auto" where allowed, as -1).
@@ -100,12 +140,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	backends := fs.String("backend", "auto", "backends: ref, cpu, opencl, auto (comma-separated)")
 	device := fs.String("device", "", "accelerator device index")
 	reps := fs.Int("r", 3, "repetitions (after one warm-up run)")
-	out := fs.String("o", "md", "output: md, csv or json")
+	out := fs.String("o", "md", "output: md, csv, json or jsonl (one JSON object per line)")
 	report := fs.Bool("report", false, "print the prompt-evaluation report of the original analysis for each prompt test")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (host-side cost of a backend)")
 	profile := fs.Bool("profile", false, "time every op of the measured runs (not the warm-up) and print a per-op table for each test on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json] [--report] [--profile] [--cpuprofile F]")
+		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json|jsonl] [--report] [--profile] [--cpuprofile F]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -117,8 +157,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if *reps <= 0 || *reps > maxReps {
 		return usagef("-r must lie in 1..%d, got %d", maxReps, *reps)
 	}
-	if *out != "md" && *out != "csv" && *out != "json" {
-		return usagef("-o must be md, csv or json, got %q", *out)
+	switch *out {
+	case "md", "csv", "json", "jsonl":
+	default:
+		return usagef("-o must be md, csv, json or jsonl, got %q", *out)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -202,6 +244,16 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	stats := map[string]modelStats{}
+	for _, model := range models {
+		if _, ok := stats[model]; !ok {
+			st, err := statModel(model)
+			if err != nil {
+				return err
+			}
+			stats[model] = st
+		}
+	}
 	var rows []benchRow
 	total := len(models) * len(strList(*backends)) * len(ngls) * len(ts) * len(strList(*ctkFlag)) * len(strList(*ctvFlag)) * len(nkvos) * len(bs) * len(ubs) * len(tests)
 	done := 0
@@ -221,6 +273,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 											if err != nil {
 												return err
 											}
+											row.ModelSize, row.ModelNParams = stats[model].size, stats[model].params
 											rows = append(rows, row)
 										}
 									}
@@ -310,7 +363,8 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	defer m.Close()
 	o := m.Options()
 	row := benchRow{Model: filepath.Base(model), Backend: m.Backend(), Device: m.Device(), Threads: threads, NBatch: o.NBatch, NUbatch: o.NUbatch,
-		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen}
+		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen,
+		ModelFilename: model, NoKVOffload: nkvo, TestTime: time.Now().UTC().Format(time.RFC3339)}
 	row.kvPlace = strings.TrimSuffix(m.KVPlace(), " memory")
 	s, err := m.NewSession()
 	if err != nil {
@@ -319,7 +373,6 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	defer s.Close()
 	prompt := benchTokens(m, test.nPrompt)
 	gen := benchTokens(m, test.nGen) // BOS first, as llama-bench's test_gen
-	var tps []float64
 	var last ocelot.Timings
 	var measured time.Duration
 	for r := 0; r <= reps; r++ { // run 0 is the warm-up
@@ -334,7 +387,8 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		}
 		if r > 0 {
 			elapsed := t.Prompt + t.Gen
-			tps = append(tps, float64(test.nPrompt+test.nGen)/elapsed.Seconds())
+			row.SamplesNs = append(row.SamplesNs, elapsed.Nanoseconds())
+			row.SamplesTs = append(row.SamplesTs, float64(test.nPrompt+test.nGen)/elapsed.Seconds())
 			last = t
 			measured += elapsed
 		}
@@ -343,7 +397,14 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		fmt.Fprintf(stderr, "--- profile: %s, %s, %d runs ---\n", test.name, m.Backend(), reps)
 		ocelot.WriteProfile(stderr, m.Profile(), measured, reps*(test.nPrompt+test.nGen))
 	}
-	row.TPSMean, row.TPSStd = meanStd(tps)
+	row.TPSMean, row.TPSStd = meanStd(row.SamplesTs)
+	row.AvgTs, row.StddevTs = row.TPSMean, row.TPSStd
+	ns := make([]float64, len(row.SamplesNs))
+	for i, v := range row.SamplesNs {
+		ns[i] = float64(v)
+	}
+	avgNs, stdNs := meanStd(ns)
+	row.AvgNs, row.StddevNs = int64(math.Round(avgNs)), int64(math.Round(stdNs))
 	if row.TPSMean > 0 {
 		row.MsPerToken = 1000 / row.TPSMean
 	}
@@ -416,13 +477,33 @@ func writeBench(w io.Writer, format string, rows []benchRow) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
+	case "jsonl":
+		enc := json.NewEncoder(w) // one object per line
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "csv":
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"model", "backend", "device", "n_threads", "n_batch", "n_ubatch", "n_gpu_layers", "type_k", "type_v", "kv_offload", "test", "n_prompt", "n_gen", "tps_mean", "tps_std", "ms_per_token"})
+		cw.Write([]string{"model", "backend", "device", "n_threads", "n_batch", "n_ubatch", "n_gpu_layers", "type_k", "type_v", "kv_offload", "test", "n_prompt", "n_gen", "tps_mean", "tps_std", "ms_per_token",
+			"model_filename", "model_size", "model_n_params", "no_kv_offload", "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts"})
 		for _, r := range rows {
+			ns := make([]string, len(r.SamplesNs))
+			for i, v := range r.SamplesNs {
+				ns[i] = strconv.FormatInt(v, 10)
+			}
+			ts := make([]string, len(r.SamplesTs))
+			for i, v := range r.SamplesTs {
+				ts[i] = fmt.Sprintf("%.3f", v)
+			}
 			cw.Write([]string{r.Model, r.Backend, r.Device, fmt.Sprint(r.Threads), fmt.Sprint(r.NBatch), fmt.Sprint(r.NUbatch), fmt.Sprint(r.NGPULayers),
 				r.TypeK, r.TypeV, fmt.Sprint(r.KVOffload), r.Test, fmt.Sprint(r.NPrompt), fmt.Sprint(r.NGen),
-				fmt.Sprintf("%.3f", r.TPSMean), fmt.Sprintf("%.3f", r.TPSStd), fmt.Sprintf("%.3f", r.MsPerToken)})
+				fmt.Sprintf("%.3f", r.TPSMean), fmt.Sprintf("%.3f", r.TPSStd), fmt.Sprintf("%.3f", r.MsPerToken),
+				r.ModelFilename, fmt.Sprint(r.ModelSize), fmt.Sprint(r.ModelNParams), fmt.Sprint(r.NoKVOffload), r.TestTime,
+				fmt.Sprint(r.AvgNs), fmt.Sprint(r.StddevNs), fmt.Sprintf("%.3f", r.AvgTs), fmt.Sprintf("%.3f", r.StddevTs),
+				strings.Join(ns, ","), strings.Join(ts, ",")})
 		}
 		cw.Flush()
 		return cw.Error()
