@@ -622,9 +622,19 @@ func (b *Backend) Load(t *graph.Tensor) error {
 }
 
 // upload writes raw (ggml-layout) bytes into a resident tensor, blocking.
+// A split layout goes up in chunks of at most uploadChunk bytes through
+// one staging buffer, so an upload never holds a device-layout copy of
+// the whole tensor in host memory (on a device that shares the host's
+// memory that copy would be a third one, beside the file's pages and
+// the buffer's).
 func (b *Backend) upload(d *devTensor, raw []byte) error {
-	dev := d.lay.toDevice(raw)
-	return b.a.write(b.q, d.mem, d.name, true, 0, unsafe.Pointer(&dev[0]), d.lay.size, nil)
+	var stage []byte
+	if d.lay.split() {
+		stage = make([]byte, min(d.lay.size, uploadChunk))
+	}
+	return d.lay.toDeviceChunks(raw, stage, func(off int64, c []byte) error {
+		return b.a.write(b.q, d.mem, d.name, true, off, unsafe.Pointer(&c[0]), int64(len(c)), nil)
+	})
 }
 
 // Free releases a resident tensor.

@@ -78,21 +78,42 @@ func newLayout(t quant.Type, shape [4]int) (layout, error) {
 // split reports whether the device layout differs from the raw one.
 func (l layout) split() bool { return parts[l.typ] != nil }
 
-// toDevice converts raw bytes (ggml's layout) to the device layout.
-func (l layout) toDevice(raw []byte) []byte {
+// uploadChunk is the most bytes of a split tensor that toDeviceChunks
+// lays out at once: an upload holds this much host memory beside the
+// tensor's own bytes, not a whole device-layout copy of the tensor.
+const uploadChunk = 4 << 20
+
+// toDeviceChunks converts raw bytes (ggml's layout) to the device layout
+// piece by piece: it fills buf (at least one block's largest part) with
+// consecutive device-layout bytes and calls put with their offset in the
+// device buffer, until all l.size bytes are put. put must be done with
+// the bytes when it returns; its first error is returned. Float types
+// are put straight from raw, in one call.
+func (l layout) toDeviceChunks(raw, buf []byte, put func(off int64, b []byte) error) error {
 	ps := parts[l.typ]
 	if ps == nil {
-		return raw
+		return put(0, raw[:l.size])
 	}
-	ts := l.typ.TypeSize()
-	dev := make([]byte, l.size)
+	ts := int64(l.typ.TypeSize())
 	for i, p := range ps {
-		region := dev[l.off[i]:]
-		for b := int64(0); b < l.blocks; b++ {
-			copy(region[b*int64(p.n):(b+1)*int64(p.n)], raw[b*int64(ts)+int64(p.at):][:p.n])
+		n := int64(p.n)
+		per := int64(len(buf)) / n // blocks per chunk
+		if per < 1 {
+			return fmt.Errorf("opencl: a staging buffer of %d bytes cannot hold one %d-byte part of a %s block", len(buf), n, l.typ)
+		}
+		for b0 := int64(0); b0 < l.blocks; b0 += per {
+			b1 := min(b0+per, l.blocks)
+			chunk := buf[:(b1-b0)*n]
+			src := raw[b0*ts+int64(p.at):]
+			for b := int64(0); b < b1-b0; b++ {
+				copy(chunk[b*n:(b+1)*n], src[b*ts:b*ts+n])
+			}
+			if err := put(l.off[i]+b0*n, chunk); err != nil {
+				return err
+			}
 		}
 	}
-	return dev
+	return nil
 }
 
 // fromDevice converts device-layout bytes back to ggml's layout, into raw.
