@@ -137,6 +137,9 @@ func open(path string, useMap bool) (*File, error) {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 			f.data, f.mapped = data, true
+			mapsMu.Lock()
+			maps[f] = struct{}{}
+			mapsMu.Unlock()
 			return f, nil
 		}
 		// Mapping is impossible (an empty file, a file larger than the
@@ -158,11 +161,15 @@ func (f *File) Close() error {
 	if f.closed {
 		return nil
 	}
-	f.closed = true
 	var err error
+	// Under mapsMu, so that no Release is at work on the map.
+	mapsMu.Lock()
+	f.closed = true
 	if f.mapped {
+		delete(maps, f)
 		err = munmap(f.data)
 	}
+	mapsMu.Unlock()
 	if f.closer != nil {
 		if cerr := f.closer.Close(); err == nil {
 			err = cerr
