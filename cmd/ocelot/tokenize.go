@@ -29,23 +29,25 @@ var tokenizeStdin io.Reader = os.Stdin
 func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tokenize", stderr)
 	var (
-		model, prompt, file             string
-		jsonl, bos, special, showPieces bool
+		model, prompt, file                    string
+		jsonl, noBOS, bos, special, showPieces bool
 	)
 	fs.StringVar(&model, "m", "", "model or vocabulary file (GGUF)")
 	fs.StringVar(&prompt, "p", "", "text to tokenize")
 	fs.StringVar(&file, "f", "", "read the text from a file (\"-\" for stdin)")
 	fs.BoolVar(&jsonl, "jsonl", false, "read JSON strings, one per line, and write one JSON array of ids per line")
-	fs.BoolVar(&bos, "bos", false, "add the special tokens the model asks for (BOS, and EOS where it asks)")
+	fs.BoolVar(&noBOS, "no-bos", false, "add no BOS (nor EOS), even where the model asks for it")
+	fs.BoolVar(&bos, "bos", false, "no effect: BOS is added by default (kept for older scripts)")
 	fs.BoolVar(&special, "special", false, "parse special tokens written in the text, such as <|eot_id|>")
 	fs.BoolVar(&showPieces, "show-pieces", false, "print one token per line: id, a tab, and the quoted text it stands for")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintln(w, "usage: ocelot tokenize -m M.gguf [-p TEXT | -f FILE] [--jsonl] [--bos] [--special] [--show-pieces]")
+		fmt.Fprintln(w, "usage: ocelot tokenize -m M.gguf [-p TEXT | -f FILE] [--jsonl] [--no-bos] [--special] [--show-pieces]")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Prints the token ids of the text as a JSON array. Without -p or -f the text")
-		fmt.Fprintln(w, "is read from stdin. By default no BOS is added and special tokens are not")
-		fmt.Fprintln(w, "parsed, so the ids are the text's own tokens.")
+		fmt.Fprintln(w, "is read from stdin. As in llama-tokenize, BOS (and EOS) are added where the")
+		fmt.Fprintln(w, "model asks for BOS (tokenizer.ggml.add_bos_token), unless --no-bos is given.")
+		fmt.Fprintln(w, "Special tokens written in the text are not parsed unless --special is given.")
 		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}
@@ -67,6 +69,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// llama-tokenize adds the special tokens when the model wants BOS and
+	// --no-bos is not given (add_special = add_bos && !no_bos).
+	addSpecial := tok.AddBOS() && !noBOS
 
 	promptSet := false
 	fs.Visit(func(f *flag.Flag) { promptSet = promptSet || f.Name == "p" })
@@ -87,7 +92,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 
 	w := bufio.NewWriter(stdout)
 	if jsonl {
-		if err := tokenizeLines(tok, in, w, bos, special); err != nil {
+		if err := tokenizeLines(tok, in, w, addSpecial, special); err != nil {
 			return err
 		}
 		return w.Flush()
@@ -101,7 +106,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 		}
 		text = string(data)
 	}
-	ids, err := tok.Encode(text, bos, special)
+	ids, err := tok.Encode(text, addSpecial, special)
 	if err != nil {
 		return err
 	}
@@ -122,7 +127,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 
 // tokenizeLines reads one JSON string per line and writes the ids of each
 // as a JSON array on a line of its own. Blank lines are skipped.
-func tokenizeLines(tok *tokenizer.Tokenizer, in io.Reader, w *bufio.Writer, bos, special bool) error {
+func tokenizeLines(tok *tokenizer.Tokenizer, in io.Reader, w *bufio.Writer, addSpecial, special bool) error {
 	r := bufio.NewReader(in)
 	var ids []int32
 	var out []byte
@@ -136,7 +141,7 @@ func tokenizeLines(tok *tokenizer.Tokenizer, in io.Reader, w *bufio.Writer, bos,
 			if jerr := json.Unmarshal(trimmed, &text); jerr != nil {
 				return fmt.Errorf("line %d: want a JSON string: %v", lineNo, jerr)
 			}
-			if ids, err = tok.AppendEncode(ids[:0], text, bos, special); err != nil {
+			if ids, err = tok.AppendEncode(ids[:0], text, addSpecial, special); err != nil {
 				return fmt.Errorf("line %d: %w", lineNo, err)
 			}
 			out = append(appendIDs(out[:0], ids), '\n')

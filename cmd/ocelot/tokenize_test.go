@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/internal/testutil"
 )
 
@@ -41,18 +42,26 @@ func TestTokenizeCLI(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		{"text", "", []string{"-m", bpe, "-p", "Hello world"}, "[9906, 1917]\n"},
-		{"bos", "", []string{"-m", bpe, "-p", "Hello world", "--bos"}, "[128000, 9906, 1917]\n"},
-		{"special off", "", []string{"-m", bpe, "-p", "<|eot_id|>"}, "[27, 91, 68, 354, 851, 91, 29]\n"},
-		{"special on", "", []string{"-m", bpe, "-p", "<|eot_id|>", "--special"}, "[128009]\n"},
-		{"empty", "", []string{"-m", bpe, "-p", ""}, "[]\n"},
-		{"spm", "", []string{"-m", spm, "--bos", "-p", "Hello world"}, "[1, 15043, 3186]\n"},
-		{"file", "", []string{"-m", bpe, "-f", file}, "[9906, 1917]\n"},
-		{"stdin", "Hello world", []string{"-m", bpe}, "[9906, 1917]\n"},
-		{"stdin dash", "Hello world", []string{"-m", bpe, "-f", "-"}, "[9906, 1917]\n"},
-		{"pieces", "", []string{"-m", bpe, "-p", "Hi 🦙", "--show-pieces"}, "13347\t\"Hi\"\n11410\t\" \\xf0\\x9f\"\n99\t\"\\xa6\"\n247\t\"\\x99\"\n"},
-		{"jsonl file", "", []string{"-m", bpe, "--jsonl", "-f", lines}, "[9906, 1917]\n[22691, 198, 14957]\n[]\n"},
-		{"jsonl stdin", "\"Hello\"\n\"안녕\"", []string{"-m", spm, "--jsonl", "--bos"}, "[1, 15043]\n[1, 29871, 31734, 238, 136, 152]\n"},
+		// BOS is the default, as in llama-tokenize, where the model asks for it.
+		{"text", "", []string{"-m", bpe, "-p", "Hello world"}, "[128000, 9906, 1917]\n"},
+		{"no-bos", "", []string{"-m", bpe, "-p", "Hello world", "--no-bos"}, "[9906, 1917]\n"},
+		{"bos is a no-op", "", []string{"-m", bpe, "-p", "Hello world", "--bos"}, "[128000, 9906, 1917]\n"},
+		{"no-bos wins over bos", "", []string{"-m", bpe, "-p", "Hello world", "--bos", "--no-bos"}, "[9906, 1917]\n"},
+		{"special off", "", []string{"-m", bpe, "-p", "<|eot_id|>", "--no-bos"}, "[27, 91, 68, 354, 851, 91, 29]\n"},
+		{"special on", "", []string{"-m", bpe, "-p", "<|eot_id|>", "--special", "--no-bos"}, "[128009]\n"},
+		{"special on with bos", "", []string{"-m", bpe, "-p", "<|begin_of_text|>Hi", "--special"}, "[128000, 128000, 13347]\n"},
+		{"empty", "", []string{"-m", bpe, "-p", ""}, "[128000]\n"},
+		{"empty no-bos", "", []string{"-m", bpe, "-p", "", "--no-bos"}, "[]\n"},
+		{"spm", "", []string{"-m", spm, "-p", "Hello world"}, "[1, 15043, 3186]\n"},
+		{"spm no-bos", "", []string{"-m", spm, "--no-bos", "-p", "Hello world"}, "[15043, 3186]\n"},
+		{"file", "", []string{"-m", bpe, "-f", file}, "[128000, 9906, 1917]\n"},
+		{"stdin", "Hello world", []string{"-m", bpe}, "[128000, 9906, 1917]\n"},
+		{"stdin dash", "Hello world", []string{"-m", bpe, "-f", "-", "--no-bos"}, "[9906, 1917]\n"},
+		{"pieces", "", []string{"-m", bpe, "-p", "Hi 🦙", "--show-pieces", "--no-bos"}, "13347\t\"Hi\"\n11410\t\" \\xf0\\x9f\"\n99\t\"\\xa6\"\n247\t\"\\x99\"\n"},
+		{"pieces bos", "", []string{"-m", bpe, "-p", "Hi", "--show-pieces"}, "128000\t\"<|begin_of_text|>\"\n13347\t\"Hi\"\n"},
+		{"jsonl file", "", []string{"-m", bpe, "--jsonl", "-f", lines}, "[128000, 9906, 1917]\n[128000, 22691, 198, 14957]\n[128000]\n"},
+		{"jsonl file no-bos", "", []string{"-m", bpe, "--jsonl", "--no-bos", "-f", lines}, "[9906, 1917]\n[22691, 198, 14957]\n[]\n"},
+		{"jsonl stdin", "\"Hello\"\n\"안녕\"", []string{"-m", spm, "--jsonl"}, "[1, 15043]\n[1, 29871, 31734, 238, 136, 152]\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -100,7 +109,35 @@ func TestTokenizeCLIErrors(t *testing.T) {
 
 func TestTokenizeCLIHelp(t *testing.T) {
 	code, out, errb := runTokenizeCLI(t, "", "-h")
-	if code != 0 || out != "" || strings.Count(errb, "usage: ocelot tokenize") != 1 || !strings.Contains(errb, "-show-pieces") {
+	if code != 0 || out != "" || strings.Count(errb, "usage: ocelot tokenize") != 1 || !strings.Contains(errb, "-show-pieces") || !strings.Contains(errb, "-no-bos") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errb)
+	}
+}
+
+// A model that does not ask for BOS (tokenizer.ggml.add_bos_token false)
+// gets none by default either, as in llama-tokenize.
+func TestTokenizeCLINoBOSModel(t *testing.T) {
+	src, err := gguf.Open(filepath.Join(testutil.VocabDir(t), "ggml-vocab-llama-bpe.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := gguf.NewWriter()
+	for _, kv := range src.KVs() {
+		w.Set(kv.Key, kv.Value)
+	}
+	src.Close()
+	w.Set("tokenizer.ggml.add_bos_token", gguf.Bool(false))
+	path := filepath.Join(t.TempDir(), "no-bos.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-m", path, "-p", "Hello world"}, {"-m", path, "-p", "Hello world", "--no-bos"}, {"-m", path, "-p", "Hello world", "--bos"}} {
+		code, out, errb := runTokenizeCLI(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errb)
+		}
+		if out != "[9906, 1917]\n" {
+			t.Errorf("%v: %q, want no BOS", args, out)
+		}
 	}
 }
