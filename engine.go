@@ -2,13 +2,16 @@ package ocelot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 
 	"github.com/ocelot-llm/ocelot/accel"
+	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
@@ -186,6 +189,26 @@ func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
 // all on the CPU (zero-copy from the file), and those of offloaded
 // layers on the accelerator too. A one-token graph scheduled by the same
 // policy says which.
+//
+// A weight uploaded to the accelerator that no CPU node reads in full
+// gives its pages of the file's memory map back once it is uploaded
+// (gguf.ReleaseMapped; llama.cpp likewise unmaps the ranges of its map
+// that no CPU tensor uses). On a device that shares the host's memory
+// (PoCL, phones) the device buffer is host memory too, and keeping the
+// pages would hold the weights twice; on any other the pages are dead
+// weight. A weight the CPU reads only by rows (GET_ROWS of the tied
+// token_embd) is released too: the rows of the tokens it looks up page
+// back in from the file as needed. A weight the CPU reads in full (a layer the
+// schedule keeps there) keeps its pages. Releasing never changes a
+// result: a released page of the read-only map is read again from the
+// file if it is touched.
+//
+// Loading the model has already read every page (model.CheckFinite), so
+// the pages of the weights to release are given back before the uploads
+// begin, and each upload faults in only its own tensor's pages, given
+// back when it is done; the largest weights go first, while the device
+// holds least. The peak is then about the device's weights plus one
+// tensor, not the device's weights plus the file.
 func (e *graphEngine) loadWeights() error {
 	for _, w := range e.model.Weights() {
 		if err := e.runner.Backends[graph.CPU].Load(w); err != nil {
@@ -204,19 +227,43 @@ func (e *graphEngine) loadWeights() error {
 	if err := graph.Schedule(g, e.policy); err != nil {
 		return err
 	}
-	loaded := map[*graph.Tensor]bool{}
+	var up []*graph.Tensor
+	onAccel := map[*graph.Tensor]bool{}
+	cpuReads := map[*graph.Tensor]bool{} // weights a CPU node reads in full
 	for _, n := range g.Nodes {
-		if n.Backend != graph.Accel {
-			continue
-		}
 		for _, s := range n.Inputs() {
-			if s.Kind == graph.Weight && !loaded[s] {
-				loaded[s] = true
-				if err := acc.Load(s); err != nil {
-					return fmt.Errorf("ocelot: %s: upload %s: %w (try a smaller -ngl)", acc.Name(), s.Name, err)
+			switch {
+			case s.Kind != graph.Weight:
+			case n.Backend == graph.Accel:
+				if !onAccel[s] {
+					onAccel[s] = true
+					up = append(up, s)
 				}
+			case n.Op != graph.OpGetRows || s != n.Src[0]:
+				cpuReads[s] = true
 			}
 		}
+	}
+	slices.SortStableFunc(up, func(a, b *graph.Tensor) int { return cmp.Compare(len(b.Data), len(a.Data)) })
+	logged := false
+	release := func(w *graph.Tensor) {
+		if cpuReads[w] {
+			return
+		}
+		if _, err := gguf.ReleaseMapped(w.Data); err != nil && !logged && e.opt.Logf != nil {
+			// Only memory is at stake: the weights stay correct.
+			e.opt.Logf("ocelot: %s: the file's pages of %s stay resident: %v", acc.Name(), w.Name, err)
+			logged = true
+		}
+	}
+	for _, w := range up {
+		release(w)
+	}
+	for _, w := range up {
+		if err := acc.Load(w); err != nil {
+			return fmt.Errorf("ocelot: %s: upload %s: %w (try a smaller -ngl)", acc.Name(), w.Name, err)
+		}
+		release(w)
 	}
 	return nil
 }
