@@ -113,6 +113,10 @@ type scratch struct {
 	// their frequency factors (see ropeTable).
 	ropeTabs map[string]clMem
 	ropeFast map[ropeKey]clMem
+	// stage is host memory, not a device buffer: the staging buffer of
+	// split uploads (uploadChunk bytes), made by the first one and
+	// reused, so loading a model leaves no trail of garbage chunks.
+	stage []byte
 }
 
 // launcher is the state of kernel launches: the argument scratch, the
@@ -630,7 +634,10 @@ func (b *Backend) Load(t *graph.Tensor) error {
 func (b *Backend) upload(d *devTensor, raw []byte) error {
 	var stage []byte
 	if d.lay.split() {
-		stage = make([]byte, min(d.lay.size, uploadChunk))
+		if b.scratch.stage == nil {
+			b.scratch.stage = make([]byte, uploadChunk)
+		}
+		stage = b.scratch.stage
 	}
 	return d.lay.toDeviceChunks(raw, stage, func(off int64, c []byte) error {
 		return b.a.write(b.q, d.mem, d.name, true, off, unsafe.Pointer(&c[0]), int64(len(c)), nil)
