@@ -48,6 +48,7 @@ const (
 	clDriverVersion                         = 0x102D
 	clDeviceVersion                         = 0x102F
 	clDeviceExtensions                      = 0x1030
+	clDeviceHostUnifiedMemory               = 0x1035
 	clDeviceOpenCLCVersion                  = 0x103D
 	clDeviceImageMaxBufferSize              = 0x1040
 	clDeviceComputeCapabilityMajorNV        = 0x4000 // cl_nv_device_attribute_query
@@ -174,6 +175,7 @@ var paramNames = map[uint32]string{
 	clDriverVersion:                  "CL_DRIVER_VERSION",
 	clDeviceVersion:                  "CL_DEVICE_VERSION",
 	clDeviceExtensions:               "CL_DEVICE_EXTENSIONS",
+	clDeviceHostUnifiedMemory:        "CL_DEVICE_HOST_UNIFIED_MEMORY",
 	clDeviceOpenCLCVersion:           "CL_DEVICE_OPENCL_C_VERSION",
 	clDeviceImageMaxBufferSize:       "CL_DEVICE_IMAGE_MAX_BUFFER_SIZE",
 	clDeviceComputeCapabilityMajorNV: "CL_DEVICE_COMPUTE_CAPABILITY_MAJOR_NV",

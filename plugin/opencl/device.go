@@ -31,6 +31,13 @@ type DeviceInfo struct {
 	MaxAlloc     int64 `json:"max_alloc_bytes"`
 	MaxWorkGroup int   `json:"max_work_group_size"`
 	BaseAlign    int   `json:"mem_base_addr_align_bits"`
+	// HostUnified says the device's memory is the host's
+	// (CL_DEVICE_HOST_UNIFIED_MEMORY: CPU OpenCL such as PoCL, phone and
+	// integrated GPUs): a device buffer takes host memory, so a weight
+	// uploaded there and also kept in the file's pages is held twice.
+	// False where the driver does not answer (the query is deprecated
+	// since OpenCL 2.0).
+	HostUnified bool `json:"host_unified_memory"`
 
 	FP16 bool `json:"fp16"` // cl_khr_fp16
 	FP64 bool `json:"fp64"` // cl_khr_fp64
@@ -247,6 +254,9 @@ func describe(a *api, d clDevice) (DeviceInfo, error) {
 	}
 	// CL_DEVICE_IMAGE_MAX_BUFFER_SIZE is OpenCL 1.2; older devices fail
 	// the query, which only means no 1D image buffers.
+	if v, qerr := a.deviceUint(d, clDeviceHostUnifiedMemory); qerr == nil {
+		info.HostUnified = v != 0
+	}
 	imgBuf, qerr := a.deviceSize(d, clDeviceImageMaxBufferSize)
 	info.Image1DBuffer = images && qerr == nil && imgBuf > 0 && clVersionAtLeast(info.Version, 1, 2)
 	info.DivSqrtRN = fp&clFPCorrectlyRoundedDivSqrt != 0
