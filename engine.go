@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/ocelot-llm/ocelot/accel"
-	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/graph"
 	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
@@ -119,14 +118,17 @@ type graphEngine struct {
 	runner accel.Runner
 	policy graph.Policy
 	reason string // the backend selection's log line
+	// release gives the memory-map pages of a weight's bytes back
+	// (gguf.File.Release) once only the accelerator reads them.
+	release func([]byte) error
 
 	// mu serialises graph runs: the backends' worker pools and queues
 	// are shared by every session.
 	mu sync.Mutex
 }
 
-func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
-	e := &graphEngine{opt: opt, model: graph.NewModel(net)}
+func newGraphEngine(net *model.Model, opt *Options, release func([]byte) error) (*graphEngine, error) {
+	e := &graphEngine{opt: opt, model: graph.NewModel(net), release: release}
 	cpu := accel.NewCPU(opt.Threads)
 	cpu.SetProfiling(opt.Profile)
 	e.runner.Backends[graph.CPU] = cpu
@@ -192,7 +194,7 @@ func newGraphEngine(net *model.Model, opt *Options) (*graphEngine, error) {
 //
 // A weight uploaded to the accelerator that no CPU node reads in full
 // gives its pages of the file's memory map back once it is uploaded
-// (gguf.ReleaseMapped; llama.cpp likewise unmaps the ranges of its map
+// (gguf.File.Release, handed in as e.release; llama.cpp likewise unmaps the ranges of its map
 // that no CPU tensor uses). On a device that shares the host's memory
 // (PoCL, phones) the device buffer is host memory too, and keeping the
 // pages would hold the weights twice; on any other the pages are dead
@@ -250,7 +252,7 @@ func (e *graphEngine) loadWeights() error {
 		if cpuReads[w] {
 			return
 		}
-		if _, err := gguf.ReleaseMapped(w.Data); err != nil && !logged && e.opt.Logf != nil {
+		if err := e.release(w.Data); err != nil && !logged && e.opt.Logf != nil {
 			// Only memory is at stake: the weights stay correct.
 			e.opt.Logf("ocelot: %s: the file's pages of %s stay resident: %v", acc.Name(), w.Name, err)
 			logged = true

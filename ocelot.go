@@ -199,7 +199,7 @@ func Load(path string, opt Options) (*Model, error) {
 			m.opt.NGPULayers = 0 // the reference engine offloads nothing
 		}
 		m.eng = &refEngine{net: ref.New(net), opt: &m.opt}
-	} else if m.eng, err = newGraphEngine(net, &m.opt); err != nil {
+	} else if m.eng, err = newGraphEngine(net, &m.opt, f.Release); err != nil {
 		f.Close()
 		return nil, err
 	}

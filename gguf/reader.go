@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ocelot-llm/ocelot/quant"
 )
@@ -93,6 +94,7 @@ type File struct {
 	r           io.ReaderAt // ReadAt mode: the file
 	closer      io.Closer   // ReadAt mode: closes the file
 	closed      bool
+	mu          sync.Mutex // orders Release and Close
 }
 
 // Parse parses a GGUF file held in memory. The File's tensor data are
@@ -137,9 +139,6 @@ func open(path string, useMap bool) (*File, error) {
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 			f.data, f.mapped = data, true
-			mapsMu.Lock()
-			maps[f] = struct{}{}
-			mapsMu.Unlock()
 			return f, nil
 		}
 		// Mapping is impossible (an empty file, a file larger than the
@@ -162,14 +161,13 @@ func (f *File) Close() error {
 		return nil
 	}
 	var err error
-	// Under mapsMu, so that no Release is at work on the map.
-	mapsMu.Lock()
+	// Under f.mu, so that no Release is at work on the map.
+	f.mu.Lock()
 	f.closed = true
 	if f.mapped {
-		delete(maps, f)
 		err = munmap(f.data)
 	}
-	mapsMu.Unlock()
+	f.mu.Unlock()
 	if f.closer != nil {
 		if cerr := f.closer.Close(); err == nil {
 			err = cerr

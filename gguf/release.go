@@ -4,16 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"unsafe"
-)
-
-// The memory-mapped Files that are open, so ReleaseMapped can find the
-// map a slice belongs to. mapsMu also orders Release against Close: a
-// map is never released while it is being unmapped, nor after.
-var (
-	mapsMu sync.Mutex
-	maps   = map[*File]struct{}{}
 )
 
 // Release gives the pages under data back to the operating system, where
@@ -31,13 +22,10 @@ var (
 // caller's). A slice that is not part of the map, or a closed File, is
 // an error and nothing is released.
 func (f *File) Release(data []byte) error {
-	mapsMu.Lock()
-	defer mapsMu.Unlock()
-	return f.release(data)
-}
-
-// release is Release with mapsMu held.
-func (f *File) release(data []byte) error {
+	// f.mu orders Release against Close: a map is never released while
+	// it is being unmapped, nor after.
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.closed {
 		return errors.New("gguf: release: the file is closed")
 	}
@@ -70,23 +58,4 @@ func (f *File) within(data []byte) (lo, hi int64, ok bool) {
 	}
 	lo = int64(p - base)
 	return lo, lo + int64(len(data)), true
-}
-
-// ReleaseMapped is Release for whichever open File's memory map holds
-// data, for a caller that has the tensor's bytes but not its File. It
-// reports whether such a File exists; for any other slice (the heap, a
-// closed or unmapped File) it does nothing: the memory is not a file's
-// to give back.
-func ReleaseMapped(data []byte) (bool, error) {
-	if len(data) == 0 {
-		return false, nil
-	}
-	mapsMu.Lock()
-	defer mapsMu.Unlock()
-	for f := range maps {
-		if _, _, ok := f.within(data); ok {
-			return true, f.release(data)
-		}
-	}
-	return false, nil
 }

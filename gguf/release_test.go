@@ -118,15 +118,9 @@ func TestRelease(t *testing.T) {
 		}
 	}
 	check("after more Releases")
-	if ok, err := ReleaseMapped(d1[1:]); !ok || err != nil {
-		t.Errorf("ReleaseMapped of a slice of the map: %v, %v; want true, nil", ok, err)
-	}
 	heap := bytes.Clone(big)
 	if err := f.Release(heap); err == nil {
 		t.Error("Release of a heap slice: no error")
-	}
-	if ok, err := ReleaseMapped(heap); ok || err != nil {
-		t.Errorf("ReleaseMapped of a heap slice: %v, %v; want false, nil", ok, err)
 	}
 	if !bytes.Equal(heap, big) {
 		t.Error("a refused Release changed the heap slice")
@@ -139,9 +133,6 @@ func TestRelease(t *testing.T) {
 	}
 	if err := f.Release(d1); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("Release after Close: %v, want an error saying the file is closed", err)
-	}
-	if ok, err := ReleaseMapped(d1); ok || err != nil {
-		t.Errorf("ReleaseMapped after Close: %v, %v; want false, nil", ok, err)
 	}
 }
 
@@ -157,9 +148,6 @@ func TestReleaseUnmapped(t *testing.T) {
 	d, _ := p.TensorData("t1")
 	if err := p.Release(d); err != nil {
 		t.Errorf("Release on a parsed file: %v", err)
-	}
-	if ok, _ := ReleaseMapped(d); ok {
-		t.Error("ReleaseMapped found a map for a parsed file's data")
 	}
 	if !bytes.Equal(d, big) {
 		t.Error("Release changed a parsed file's data")
