@@ -215,13 +215,16 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float
 	if need := len(s.tokens) + len(tokens); need > m.opt.NCtx {
 		return nil, fmt.Errorf("ocelot: %d tokens (%d new after %d in the sequence) do not fit the context of %d (n_ctx); raise -c or shorten the prompt", need, len(tokens), len(s.tokens), m.opt.NCtx)
 	}
-	base := len(s.tokens) - s.pending
+	base, pending := len(s.tokens)-s.pending, s.pending
 	s.tokens = append(s.tokens, tokens...)
 	in := s.tokens[base:]
 	out, err := s.sq.eval(ctx, in, all)
 	// What reached the cache is the sequence now, also after an error in a
-	// later micro-batch.
-	s.tokens, s.pending, s.last = s.tokens[:s.sq.pos()], 0, nil
+	// later micro-batch; a pending token that did not reach it stays
+	// pending.
+	pos := s.sq.pos()
+	keep := max(pos, base+pending)
+	s.tokens, s.pending, s.last = s.tokens[:keep], keep-pos, nil
 	if errors.Is(err, accel.ErrNonFinite) {
 		return nil, m.nonFinite(err.Error())
 	}
