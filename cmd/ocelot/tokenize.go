@@ -30,7 +30,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tokenize", stderr)
 	var (
 		model, prompt, file                    string
-		jsonl, noBOS, bos, special, showPieces bool
+		jsonl, noBOS, bos, special, noSpecial, showPieces bool
 	)
 	fs.StringVar(&model, "m", "", "model or vocabulary file (GGUF)")
 	fs.StringVar(&prompt, "p", "", "text to tokenize")
@@ -38,16 +38,17 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&jsonl, "jsonl", false, "read JSON strings, one per line, and write one JSON array of ids per line")
 	fs.BoolVar(&noBOS, "no-bos", false, "add no BOS (nor EOS), even where the model asks for it")
 	fs.BoolVar(&bos, "bos", false, "no effect: BOS is added by default (kept for older scripts)")
-	fs.BoolVar(&special, "special", false, "parse special tokens written in the text, such as <|eot_id|>")
+	fs.BoolVar(&noSpecial, "no-parse-special", false, "do not parse special tokens written in the text (such as <|eot_id|>): tokenize them as text")
+	fs.BoolVar(&special, "special", false, "no effect: special tokens are parsed by default, as llama-tokenize does (kept for older scripts)")
 	fs.BoolVar(&showPieces, "show-pieces", false, "print one token per line: id, a tab, and the quoted text it stands for")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintln(w, "usage: ocelot tokenize -m M.gguf [-p TEXT | -f FILE] [--jsonl] [--no-bos] [--special] [--show-pieces]")
+		fmt.Fprintln(w, "usage: ocelot tokenize -m M.gguf [-p TEXT | -f FILE] [--jsonl] [--no-bos] [--no-parse-special] [--show-pieces]")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Prints the token ids of the text as a JSON array. Without -p or -f the text")
 		fmt.Fprintln(w, "is read from stdin. As in llama-tokenize, BOS (and EOS) are added where the")
 		fmt.Fprintln(w, "model asks for BOS (tokenizer.ggml.add_bos_token), unless --no-bos is given.")
-		fmt.Fprintln(w, "Special tokens written in the text are not parsed unless --special is given.")
+		fmt.Fprintln(w, "Special tokens written in the text are parsed, as llama-tokenize does, unless --no-parse-special is given.")
 		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}
@@ -72,6 +73,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	// llama-tokenize adds the special tokens when the model wants BOS and
 	// --no-bos is not given (add_special = add_bos && !no_bos).
 	addSpecial := tok.AddBOS() && !noBOS
+	special = !noSpecial
 
 	promptSet := false
 	fs.Visit(func(f *flag.Flag) { promptSet = promptSet || f.Name == "p" })
