@@ -29,7 +29,7 @@ var tokenizeStdin io.Reader = os.Stdin
 func runTokenize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("tokenize", stderr)
 	var (
-		model, prompt, file                    string
+		model, prompt, file                               string
 		jsonl, noBOS, bos, special, noSpecial, showPieces bool
 	)
 	fs.StringVar(&model, "m", "", "model or vocabulary file (GGUF)")
