@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/ocelot-llm/ocelot"
-	"github.com/ocelot-llm/ocelot/internal/testmodel"
-	"github.com/ocelot-llm/ocelot/synth"
 )
 
 // procStatus reads the memory lines of /proc/self/status (Linux), in
@@ -53,14 +51,7 @@ func BenchmarkLoadRSSOpenCL(b *testing.B) {
 	if procStatus() == nil {
 		b.Skip("no /proc/self/status: resident memory cannot be read here")
 	}
-	p, _ := synth.PresetByName("1b")
-	o := synth.DefaultOptions(p)
-	o.Fast = true
-	path := testmodel.Path(b, o)
-	st, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, st := fast1b(b)
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	for i := 0; i < b.N; i++ {
 		runtime.GC()

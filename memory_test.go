@@ -35,14 +35,7 @@ func rss() int64 {
 //
 //	go test -run '^$' -bench LoadRSS -benchtime 1x .
 func BenchmarkLoadRSS(b *testing.B) {
-	p, _ := synth.PresetByName("1b")
-	o := synth.DefaultOptions(p)
-	o.Fast = true
-	path := testmodel.Path(b, o)
-	st, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, st := fast1b(b)
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		before := rss()
@@ -102,4 +95,18 @@ func BenchmarkGenerateNoGrowth(b *testing.B) {
 			b.Errorf("live heap grew from %d to %d bytes over 900 generate calls", at100, end)
 		}
 	}
+}
+
+// fast1b is the 1b preset with --fast weights, generated once, and its
+// file's facts.
+func fast1b(b *testing.B) (string, os.FileInfo) {
+	p, _ := synth.PresetByName("1b")
+	o := synth.DefaultOptions(p)
+	o.Fast = true
+	path := testmodel.Path(b, o)
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path, st
 }

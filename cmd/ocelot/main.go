@@ -112,6 +112,18 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 // parseFlags parses args, turning a flag error into a usage error and
 // rejecting stray positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseFlagsAllowArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// parseFlagsAllowArgs parses flags as parseFlags does but leaves the
+// positional arguments (fs.Args) to the caller.
+func parseFlagsAllowArgs(fs *flag.FlagSet, args []string) error {
 	// Parse would print the usage itself on -h (and commands print theirs
 	// to stderr directly): it is printed once, below.
 	out, usage := fs.Output(), fs.Usage
@@ -126,9 +138,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	if err != nil {
 		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
 }
