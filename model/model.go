@@ -292,8 +292,15 @@ func (l *loader) tensor(name string, shape ...int) *gguf.TensorInfo {
 	return t
 }
 
+// matrix is a 2-D weight of rows rows of cols elements.
 func (l *loader) matrix(name string, cols, rows int) *Weight {
-	t := l.tensor(name, cols, rows)
+	return l.weight(name, cols, rows, cols, rows)
+}
+
+// weight fetches a tensor of the given GGUF shape as rows rows of cols
+// elements.
+func (l *loader) weight(name string, cols, rows int, shape ...int) *Weight {
+	t := l.tensor(name, shape...)
 	if t == nil {
 		return nil
 	}
@@ -311,7 +318,7 @@ func (l *loader) matrix(name string, cols, rows int) *Weight {
 }
 
 func (l *loader) vector(name string, n int) []float32 {
-	w := l.matrix1(name, n)
+	w := l.weight(name, n, 1, n) // a 1-D tensor: one row
 	if w == nil {
 		return nil
 	}
@@ -327,17 +334,4 @@ func (l *loader) vector(name string, n int) []float32 {
 		}
 	}
 	return v
-}
-
-func (l *loader) matrix1(name string, n int) *Weight {
-	t := l.tensor(name, n)
-	if t == nil {
-		return nil
-	}
-	data, err := l.f.TensorData(name)
-	if err != nil {
-		l.err = fmt.Errorf("model: %w", err)
-		return nil
-	}
-	return &Weight{Name: name, Type: t.Type, Rows: 1, Cols: n, RowBytes: len(data), Data: data}
 }
