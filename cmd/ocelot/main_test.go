@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocelot-llm/ocelot"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
 	"github.com/ocelot-llm/ocelot/internal/testutil"
 )
@@ -229,15 +230,21 @@ func TestDumpGraph(t *testing.T) {
 	}
 }
 
-func TestChat(t *testing.T) {
-	tiny := testmodel.Preset(t, "tiny")
+// chatModel loads the tiny model as run's flags would for a chat.
+func chatModel(t *testing.T) *ocelot.Model {
+	t.Helper()
 	var e engineFlags
-	e.model, e.nCtx, e.nBatch, e.nUbatch, e.t, e.ctk, e.ctv, e.backend, e.quiet = tiny, 512, 512, 512, 2, "f16", "f16", "cpu", true
+	e.model, e.nCtx, e.nBatch, e.nUbatch, e.t, e.ctk, e.ctv, e.backend, e.quiet = testmodel.Preset(t, "tiny"), 512, 512, 512, 2, "f16", "f16", "cpu", true
 	m, err := e.load(io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestChat(t *testing.T) {
+	m := chatModel(t)
 	var out, errb bytes.Buffer
 	s := samplerFlags{temp: 0}
 	in := strings.NewReader("Hello there\n\nWhat is an ocelot?\n")

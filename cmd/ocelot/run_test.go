@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -82,16 +81,10 @@ func TestRunLlamaCppHabits(t *testing.T) {
 
 // --chat takes -p as its first message and -sys as the system prompt.
 func TestChatFirstMessage(t *testing.T) {
-	var e engineFlags
-	e.model, e.nCtx, e.nBatch, e.nUbatch, e.t, e.ctk, e.ctv, e.backend, e.quiet = testmodel.Preset(t, "tiny"), 512, 512, 512, 2, "f16", "f16", "cpu", true
-	m, err := e.load(io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := chatModel(t)
 	var out, errb bytes.Buffer
 	s := samplerFlags{temp: 0}
-	err = runChat(context.Background(), m, &s, chatSettings{n: 4, system: "Be brief.", first: "Hello"}, strings.NewReader("And then?\n"), &out, &errb)
+	err := runChat(context.Background(), m, &s, chatSettings{n: 4, system: "Be brief.", first: "Hello"}, strings.NewReader("And then?\n"), &out, &errb)
 	if err != nil {
 		t.Fatal(err)
 	}
