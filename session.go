@@ -172,7 +172,7 @@ func (s *Session) Eval(ctx context.Context, tokens []int32) ([]float32, error) {
 	if s.generating.Load() {
 		return nil, ErrBusy
 	}
-	out, err := s.eval(ctx, tokens, false)
+	out, err := s.eval(ctx, tokens, false, true)
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
@@ -185,12 +185,15 @@ func (s *Session) EvalAll(ctx context.Context, tokens []int32) ([][]float32, err
 	if s.generating.Load() {
 		return nil, ErrBusy
 	}
-	return s.eval(ctx, tokens, true)
+	return s.eval(ctx, tokens, true, true)
 }
 
 // eval feeds the pending token (if any) and tokens to the cache and
 // returns the logits asked for: of the last token, or of each of tokens.
-func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
+// With keep it copies the last row, so that a Generate with an empty
+// prompt can continue from it; Generate's own per-token evaluations skip
+// that copy of a vocabulary's floats.
+func (s *Session) eval(ctx context.Context, tokens []int32, all, keep bool) ([][]float32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -223,8 +226,8 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float
 	// later micro-batch; a pending token that did not reach it stays
 	// pending.
 	pos := s.sq.pos()
-	keep := max(pos, base+pending)
-	s.tokens, s.pending, s.last = s.tokens[:keep], keep-pos, nil
+	kept := max(pos, base+pending)
+	s.tokens, s.pending, s.last = s.tokens[:kept], kept-pos, nil
 	if errors.Is(err, accel.ErrNonFinite) {
 		return nil, m.nonFinite(err.Error())
 	}
@@ -239,7 +242,7 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all bool) ([][]float
 	if all {
 		out = out[len(in)-len(tokens):] // not the pending token's row
 	}
-	if n := len(out); n > 0 {
+	if n := len(out); n > 0 && keep {
 		s.last = append(s.last[:0], out[n-1]...)
 	}
 	return out, nil
@@ -410,7 +413,8 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 		return res, err
 	}
 	res.Timings.PromptTokens, res.Timings.Prompt = evaluated, time.Since(start)
-	out := &textOut{stop: o.Stop, on: o.OnToken, res: &res}
+	out := &textOut{stop: o.Stop, on: o.OnToken}
+	defer func() { res.Text = out.text.String() }()
 	dec := s.m.tok.NewStreamDecoder()
 	start = time.Now()
 	defer func() { res.Timings.Gen, res.Timings.GenTokens = time.Since(start), len(res.Tokens) }()
@@ -452,7 +456,7 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 			res.Stopped = StopContext
 			return res, out.flush(dec.Flush())
 		}
-		next, err := s.eval(ctx, []int32{id}, false)
+		next, err := s.eval(ctx, []int32{id}, false, false)
 		if err != nil {
 			return res, err
 		}
@@ -477,7 +481,7 @@ func (s *Session) start(ctx context.Context, prompt []int32) ([]float32, int, er
 	s.mu.Unlock()
 	switch {
 	case len(prompt) > 0 || pending > 0:
-		out, err := s.eval(ctx, prompt, false)
+		out, err := s.eval(ctx, prompt, false, false)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -495,7 +499,7 @@ func (s *Session) start(ctx context.Context, prompt []int32) ([]float32, int, er
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := s.eval(ctx, []int32{tok}, false)
+	out, err := s.eval(ctx, []int32{tok}, false, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -517,7 +521,7 @@ func (s *Session) keep(id int32) {
 type textOut struct {
 	stop []string
 	on   func(int32, string) error
-	res  *Result
+	text strings.Builder // what was passed on: Result.Text
 	held string
 }
 
@@ -559,7 +563,7 @@ func (t *textOut) flush(tail string) error {
 }
 
 func (t *textOut) emit(id int32, text string) error {
-	t.res.Text += text
+	t.text.WriteString(text)
 	if t.on == nil || (text == "" && id < 0) {
 		return nil
 	}
