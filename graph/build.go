@@ -11,6 +11,45 @@ import (
 // Layer holds one transformer block's weight leaves.
 type Layer struct {
 	AttnNorm, Wq, Wk, Wv, Wo, FFNNorm, WGate, WUp, WDown *Tensor
+
+	names [len(nodeNames)]string // the layer's node names, made once
+}
+
+// nodeNames are the names of a layer's nodes, llama.cpp's, with the
+// layer's number appended ("Qcur-3").
+var nodeNames = [...]string{"attn_norm", "attn_norm_w", "Qcur", "Kcur", "Vcur", "Qrope", "Krope", "k_store", "v_store",
+	"attn", "attn_out", "ffn_inp", "ffn_norm", "ffn_norm_w", "ffn_gate", "ffn_up", "ffn_swiglu", "ffn_out", "l_out"}
+
+// The indices of nodeNames.
+const (
+	nAttnNorm = iota
+	nAttnNormW
+	nQcur
+	nKcur
+	nVcur
+	nQrope
+	nKrope
+	nKStore
+	nVStore
+	nAttn
+	nAttnOut
+	nFFNInp
+	nFFNNorm
+	nFFNNormW
+	nFFNGate
+	nFFNUp
+	nFFNSwiGLU
+	nFFNOut
+	nLOut
+)
+
+// name is node i's name in layer l: NewModel makes them once, since
+// Build runs for every micro-batch.
+func (ly *Layer) name(i, l int) string {
+	if ly.names[i] != "" {
+		return ly.names[i]
+	}
+	return fmt.Sprintf("%s-%d", nodeNames[i], l)
 }
 
 // Model holds a Llama model's weights as persistent leaves, shared by
@@ -45,6 +84,9 @@ func NewModel(m *model.Model) *Model {
 			FFNNorm: vector(p+"ffn_norm.weight", ly.FFNNorm, l),
 			WGate:   weight(ly.WGate, l), WUp: weight(ly.WUp, l), WDown: weight(ly.WDown, l),
 		})
+		for i, n := range nodeNames {
+			g.Layers[l].names[i] = fmt.Sprintf("%s-%d", n, l)
+		}
 	}
 	n := m.NLayer
 	g.OutputNorm = vector("output_norm.weight", m.OutputNorm, n)
@@ -133,41 +175,42 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Grap
 
 	b := &builder{g: &Graph{}, layer: -1}
 	x := b.node(OpGetRows, "inp_embd", rows(c.NEmbd, n), m.TokEmbd, ids)
-	for l, w := range m.Layers {
+	for l := range m.Layers {
+		w := &m.Layers[l]
 		b.layer = l
 		kvw := c.NEmbdKV()
 
 		// Attention block.
-		h := b.node(OpRMSNorm, fmt.Sprintf("attn_norm-%d", l), rows(c.NEmbd, n), x)
+		h := b.node(OpRMSNorm, w.name(nAttnNorm, l), rows(c.NEmbd, n), x)
 		h.Param.Eps = c.RMSEps
-		h = b.node(OpMul, fmt.Sprintf("attn_norm_w-%d", l), rows(c.NEmbd, n), h, w.AttnNorm)
-		q := b.node(OpMulMat, fmt.Sprintf("Qcur-%d", l), rows(c.NHead*c.HeadDim, n), w.Wq, h)
-		k := b.node(OpMulMat, fmt.Sprintf("Kcur-%d", l), rows(kvw, n), w.Wk, h)
-		v := b.node(OpMulMat, fmt.Sprintf("Vcur-%d", l), rows(kvw, n), w.Wv, h)
+		h = b.node(OpMul, w.name(nAttnNormW, l), rows(c.NEmbd, n), h, w.AttnNorm)
+		q := b.node(OpMulMat, w.name(nQcur, l), rows(c.NHead*c.HeadDim, n), w.Wq, h)
+		k := b.node(OpMulMat, w.name(nKcur, l), rows(kvw, n), w.Wk, h)
+		v := b.node(OpMulMat, w.name(nVcur, l), rows(kvw, n), w.Wv, h)
 		k.Param.QuantCacheFeed = kv.K[l].Type.BlockSize() > 1
 		v.Param.QuantCacheFeed = kv.V[l].Type.BlockSize() > 1
-		q = b.node(OpRope, fmt.Sprintf("Qrope-%d", l), q.Shape, q, positions, m.RopeFreqs)
-		k = b.node(OpRope, fmt.Sprintf("Krope-%d", l), k.Shape, k, positions, m.RopeFreqs)
+		q = b.node(OpRope, w.name(nQrope, l), q.Shape, q, positions, m.RopeFreqs)
+		k = b.node(OpRope, w.name(nKrope, l), k.Shape, k, positions, m.RopeFreqs)
 		for _, r := range []*Tensor{q, k} {
 			r.Param.RopeBase, r.Param.HeadDim = c.RopeBase, c.HeadDim
 		}
-		ks := b.node(OpSetRows, fmt.Sprintf("k_store-%d", l), kv.K[l].Shape, k, kv.K[l], cells)
-		vs := b.node(OpSetRows, fmt.Sprintf("v_store-%d", l), kv.V[l].Shape, v, kv.V[l], cells)
+		ks := b.node(OpSetRows, w.name(nKStore, l), kv.K[l].Shape, k, kv.K[l], cells)
+		vs := b.node(OpSetRows, w.name(nVStore, l), kv.V[l].Shape, v, kv.V[l], cells)
 		ks.Type, vs.Type = kv.K[l].Type, kv.V[l].Type
-		att := b.node(OpAttention, fmt.Sprintf("attn-%d", l), rows(c.NHead*c.HeadDim, n), q, ks, vs)
+		att := b.node(OpAttention, w.name(nAttn, l), rows(c.NHead*c.HeadDim, n), q, ks, vs)
 		att.Param = Params{HeadDim: c.HeadDim, NHead: c.NHead, NHeadKV: c.NHeadKV, Pos0: pos0, NKV: pos0 + n, Scale: attnScale(c.HeadDim)}
-		o := b.node(OpMulMat, fmt.Sprintf("attn_out-%d", l), rows(c.NEmbd, n), w.Wo, att)
-		x = b.node(OpAdd, fmt.Sprintf("ffn_inp-%d", l), rows(c.NEmbd, n), x, o)
+		o := b.node(OpMulMat, w.name(nAttnOut, l), rows(c.NEmbd, n), w.Wo, att)
+		x = b.node(OpAdd, w.name(nFFNInp, l), rows(c.NEmbd, n), x, o)
 
 		// Feed-forward block.
-		h = b.node(OpRMSNorm, fmt.Sprintf("ffn_norm-%d", l), rows(c.NEmbd, n), x)
+		h = b.node(OpRMSNorm, w.name(nFFNNorm, l), rows(c.NEmbd, n), x)
 		h.Param.Eps = c.RMSEps
-		h = b.node(OpMul, fmt.Sprintf("ffn_norm_w-%d", l), rows(c.NEmbd, n), h, w.FFNNorm)
-		gate := b.node(OpMulMat, fmt.Sprintf("ffn_gate-%d", l), rows(c.NFF, n), w.WGate, h)
-		up := b.node(OpMulMat, fmt.Sprintf("ffn_up-%d", l), rows(c.NFF, n), w.WUp, h)
-		act := b.node(OpSwiGLU, fmt.Sprintf("ffn_swiglu-%d", l), rows(c.NFF, n), gate, up)
-		down := b.node(OpMulMat, fmt.Sprintf("ffn_out-%d", l), rows(c.NEmbd, n), w.WDown, act)
-		x = b.node(OpAdd, fmt.Sprintf("l_out-%d", l), rows(c.NEmbd, n), x, down)
+		h = b.node(OpMul, w.name(nFFNNormW, l), rows(c.NEmbd, n), h, w.FFNNorm)
+		gate := b.node(OpMulMat, w.name(nFFNGate, l), rows(c.NFF, n), w.WGate, h)
+		up := b.node(OpMulMat, w.name(nFFNUp, l), rows(c.NFF, n), w.WUp, h)
+		act := b.node(OpSwiGLU, w.name(nFFNSwiGLU, l), rows(c.NFF, n), gate, up)
+		down := b.node(OpMulMat, w.name(nFFNOut, l), rows(c.NEmbd, n), w.WDown, act)
+		x = b.node(OpAdd, w.name(nLOut, l), rows(c.NEmbd, n), x, down)
 	}
 	if want == model.LogitsNone {
 		return b.g, nil

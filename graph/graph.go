@@ -144,6 +144,9 @@ type Tensor struct {
 	// Offset is the byte offset of an intermediate in its backend's
 	// arena, set by the planner.
 	Offset int64
+	// lastRead is the planner's note on an intermediate: 1 + the index
+	// of the last node that reads it, 0 if none does.
+	lastRead int
 
 	// Data is the host copy of a leaf: a weight's bytes (often in the
 	// model's memory map) or an input's values (I32 little-endian).
@@ -198,14 +201,17 @@ func (t *Tensor) Storage() *Tensor {
 
 // Inputs returns the node's sources; for an OpFused node, its parts'
 // sources that are not parts themselves, each once.
-func (t *Tensor) Inputs() []*Tensor {
-	var out []*Tensor
+func (t *Tensor) Inputs() []*Tensor { return t.appendInputs(nil) }
+
+// appendInputs appends the node's inputs (see Inputs) to out.
+func (t *Tensor) appendInputs(out []*Tensor) []*Tensor {
 	if t.Op == OpFused {
+		n := len(out)
 		// A few parts of up to three sources each: a linear search is
 		// cheaper than a map on this per-token path.
 		for i, p := range t.Parts {
 			for _, s := range p.Src {
-				if s != nil && !slices.Contains(t.Parts[:i], s) && !slices.Contains(out, s) {
+				if s != nil && !slices.Contains(t.Parts[:i], s) && !slices.Contains(out[n:], s) {
 					out = append(out, s)
 				}
 			}

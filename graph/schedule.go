@@ -1,8 +1,9 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // Policy says where a graph's nodes may run.
@@ -104,14 +105,25 @@ const planAlign = 256
 // outputs (all parts of a fused node) never share memory with its inputs
 // or with each other. It returns the arena size each backend needs.
 func Plan(g *Graph) [MaxBackends]int64 {
-	lastUse := map[*Tensor]int{}
+	// Plan runs for every micro-batch: its notes live in the tensors
+	// (lastRead) rather than in a map, and one buffer holds each node's
+	// inputs.
+	var in []*Tensor
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs() {
+			o.lastRead = 0
+		}
+	}
 	for i, n := range g.Nodes {
-		for _, s := range n.Inputs() {
-			lastUse[s.Storage()] = i
+		in = n.appendInputs(in[:0])
+		for _, s := range in {
+			if s = s.Storage(); s.Kind == Intermediate {
+				s.lastRead = i + 1
+			}
 		}
 	}
 	if g.Out != nil {
-		lastUse[g.Out] = len(g.Nodes)
+		g.Out.lastRead = len(g.Nodes) + 1
 	}
 	type span struct{ off, size int64 }
 	var free [MaxBackends][]span
@@ -132,20 +144,22 @@ func Plan(g *Graph) [MaxBackends]int64 {
 		size[b] += n
 		return off
 	}
+	// release returns a run to the free list, which stays sorted by
+	// offset with neighbours merged, so large tensors can reuse freed runs.
 	release := func(b int, off, n int64) {
 		n = (n + planAlign - 1) / planAlign * planAlign
-		spans := append(free[b], span{off, n})
-		sort.Slice(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
-		// Merge neighbours so large tensors can reuse freed runs.
-		merged := spans[:1]
-		for _, s := range spans[1:] {
-			if last := &merged[len(merged)-1]; last.off+last.size == s.off {
-				last.size += s.size
-			} else {
-				merged = append(merged, s)
-			}
+		spans := free[b]
+		i, _ := slices.BinarySearchFunc(spans, off, func(s span, off int64) int { return cmp.Compare(s.off, off) })
+		spans = slices.Insert(spans, i, span{off, n})
+		if i+1 < len(spans) && spans[i].off+spans[i].size == spans[i+1].off {
+			spans[i].size += spans[i+1].size
+			spans = slices.Delete(spans, i+1, i+2)
 		}
-		free[b] = merged
+		if i > 0 && spans[i-1].off+spans[i-1].size == spans[i].off {
+			spans[i-1].size += spans[i].size
+			spans = slices.Delete(spans, i, i+1)
+		}
+		free[b] = spans
 	}
 	var one [1]*Tensor // a plain node's outputs, without an allocation
 	for i, n := range g.Nodes {
@@ -162,14 +176,15 @@ func Plan(g *Graph) [MaxBackends]int64 {
 				o.Offset = alloc(o.Backend, o.Bytes())
 			}
 		}
-		for _, s := range n.Inputs() {
+		in = n.appendInputs(in[:0])
+		for _, s := range in {
 			s = s.Storage()
-			if s.Kind == Intermediate && s.Op != OpLeaf && lastUse[s] == i {
+			if s.Kind == Intermediate && s.Op != OpLeaf && s.lastRead == i+1 {
 				release(s.Backend, s.Offset, s.Bytes())
 			}
 		}
 		for _, o := range outs {
-			if _, read := lastUse[o]; !read && o.Op != OpSetRows {
+			if o.lastRead == 0 && o.Op != OpSetRows {
 				// Computed but read by nothing after this node: a part
 				// that only the fused node itself reads.
 				release(o.Backend, o.Offset, o.Bytes())

@@ -63,7 +63,9 @@ type traits struct {
 	supported bool
 }
 
-var table = map[Type]traits{
+// table holds the traits of every type ggml defines, indexed by the type
+// (an array: the lookups run for every tensor of every micro-batch).
+var table = [...]traits{
 	F32:     {"f32", 1, 4, true},
 	F16:     {"f16", 1, 2, true},
 	Q4_0:    {"q4_0", 32, 18, true},
@@ -98,19 +100,27 @@ var table = map[Type]traits{
 	MXFP4:   {"mxfp4", 32, 17, false},
 }
 
+// lookup returns t's traits, ok false for a type ggml does not define.
+func lookup(t Type) (tr traits, ok bool) {
+	if uint64(t) < uint64(len(table)) && table[t].name != "" {
+		return table[t], true
+	}
+	return traits{}, false
+}
+
 // Known reports whether t is a type ggml defines.
-func (t Type) Known() bool { _, ok := table[t]; return ok }
+func (t Type) Known() bool { _, ok := lookup(t); return ok }
 
 // Supported reports whether ocelot can convert and compute with t
 // (F32, F16, BF16, Q4_0, Q8_0 and Q6_K).
-func (t Type) Supported() bool { return table[t].supported }
+func (t Type) Supported() bool { tr, _ := lookup(t); return tr.supported }
 
 // SupportedTypes lists the types Supported accepts, in ggml's numbering.
 func SupportedTypes() []Type {
 	var out []Type
 	for t, tr := range table {
 		if tr.supported {
-			out = append(out, t)
+			out = append(out, Type(t))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
@@ -120,7 +130,7 @@ func SupportedTypes() []Type {
 // String returns the type's name as ggml spells it ("q4_0", "q6_K", "f16"),
 // or "type(N)" for a number ggml does not define.
 func (t Type) String() string {
-	if tr, ok := table[t]; ok {
+	if tr, ok := lookup(t); ok {
 		return tr.name
 	}
 	return fmt.Sprintf("type(%d)", uint32(t))
@@ -128,18 +138,18 @@ func (t Type) String() string {
 
 // BlockSize is the number of elements in one block of t (1 for plain
 // types), or 0 for an unknown type.
-func (t Type) BlockSize() int { return table[t].blockSize }
+func (t Type) BlockSize() int { tr, _ := lookup(t); return tr.blockSize }
 
 // TypeSize is the number of bytes in one block of t, or 0 for an unknown
 // type.
-func (t Type) TypeSize() int { return table[t].typeSize }
+func (t Type) TypeSize() int { tr, _ := lookup(t); return tr.typeSize }
 
 // ParseType looks a type up by its ggml name, case-insensitively
 // ("q4_0", "Q6_K", "f16").
 func ParseType(name string) (Type, error) {
 	for t, tr := range table {
-		if equalFold(tr.name, name) {
-			return t, nil
+		if tr.name != "" && equalFold(tr.name, name) {
+			return Type(t), nil
 		}
 	}
 	return 0, fmt.Errorf("quant: unknown tensor type %q", name)
@@ -168,7 +178,7 @@ func equalFold(a, b string) bool {
 // It fails for an unknown type, for n that is not a multiple of the block
 // size, and for a size that would overflow int64.
 func RowSize(t Type, n int64) (int64, error) {
-	tr, ok := table[t]
+	tr, ok := lookup(t)
 	if !ok {
 		return 0, fmt.Errorf("quant: unknown tensor type %d", uint32(t))
 	}
