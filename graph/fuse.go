@@ -1,6 +1,9 @@
 package graph
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Fusion names a pattern of ops that one kernel may compute together.
 // The Fuse pass finds them in a graph and turns each into one OpFused
@@ -28,10 +31,22 @@ const (
 	// FuseMulMatSwiGLU: MUL_MAT(gate, x), MUL_MAT(up, x), SWIGLU of the
 	// two.
 	FuseMulMatSwiGLU
+	// FuseNormMulMat3: RMS_NORM(x), MUL by a one-row weight, and three
+	// MUL_MATs of the result (the attention block's start: Q, K and V).
+	FuseNormMulMat3
+	// FuseNormMulSwiGLU: RMS_NORM(x), MUL by a one-row weight, MUL_MAT
+	// (gate) and MUL_MAT (up) of the result, SWIGLU of the two (the FFN's
+	// start).
+	FuseNormMulSwiGLU
+	// FuseNormQKV: a layer's attention input for its cache: RMS_NORM(x),
+	// MUL by a one-row weight, the Q, K and V MUL_MATs of the result,
+	// ROPE(Q), ROPE(K) at the same positions, SET_ROWS of the rotated K
+	// and SET_ROWS of V.
+	FuseNormQKV
 	numFusions
 )
 
-var fusionNames = [...]string{"none", "norm_mul", "add_norm_mul", "rope_set_rows", "rope_qkv", "mul_mat_add", "mul_mat3", "mul_mat_swiglu"}
+var fusionNames = [...]string{"none", "norm_mul", "add_norm_mul", "rope_set_rows", "rope_qkv", "mul_mat_add", "mul_mat3", "mul_mat_swiglu", "norm_mul_mat3", "norm_mul_swiglu", "norm_qkv"}
 
 func (f Fusion) String() string {
 	if int(f) < len(fusionNames) {
@@ -58,11 +73,12 @@ func fused(f Fusion, parts ...*Tensor) *Tensor {
 		Kind: Intermediate, Layer: parts[0].Layer, Backend: parts[0].Backend}
 }
 
-// match returns the fusion that starts at nodes[0], or nil. It looks at
+// match returns the first fusion that starts at nodes[0] and that
+// supports accepts, or nil; longer patterns are tried first. It looks at
 // data flow only: the parts must follow each other in nodes (so every
 // input of a part is computed before the fused node) and run on one
 // backend.
-func match(nodes []*Tensor) *Tensor {
+func match(nodes []*Tensor, supports func(*Tensor) bool) *Tensor {
 	at := func(i int) *Tensor {
 		if i < len(nodes) && nodes[i].Op != OpCpy && nodes[i].Op != OpFused && nodes[i].Backend == nodes[0].Backend {
 			return nodes[i]
@@ -70,40 +86,79 @@ func match(nodes []*Tensor) *Tensor {
 		return nil
 	}
 	is := func(t *Tensor, op Op) bool { return t != nil && t.Op == op }
+	try := func(f Fusion, parts ...*Tensor) *Tensor {
+		if n := fused(f, parts...); supports(n) {
+			return n
+		}
+		return nil
+	}
+	// mulMats: products of x at nodes i.. (MUL_MAT, MUL_MAT, then a third
+	// MUL_MAT or their SWIGLU).
+	mulMat3 := func(i int, x *Tensor) bool {
+		return is(at(i), OpMulMat) && at(i).Src[1] == x && is(at(i+1), OpMulMat) && at(i + 1).Src[1] == x &&
+			is(at(i+2), OpMulMat) && at(i + 2).Src[1] == x
+	}
+	swiGLU := func(i int, x *Tensor) bool {
+		a, b, c := at(i), at(i+1), at(i+2)
+		return is(a, OpMulMat) && a.Src[1] == x && is(b, OpMulMat) && b.Src[1] == x && is(c, OpSwiGLU) && c.Src[0] == a && c.Src[1] == b
+	}
+	// ropeQKV: ROPE(q), ROPE(k), SET_ROWS(rotated k), SET_ROWS(v) at i..
+	ropeQKV := func(i int) bool {
+		rq, rk, sk, sv := at(i), at(i+1), at(i+2), at(i+3)
+		return is(rq, OpRope) && is(rk, OpRope) && rk.Src[1] == rq.Src[1] && rk.Src[2] == rq.Src[2] && rk.Param == rq.Param &&
+			is(sk, OpSetRows) && sk.Src[0] == rk && is(sv, OpSetRows) && sv.Src[0] != rq && sv.Src[0] != rk
+	}
+	normMul := func(i int) bool {
+		n, m := at(i), at(i+1)
+		return is(n, OpRMSNorm) && is(m, OpMul) && m.Src[0] == n && m.Src[1] != nil && m.Src[1].Rows() == 1
+	}
 	n0, n1, n2, n3 := at(0), at(1), at(2), at(3)
 	if n0 == nil {
 		return nil
 	}
+	var f *Tensor
 	switch n0.Op {
 	case OpMulMat:
-		sameInput := func(m *Tensor) bool { return is(m, OpMulMat) && m.Src[1] == n0.Src[1] }
-		if sameInput(n1) && is(n2, OpSwiGLU) && n2.Src[0] == n0 && n2.Src[1] == n1 {
-			return fused(FuseMulMatSwiGLU, n0, n1, n2)
+		switch {
+		case swiGLU(0, n0.Src[1]):
+			f = try(FuseMulMatSwiGLU, n0, n1, n2)
+		case mulMat3(0, n0.Src[1]):
+			f = try(FuseMulMat3, n0, n1, n2)
 		}
-		if sameInput(n1) && sameInput(n2) {
-			return fused(FuseMulMat3, n0, n1, n2)
-		}
-		if is(n1, OpAdd) && (n1.Src[0] == n0) != (n1.Src[1] == n0) {
-			return fused(FuseMulMatAdd, n0, n1)
+		if f == nil && is(n1, OpAdd) && (n1.Src[0] == n0) != (n1.Src[1] == n0) {
+			f = try(FuseMulMatAdd, n0, n1)
 		}
 	case OpAdd:
-		if is(n1, OpRMSNorm) && n1.Src[0] == n0 && is(n2, OpMul) && n2.Src[0] == n1 && n2.Src[1] != nil && n2.Src[1].Rows() == 1 {
-			return fused(FuseAddNormMul, n0, n1, n2)
+		if is(n1, OpRMSNorm) && n1.Src[0] == n0 && normMul(1) {
+			f = try(FuseAddNormMul, n0, n1, n2)
 		}
 	case OpRope:
-		if is(n1, OpRope) && n1.Src[1] == n0.Src[1] && n1.Src[2] == n0.Src[2] && n1.Param == n0.Param &&
-			is(n2, OpSetRows) && n2.Src[0] == n1 && is(n3, OpSetRows) && n3.Src[0] != n0 && n3.Src[0] != n1 {
-			return fused(FuseRopeQKV, n0, n1, n2, n3)
+		if ropeQKV(0) {
+			f = try(FuseRopeQKV, n0, n1, n2, n3)
 		}
-		if is(n1, OpSetRows) && n1.Src[0] == n0 {
-			return fused(FuseRopeSetRows, n0, n1)
+		if f == nil && is(n1, OpSetRows) && n1.Src[0] == n0 {
+			f = try(FuseRopeSetRows, n0, n1)
 		}
 	case OpRMSNorm:
-		if is(n1, OpMul) && n1.Src[0] == n0 && n1.Src[1] != nil && n1.Src[1].Rows() == 1 {
-			return fused(FuseNormMul, n0, n1)
+		if !normMul(0) {
+			break
+		}
+		switch {
+		case mulMat3(2, n1):
+			if ropeQKV(5) && at(5).Src[0] == n2 && at(6).Src[0] == n3 && at(8).Src[0] == at(4) {
+				f = try(FuseNormQKV, slices.Clone(nodes[:9])...)
+			}
+			if f == nil {
+				f = try(FuseNormMulMat3, n0, n1, n2, n3, at(4))
+			}
+		case swiGLU(2, n1):
+			f = try(FuseNormMulSwiGLU, n0, n1, n2, n3, at(4))
+		}
+		if f == nil {
+			f = try(FuseNormMul, n0, n1)
 		}
 	}
-	return nil
+	return f
 }
 
 // FuseNodes replaces each run of nodes that forms a fusion, and that
@@ -112,7 +167,7 @@ func match(nodes []*Tensor) *Tensor {
 func FuseNodes(nodes []*Tensor, supports func(*Tensor) bool) []*Tensor {
 	out := make([]*Tensor, 0, len(nodes))
 	for i := 0; i < len(nodes); {
-		if f := match(nodes[i:]); f != nil && supports(f) {
+		if f := match(nodes[i:], supports); f != nil {
 			out = append(out, f)
 			i += len(f.Parts)
 			continue

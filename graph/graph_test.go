@@ -3,6 +3,8 @@ package graph_test
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,50 +231,76 @@ func checkPlan(t *testing.T, what string, g *graph.Graph) {
 }
 
 // TestFuse checks which patterns the pass finds in a one-token layer,
-// that a backend declining a fusion keeps the ops, and that the fused
-// node reads what its parts read from outside.
+// that a backend declining a fusion gets the shorter ones or the ops
+// themselves, and that a fused node reads what its parts read from
+// outside.
 func TestFuse(t *testing.T) {
 	m := tinyModel(t)
-	kv := graph.NewKV(m.Config, 16, quant.F16, quant.F16)
-	g, _ := graph.Build(m, kv, []int32{1}, 0, model.LogitsLast)
-	graph.Schedule(g, graph.Policy{NLayer: m.Config.NLayer, NGPULayers: 99, Accel: "gpu"})
-	nodes := len(g.Nodes)
-	graph.Fuse(g, func(f *graph.Tensor) bool { return f.Fusion != graph.FuseMulMat3 })
-	got := map[graph.Fusion]int{}
-	parts := 0
-	for _, n := range g.Nodes {
-		if n.Op == graph.OpFused {
-			got[n.Fusion]++
-			parts += len(n.Parts)
-			if n.Backend != n.Parts[0].Backend {
-				t.Errorf("%s runs on %d, its parts on %d", n.Name, n.Backend, n.Parts[0].Backend)
+	L := m.Config.NLayer
+	all := func(*graph.Tensor) bool { return true }
+	except := func(fs ...graph.Fusion) func(*graph.Tensor) bool {
+		return func(n *graph.Tensor) bool { return !slices.Contains(fs, n.Fusion) }
+	}
+	for _, tc := range []struct {
+		name     string
+		supports func(*graph.Tensor) bool
+		want     map[graph.Fusion]int
+		mulMats  int // MUL_MAT nodes left unfused
+	}{
+		// Each residual ADD goes with the product before it, and each
+		// norm with the products after it; the output norm has one
+		// product, which it does not fuse with.
+		{"all", all, map[graph.Fusion]int{graph.FuseNormMul: 1, graph.FuseNormQKV: L, graph.FuseNormMulSwiGLU: L,
+			graph.FuseMulMatAdd: 2 * L}, 1},
+		{"no norm_qkv", except(graph.FuseNormQKV), map[graph.Fusion]int{graph.FuseNormMul: 1, graph.FuseNormMulMat3: L, graph.FuseNormMulSwiGLU: L,
+			graph.FuseRopeQKV: L, graph.FuseMulMatAdd: 2 * L}, 1},
+		{"no norm products", except(graph.FuseNormQKV, graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU), map[graph.Fusion]int{graph.FuseNormMul: 2*L + 1,
+			graph.FuseMulMat3: L, graph.FuseMulMatSwiGLU: L, graph.FuseRopeQKV: L, graph.FuseMulMatAdd: 2 * L}, 1},
+		{"no mul_mat3", except(graph.FuseNormQKV, graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU, graph.FuseMulMat3), map[graph.Fusion]int{graph.FuseNormMul: 2*L + 1,
+			graph.FuseMulMatSwiGLU: L, graph.FuseRopeQKV: L, graph.FuseMulMatAdd: 2 * L}, 3*L + 1},
+	} {
+		kv := graph.NewKV(m.Config, 16, quant.F16, quant.F16)
+		g, _ := graph.Build(m, kv, []int32{1}, 0, model.LogitsLast)
+		graph.Schedule(g, graph.Policy{NLayer: L, NGPULayers: 99, Accel: "gpu"})
+		nodes := len(g.Nodes)
+		graph.Fuse(g, tc.supports)
+		got := map[graph.Fusion]int{}
+		parts := 0
+		for _, n := range g.Nodes {
+			if n.Op == graph.OpFused {
+				got[n.Fusion]++
+				parts += len(n.Parts)
+				if n.Backend != n.Parts[0].Backend {
+					t.Errorf("%s: %s runs on %d, its parts on %d", tc.name, n.Name, n.Backend, n.Parts[0].Backend)
+				}
 			}
 		}
-	}
-	L := m.Config.NLayer
-	// Each residual ADD goes with the product before it, so both norms
-	// of a layer fuse with their MUL only.
-	want := map[graph.Fusion]int{graph.FuseNormMul: 2*L + 1, graph.FuseRopeQKV: L, graph.FuseMulMatAdd: 2 * L, graph.FuseMulMatSwiGLU: L}
-	for f, n := range want {
-		if got[f] != n {
-			t.Errorf("%s fused %d times, want %d (all: %v)", f, got[f], n, got)
+		if !maps.Equal(got, tc.want) {
+			t.Errorf("%s: fused %v, want %v", tc.name, got, tc.want)
 		}
-	}
-	if got[graph.FuseMulMat3] != 0 || count(g, graph.OpMulMat) != 3*L+1 {
-		t.Errorf("declined mul_mat3 fused anyway: %v; %d MUL_MATs left", got, count(g, graph.OpMulMat))
-	}
-	if fusedNodes := count(g, graph.OpFused); len(g.Nodes) != nodes-parts+fusedNodes {
-		t.Errorf("%d nodes before, %d after with %d parts in %d fused nodes", nodes, len(g.Nodes), parts, fusedNodes)
-	}
-	for _, n := range g.Nodes {
-		if n.Op != graph.OpFused || n.Fusion != graph.FuseMulMatSwiGLU {
-			continue
+		if c := count(g, graph.OpMulMat); c != tc.mulMats {
+			t.Errorf("%s: %d MUL_MATs left, want %d", tc.name, c, tc.mulMats)
 		}
-		in := n.Inputs()
-		if len(in) != 3 || in[0] != n.Parts[0].Src[0] || in[1] != n.Parts[0].Src[1] || in[2] != n.Parts[1].Src[0] {
-			t.Fatalf("%s reads %d tensors, want gate, x, up", n.Name, len(in))
+		if fusedNodes := count(g, graph.OpFused); len(g.Nodes) != nodes-parts+fusedNodes {
+			t.Errorf("%s: %d nodes before, %d after with %d parts in %d fused nodes", tc.name, nodes, len(g.Nodes), parts, fusedNodes)
 		}
-		break
+		for _, n := range g.Nodes {
+			if n.Op != graph.OpFused {
+				continue
+			}
+			in := n.Inputs()
+			switch n.Fusion {
+			case graph.FuseMulMatSwiGLU:
+				if len(in) != 3 || in[0] != n.Parts[0].Src[0] || in[1] != n.Parts[0].Src[1] || in[2] != n.Parts[1].Src[0] {
+					t.Errorf("%s: %s reads %d tensors, want gate, x, up", tc.name, n.Name, len(in))
+				}
+			case graph.FuseNormMulSwiGLU:
+				p := n.Parts
+				if len(in) != 4 || in[0] != p[0].Src[0] || in[1] != p[1].Src[1] || in[2] != p[2].Src[0] || in[3] != p[3].Src[0] {
+					t.Errorf("%s: %s reads %d tensors, want x, norm weight, gate, up", tc.name, n.Name, len(in))
+				}
+			}
+		}
 	}
 }
 

@@ -122,11 +122,11 @@ type scratch struct {
 // launcher is the state of kernel launches: the argument scratch, the
 // launch sizes, the node being enqueued and the per-node kernel slots.
 type launcher struct {
-	argBuf   [32]uint64 // kernel argument values on their way to clSetKernelArg
-	gws, lws [3]uintptr // a launch's sizes, on the heap for the raw call
-	cur      string     // the node Compute is enqueueing ("" outside Compute)
-	curOp    string     // its op (or fusion), for the profile
-	memGen   uint64     // counts buffer releases (see freeBuffer)
+	argBuf   [maxArgs]uint64 // kernel argument values on their way to clSetKernelArg
+	gws, lws [3]uintptr      // a launch's sizes, on the heap for the raw call
+	cur      string          // the node Compute is enqueueing ("" outside Compute)
+	curOp    string          // its op (or fusion), for the profile
+	memGen   uint64          // counts buffer releases (see freeBuffer)
 	slots    map[slotKey]*slot
 }
 
@@ -365,7 +365,7 @@ func (b *Backend) chooseTuning() error {
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
 	b.tune.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
-	b.tune.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0")/32)
+	b.tune.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0", "mul_mw3n_q4_0", "mul_mw_swiglun_q4_0", "mul_mw3nr_f32", "mul_mw3nr_f16")/32)
 	b.tune.mw = b.tune.mwGroups >= 1 && b.env.mw
 	b.tune.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
 	if b.tune.lwsAttn < 8 {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/gguf"
@@ -270,4 +271,83 @@ func checkGEMVRows(t *testing.T, b *Backend, ar accel.Arena, y, w *graph.Tensor,
 			}
 		}
 	}
+}
+
+// TestLaunchCost measures what one kernel launch costs the host, the
+// floor under decode's host time: the same small kernel (add_f32 over
+// 2,048 floats) enqueued n times back to back, (a) on one kernel object
+// with unchanged arguments, (b) with one argument changed per launch, (c)
+// on n/8 kernel objects in turn (as the per-node slots do), then the wait
+// for the device. It runs only when OCELOT_OPENCL_BENCH is set.
+func TestLaunchCost(t *testing.T) {
+	if os.Getenv("OCELOT_OPENCL_BENCH") == "" {
+		t.Skip("set OCELOT_OPENCL_BENCH=1 to time kernel launches")
+	}
+	testBackend(t)
+	b, err := Open(Options{Device: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const width, n = 2048, 2000
+	m, err := b.a.newBuffer(b.ctx, 3*4*width, "launch test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.freeBuffer(m)
+	run := func(what string, objects int, change bool) {
+		ks := make([]clKernel, objects)
+		for i := range ks {
+			if ks[i], err = b.a.newKernel(b.prog, "add_f32"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer func() {
+			for _, k := range ks {
+				b.a.freeKernel(k)
+			}
+		}()
+		set := func(k clKernel, i int, v uint64, size uintptr) {
+			b.launcher.argBuf[i] = v
+			if err := b.a.setArg(k, "add_f32", uint32(i), size, unsafe.Pointer(&b.launcher.argBuf[i])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range ks {
+			set(k, 0, uint64(m), unsafe.Sizeof(m))
+			set(k, 1, 0, 8)
+			set(k, 2, uint64(m), unsafe.Sizeof(m))
+			set(k, 3, 4*width, 8)
+			set(k, 4, uint64(m), unsafe.Sizeof(m))
+			set(k, 5, 8*width, 8)
+			set(k, 6, width, 4)
+			set(k, 7, width, 4)
+		}
+		gws := [3]uintptr{width, 1, 1}
+		lws := [3]uintptr{256, 1, 1}
+		for round := range 2 { // the first round warms up
+			start := time.Now()
+			for i := range n {
+				k := ks[i%objects]
+				if change {
+					set(k, 7, uint64(width-i%2), 4)
+				}
+				if err := b.a.launch(b.q, k, "add_f32", 1, &gws, &lws, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			enq := time.Since(start)
+			if err := b.a.finishQueue(b.q); err != nil {
+				t.Fatal(err)
+			}
+			wall := time.Since(start)
+			if round == 1 {
+				t.Logf("launch cost, %-34s enqueue %6.2f us/launch, until done %6.2f us/launch",
+					what, float64(enq.Nanoseconds())/1000/n, float64(wall.Nanoseconds())/1000/n)
+			}
+		}
+	}
+	run("one kernel object, same arguments:", 1, false)
+	run("one kernel object, one arg changed:", 1, true)
+	run(fmt.Sprintf("%d kernel objects in turn:", n/8), n/8, false)
 }

@@ -34,11 +34,11 @@ type slotKey struct{ node, kernel string }
 // itself on some drivers.
 type slot struct {
 	k       clKernel
-	set     uint32 // bit i: argument i holds size[i]/val[i]
-	memArgs uint32 // bit i: argument i is a buffer
+	set     uint64 // bit i: argument i holds size[i]/val[i]
+	memArgs uint64 // bit i: argument i is a buffer
 	memGen  uint64 // launcher.memGen when the buffer arguments were set
-	size    [32]uintptr
-	val     [32]uint64
+	size    [maxArgs]uintptr
+	val     [maxArgs]uint64
 }
 
 // freeBuffer releases m. A later buffer may get m's handle, and a driver
@@ -52,6 +52,10 @@ func (b *Backend) freeBuffer(m clMem) {
 // maxSlots bounds the kernel objects the slots may create; past it,
 // launches share the program's kernel and set every argument.
 const maxSlots = 4096
+
+// maxArgs is the most arguments a launch takes (the fused decode kernels
+// take up to 45).
+const maxArgs = 64
 
 // launch sets a kernel's arguments and enqueues it over global (rounded
 // up to whole work-groups) with work-groups of local. Inside Compute it
@@ -110,7 +114,7 @@ func (b *Backend) launch(name string, global, local [2]int, args ...any) error {
 		default:
 			return fmt.Errorf("opencl: kernel %s: argument %d has Go type %T", name, i, arg)
 		}
-		bit := uint32(1) << i
+		bit := uint64(1) << i
 		if sl != nil && sl.set&bit != 0 && sl.size[i] == size && sl.val[i] == val {
 			continue
 		}
@@ -241,6 +245,23 @@ func (b *Backend) supportsFused(n *graph.Tensor) bool {
 		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && q4(p[2])
 	case graph.FuseMulMatSwiGLU:
 		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
+	case graph.FuseNormQKV:
+		// The attention block's start for one token into f32 or f16
+		// caches: what the two fusions it joins take.
+		rq, sk, sv := p[5], p[7], p[8]
+		kt, vt := sk.Src[1].Storage().Type, sv.Src[1].Storage().Type
+		return kt == vt && (kt == quant.F16 || kt == quant.F32) && rq.Rows() == 1 &&
+			b.supportsFused(&graph.Tensor{Op: graph.OpFused, Fusion: graph.FuseNormMulMat3, Parts: p[:5]}) &&
+			b.supportsFused(&graph.Tensor{Op: graph.OpFused, Fusion: graph.FuseRopeQKV, Parts: p[5:]})
+	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
+		// The norm's row is the products' input; they take it whole.
+		mm := p[2:]
+		ok := b.tune.mw && p[0].Rows() == 1 && p[0].Shape[0]%32 == 0 && q4(mm[0]) && q4(mm[1]) &&
+			mm[0].Src[0].Shape[0] == p[0].Shape[0] && mm[0].Src[1] == p[1]
+		if n.Fusion == graph.FuseNormMulMat3 {
+			return ok && q4(mm[2])
+		}
+		return ok && mm[1].Shape == mm[0].Shape && mm[2].Shape == mm[0].Shape
 	}
 	return false
 }
@@ -272,9 +293,27 @@ func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
 		}
 		ok, err = b.mulMatRowGroups(a, p[0], res, p[1])
 	case graph.FuseMulMat3:
-		ok, err = b.mulMat3(a, p[0], p[1], p[2])
+		ok, err = b.mulMat3(a, p[0], p[1], p[2], nil, nil, nil)
+	case graph.FuseNormQKV:
+		if ok, err = b.mulMat3(a, p[2], p[3], p[4], p[0], p[1], p[5:]); !ok && err == nil {
+			// Where the tensors lie rules the one kernel out.
+			return b.computeParts(a, graph.FuseNormMulMat3, p[:5], graph.FuseRopeQKV, p[5:])
+		}
 	case graph.FuseMulMatSwiGLU:
-		ok, err = b.mulMatSwiGLU(a, p[0], p[1], p[2])
+		ok, err = b.mulMatSwiGLU(a, p[0], p[1], p[2], nil, nil)
+	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
+		rest := graph.FuseMulMat3
+		if n.Fusion == graph.FuseNormMulMat3 {
+			ok, err = b.mulMat3(a, p[2], p[3], p[4], p[0], p[1], nil)
+		} else {
+			rest = graph.FuseMulMatSwiGLU
+			ok, err = b.mulMatSwiGLU(a, p[2], p[3], p[4], p[0], p[1])
+		}
+		if !ok && err == nil {
+			// Where the tensors lie rules the one kernel out: the norm
+			// and the products as two fused nodes.
+			return b.computeParts(a, graph.FuseNormMul, p[:2], rest, p[2:])
+		}
 	}
 	if ok || err != nil {
 		return err
@@ -283,6 +322,18 @@ func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
 		b.launcher.cur = part.Name
 		if err := b.compute(a, part); err != nil {
 			return fmt.Errorf("%s %s: %w", part.Op, part.Name, err)
+		}
+	}
+	return nil
+}
+
+// computeParts runs a fused node's parts as two shorter fusions, f1 of
+// parts p1 and f2 of p2 (each falling back further as computeFused does).
+func (b *Backend) computeParts(a *arena, f1 graph.Fusion, p1 []*graph.Tensor, f2 graph.Fusion, p2 []*graph.Tensor) error {
+	for _, sub := range []*graph.Tensor{{Op: graph.OpFused, Fusion: f1, Parts: p1}, {Op: graph.OpFused, Fusion: f2, Parts: p2}} {
+		b.launcher.cur = sub.Parts[0].Name
+		if err := b.computeFused(a, sub); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -421,10 +472,37 @@ func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, er
 		r.mem, r.off[0], z.mem, z.off[0], addres, localMem(4*32*mwR*g), localMem(16*256))
 }
 
+// normArgs locates the RMS_NORM norm and its MUL mul that a row-group
+// GEMV computes before its product (norm nil: none) and returns the
+// kernel's extra arguments, or ok false where the places do not suit its
+// vector loads.
+func (b *Backend) normArgs(a *arena, norm, mul *graph.Tensor) (args []any, ok bool, err error) {
+	if norm == nil {
+		return nil, true, nil
+	}
+	l, err := b.locateAll(a, mul.Src[1], norm, mul)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, x := range l {
+		if x.off[0]%16 != 0 {
+			return nil, false, nil
+		}
+	}
+	return []any{l[0].mem, l[0].off[0], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], norm.Param.Eps}, true, nil
+}
+
 // mulMat3 runs three one-token Q4_0 products of one input (Q, K, V) in
-// one launch.
-func (b *Backend) mulMat3(a *arena, n0, n1, n2 *graph.Tensor) (bool, error) {
-	l, err := b.locateAll(a, n0.Src[0], n1.Src[0], n2.Src[0], n0.Src[1], n0, n1, n2)
+// one launch; with norm and mul (the RMS_NORM and the MUL whose output
+// the products take), it computes those first in the same launch, and
+// with rope (ROPE(Q), ROPE(K), SET_ROWS(K), SET_ROWS(V) of the products,
+// f32 or f16 caches) it goes on to them.
+func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []*graph.Tensor) (bool, error) {
+	x := n0.Src[1]
+	if norm != nil {
+		x = norm.Src[0]
+	}
+	l, err := b.locateAll(a, n0.Src[0], n1.Src[0], n2.Src[0], x, n0, n1, n2)
 	if err != nil {
 		return false, err
 	}
@@ -434,17 +512,56 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2 *graph.Tensor) (bool, error) {
 			return false, nil
 		}
 	}
+	nargs, ok, err := b.normArgs(a, norm, mul)
+	if !ok || err != nil {
+		return false, err
+	}
 	g := b.tune.mwGroups
-	return true, b.launch("mul_mw3_q4_0", [2]int{32, (ms[0] + ms[1] + ms[2]) / mwR}, [2]int{32, g},
-		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0], l[2].off[1],
+	args := []any{l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0], l[2].off[1],
 		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], l[6].mem, l[6].off[0],
-		uint32(n0.Src[0].Shape[0]), uint32(ms[0]), uint32(ms[1]), uint32(ms[2]), localMem(4*32*mwR*g), localMem(16*256))
+		uint32(n0.Src[0].Shape[0]), uint32(ms[0]), uint32(ms[1]), uint32(ms[2])}
+	name := "mul_mw3_q4_0"
+	if norm != nil {
+		name = "mul_mw3n_q4_0"
+		args = append(args, nargs...)
+	}
+	if rope != nil {
+		rq, rk, sk, sv := rope[0], rope[1], rope[2], rope[3]
+		if len(rq.Src[1].I32s) != 1 || len(sk.Src[2].I32s) != 1 || len(sv.Src[2].I32s) != 1 {
+			return false, errorf("one-token rope %s has %d positions", rq.Name, len(rq.Src[1].I32s))
+		}
+		if err := b.checkCells(sk); err != nil {
+			return false, err
+		}
+		if err := b.checkCells(sv); err != nil {
+			return false, err
+		}
+		r, err := b.locateAll(a, rq, rk, sk.Src[1], sv.Src[1])
+		if err != nil {
+			return false, err
+		}
+		tab, err := b.ropeTable(rq)
+		if err != nil {
+			return false, err
+		}
+		kc, vc := r[2], r[3]
+		name = "mul_mw3nr_" + kernelSuffix(kc.typ)
+		args = append(args, rq.Src[1].I32s[0], tab, uint64(0), uint32(rq.Param.HeadDim), r[0].mem, r[0].off[0], r[1].mem, r[1].off[0],
+			uint32(sk.Src[2].I32s[0]), kc.mem, kc.off[0], uint32(sv.Src[2].I32s[0]), vc.mem, vc.off[0])
+	}
+	args = append(args, localMem(4*32*mwR*g), localMem(16*256))
+	return true, b.launch(name, [2]int{32, (ms[0] + ms[1] + ms[2]) / mwR}, [2]int{32, g}, args...)
 }
 
 // mulMatSwiGLU runs the one-token Q4_0 gate and up products and their
-// SwiGLU in one launch.
-func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, error) {
-	l, err := b.locateAll(a, gate.Src[0], up.Src[0], gate.Src[1], gate, up, sw)
+// SwiGLU in one launch; with norm and mul, it computes the RMS_NORM and
+// the MUL whose output the products take first, in the same launch.
+func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw, norm, mul *graph.Tensor) (bool, error) {
+	x := gate.Src[1]
+	if norm != nil {
+		x = norm.Src[0]
+	}
+	l, err := b.locateAll(a, gate.Src[0], up.Src[0], x, gate, up, sw)
 	if err != nil {
 		return false, err
 	}
@@ -455,11 +572,21 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw *graph.Tensor) (bool, erro
 	if m%(mwR/2) != 0 {
 		return false, nil
 	}
+	nargs, ok, err := b.normArgs(a, norm, mul)
+	if !ok || err != nil {
+		return false, err
+	}
 	g := b.tune.mwGroups
-	return true, b.launch("mul_mw_swiglu_q4_0", [2]int{32, m / (mwR / 2)}, [2]int{32, g},
-		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0],
+	args := []any{l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0],
 		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0],
-		uint32(gate.Src[0].Shape[0]), uint32(m), localMem(4*32*mwR*g), localMem(16*256))
+		uint32(gate.Src[0].Shape[0]), uint32(m)}
+	name := "mul_mw_swiglu_q4_0"
+	if norm != nil {
+		name = "mul_mw_swiglun_q4_0"
+		args = append(args, nargs...)
+	}
+	args = append(args, localMem(4*32*mwR*g), localMem(16*256))
+	return true, b.launch(name, [2]int{32, m / (mwR / 2)}, [2]int{32, g}, args...)
 }
 
 // mulMatQ runs a Q4_0 product of rows tokens on the integer tensor cores:

@@ -662,6 +662,24 @@ kernel void mul_mv_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, MV_NT, MM_PA
 kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MV_NT, MM_PASS, red); }
 
 // ---------------------------------------------------------------------------
+// ROPE. The angle of pair i at position p is p·f[i], f[i] =
+// base^(-2i/headDim)/freqs[i], which the host computes in float64 and
+// passes split into a float pair (hi, lo). The product is formed exactly
+// (fma gives its rounding error) and reduced modulo 2π in two parts, so
+// the angle is as accurate as the reference's float64 one at any position.
+
+FN float rope_angle(int pos, float2 f, float* c) {
+	float p = (float)pos;
+	float th = p * f.x;
+	float tl = fma(p, f.x, -th) + p * f.y;
+	float k = rint(th * 0.15915494309189535f);
+	// 2π = C1 + C2: C1 = 6.2831855f, C2 = -1.7484555e-7f. th - k*C1 is
+	// exact (it fits in a float's mantissa).
+	float r = fma(-k, 6.28318548202514648f, th) + fma(-k, -1.7484556000744487e-07f, tl);
+	return sincos(r, c);
+}
+
+// ---------------------------------------------------------------------------
 // MUL_MAT, decode (one token), row-group form: 32 work-items (one warp on
 // NVIDIA) share MW_R = 2 weight rows, reading whole blocks (Q4_0: 16
 // bytes of quants and the scale per work-item, block and row) so that many
@@ -745,10 +763,13 @@ FN float q4_dot(uint4 q, const float4* x) {
 // (1024 values) at a time, so that x is read from global memory once per
 // work-group instead of once per row group; xs holds 256 float4s, laid out
 // so that lane i's eight float4s of its block are 32 apart (no bank
-// conflicts). Every work-item of the group must call it with the same nb.
+// conflicts). With norm set, the product is with x·rs·nw instead (the RMS
+// norm of x, scale rs from mw_norm, times the norm's weight nw), computed
+// as the unfused norm and MUL compute it. Every work-item of the group
+// must call it with the same nb.
 FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
 		global const uint4* qb, global const half* db, uint rb, uint nv, uint nb,
-		global const float4* x, float* acc, local float* red, local float4* xs) {
+		global const float4* x, global const float4* nw, float rs, int norm, float* acc, local float* red, local float4* xs) {
 	float s[MW_R];
 	size_t base[MW_R];
 	for (int r = 0; r < MW_R; r++) {
@@ -762,7 +783,11 @@ FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
 		barrier(CLK_LOCAL_MEM_FENCE);
 		for (uint f = tid; f < nbt * 8u; f += nt) {
 			// float4 f of the tile: block f/8, slot f%8.
-			xs[(f % 8u) * 32u + f / 8u] = x[8u * b0 + f];
+			float4 v = x[8u * b0 + f];
+			if (norm) {
+				v = v * rs * nw[8u * b0 + f];
+			}
+			xs[(f % 8u) * 32u + f / 8u] = v;
 		}
 		barrier(CLK_LOCAL_MEM_FENCE);
 		if (lane < nbt) {
@@ -840,7 +865,8 @@ kernel void mul_mw_q4_0(MW_ARGS) {
 	global const uint4* q = GP(const uint4, w, o0);
 	global const half* d = GP(const half, w, o1);
 	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
-	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, GP(const float4, xb, xo), acc, red, xs);
+	global const float4* x = GP(const float4, xb, xo);
+	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, x, x, 1.0f, 0, acc, red, xs);
 	mw_store(acc, r0, M, yb, yo, rb, ro, zb, zo, addres);
 }
 
@@ -852,44 +878,167 @@ kernel void mul_mw_q6_K(MW_ARGS) {
 	mw_store(acc, r0, M, yb, yo, rb, ro, zb, zo, addres);
 }
 
-// mul_mw3_q4_0 computes three products of the same x (Q, K and V) in one
-// launch: row groups run over Ma + Mb + Mc rows (each a multiple of MW_R).
-kernel void mul_mw3_q4_0(global const uchar* wa, ulong a0, ulong a1, global const uchar* wb, ulong b0, ulong b1,
+// mw_norm returns, in every work-item of the group, the RMS norm's scale
+// 1/sqrt(mean(x²) + eps) of the K values of x, for a row-group GEMV that
+// multiplies the norm's output (mw_q4_0 with norm set); the work-group of
+// the first rows also writes the norm's outputs, y = x·scale and z = y·nw,
+// so that the fused parts' results exist as the unfused ones would. tmp
+// holds a float per work-item (the GEMV's xs, before its first use).
+FN float mw_norm(global const float4* x, uint K, float eps, global const float4* nw, global float4* y, global float4* z,
+		local float* tmp) {
+	uint tid = get_local_id(1) * 32u + get_local_id(0), nt = get_local_size(1) * 32u;
+	float ss = 0.0f;
+	for (uint i = tid; i < K / 4u; i += nt) {
+		float4 v = x[i];
+		ss = fma(v.x, v.x, ss);
+		ss = fma(v.y, v.y, ss);
+		ss = fma(v.z, v.z, ss);
+		ss = fma(v.w, v.w, ss);
+	}
+	tmp[tid] = ss;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (uint st = 512u; st > 0u; st >>= 1) {
+		if (tid < st && tid + st < nt) {
+			tmp[tid] += tmp[tid + st];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	float scale = 1.0f / sqrt(tmp[0] / (float)K + eps);
+	barrier(CLK_LOCAL_MEM_FENCE);
+	if (get_group_id(1) == 0u) {
+		for (uint i = tid; i < K / 4u; i += nt) {
+			float4 v = x[i] * scale;
+			y[i] = v;
+			z[i] = v * nw[i];
+		}
+	}
+	return scale;
+}
+
+// mw_store_pair writes the values a, b to elements i and i+1 of a cache
+// of type T (f32 or f16), as SET_ROWS would.
+FN void mw_store_pair(const int T, global uchar* cb, ulong o0, size_t i, float a, float b) {
+	if (T == T_F16) {
+		GP(ushort, cb, o0)[i] = f2h(a);
+		GP(ushort, cb, o0)[i + 1u] = f2h(b);
+	} else {
+		GP(float, cb, o0)[i] = a;
+		GP(float, cb, o0)[i + 1u] = b;
+	}
+}
+
+// mw3 computes three products of the same x (Q, K and V) in one launch:
+// row groups run over Ma + Mb + Mc rows (each a multiple of MW_R). With
+// norm set, x is first RMS-normed and multiplied by nw (see mw_norm).
+// With rope set (and norm), it goes on as a layer's ROPE(Q), ROPE(K),
+// SET_ROWS(K) and SET_ROWS(V) for one token at position pos: a row group
+// holds whole pairs of rows, which is all the rotation needs, and writes
+// the rotated Q and K rows (to qr and kr), then K's and V's rows into
+// cells kcell and vcell of caches of type T (f32 or f16).
+FN void mw3(const int T, global const uchar* wa, ulong a0, ulong a1, global const uchar* wb, ulong b0, ulong b1,
 		global const uchar* wc, ulong c0, ulong c1, global const uchar* xb, ulong xo,
 		global uchar* ya, ulong yao, global uchar* yb, ulong ybo, global uchar* yc, ulong yco,
-		uint K, uint Ma, uint Mb, uint Mc, local float* red, local float4* xs) {
+		uint K, uint Ma, uint Mb, uint Mc, int norm, global const uchar* nwb, ulong nwo, global uchar* nyb, ulong nyo,
+		global uchar* nzb, ulong nzo, float eps, int rope, int pos, global const uchar* fb, ulong fo, uint HD,
+		global uchar* qrb, ulong qro, global uchar* krb, ulong kro, uint kcell, global uchar* kcache, ulong k0,
+		uint vcell, global uchar* vcache, ulong v0, local float* red, local float4* xs) {
+	global const float4* x = GP(const float4, xb, xo);
+	global const float4* nw = GP(const float4, nwb, nwo);
+	float rs = 1.0f;
+	if (norm) {
+		rs = mw_norm(x, K, eps, nw, GP(float4, nyb, nyo), GP(float4, nzb, nzo), (local float*)xs);
+	}
 	uint r0 = (uint)get_global_id(1) * MW_R;
 	global const uchar* w = wa;
 	ulong o0 = a0, o1 = a1;
 	global uchar* y = ya;
 	ulong yo = yao;
 	uint M = Ma;
+	int sel = 0; // Q, K, V
 	if (r0 >= Ma + Mb) {
-		w = wc, o0 = c0, o1 = c1, y = yc, yo = yco, r0 -= Ma + Mb, M = Mc;
+		w = wc, o0 = c0, o1 = c1, y = yc, yo = yco, r0 -= Ma + Mb, M = Mc, sel = 2;
 	} else if (r0 >= Ma) {
-		w = wb, o0 = b0, o1 = b1, y = yb, yo = ybo, r0 -= Ma, M = Mb;
+		w = wb, o0 = b0, o1 = b1, y = yb, yo = ybo, r0 -= Ma, M = Mb, sel = 1;
 	}
 	float acc[MW_R];
 	global const uint4* q = GP(const uint4, w, o0);
 	global const half* d = GP(const half, w, o1);
 	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
-	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, GP(const float4, xb, xo), acc, red, xs);
+	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, x, nw, rs, norm, acc, red, xs);
 	mw_store(acc, r0, M, y, yo, y, yo, y, yo, 0u);
+	if (!rope || get_local_id(0) != 0u) {
+		return;
+	}
+	for (uint r = 0; r < (uint)MW_R; r += 2u) {
+		uint row = r0 + r;
+		if (row + 1u >= M) {
+			break;
+		}
+		float a = acc[r], b = acc[r + 1u];
+		if (sel < 2) {
+			float c, s = rope_angle(pos, GP(const float2, fb, fo)[(row / 2u) % (HD / 2u)], &c);
+			float ra = a * c - b * s, rb = a * s + b * c;
+			global float* yr = sel == 0 ? GP(float, qrb, qro) : GP(float, krb, kro);
+			yr[row] = ra;
+			yr[row + 1u] = rb;
+			a = ra, b = rb;
+		}
+		if (sel == 1) {
+			mw_store_pair(T, kcache, k0, (size_t)kcell * M + row, a, b);
+		} else if (sel == 2) {
+			mw_store_pair(T, vcache, v0, (size_t)vcell * M + row, a, b);
+		}
+	}
 }
 
-// mul_mw_swiglu_q4_0 computes MW_H rows from j of the FFN's gate and of
-// its up matrix (one row group) and their SwiGLU, silu(gate)·up, writing
-// all three.
-kernel void mul_mw_swiglu_q4_0(global const uchar* wg, ulong g0, ulong g1, global const uchar* wu, ulong u0, ulong u1,
+#define MW3_ARGS global const uchar *wa, ulong a0, ulong a1, global const uchar *wb, ulong b0, ulong b1, global const uchar *wc, ulong c0, ulong c1, global const uchar *xb, ulong xo, global uchar *ya, ulong yao, global uchar *yb, ulong ybo, global uchar *yc, ulong yco, uint K, uint Ma, uint Mb, uint Mc
+#define MW3_PASS wa, a0, a1, wb, b0, b1, wc, c0, c1, xb, xo, ya, yao, yb, ybo, yc, yco, K, Ma, Mb, Mc
+#define MWN_ARGS global const uchar *nwb, ulong nwo, global uchar *nyb, ulong nyo, global uchar *nzb, ulong nzo, float eps
+#define MWN_PASS nwb, nwo, nyb, nyo, nzb, nzo, eps
+#define MWR_ARGS int pos, global const uchar *fb, ulong fo, uint HD, global uchar *qrb, ulong qro, global uchar *krb, ulong kro, uint kcell, global uchar *kcache, ulong k0, uint vcell, global uchar *vcache, ulong v0
+#define MWR_PASS pos, fb, fo, HD, qrb, qro, krb, kro, kcell, kcache, k0, vcell, vcache, v0
+#define MWR_NONE 0, xb, 0, 2u, ya, 0, ya, 0, 0u, ya, 0, 0u, ya, 0
+
+kernel void mul_mw3_q4_0(MW3_ARGS, local float* red, local float4* xs) {
+	mw3(T_F32, MW3_PASS, 0, xb, xo, ya, yao, ya, yao, 0.0f, 0, MWR_NONE, red, xs);
+}
+
+// mul_mw3n_q4_0 is the attention block's start for one token: RMS_NORM
+// of x, the MUL by the norm's weight, and the Q, K and V products of it.
+kernel void mul_mw3n_q4_0(MW3_ARGS, MWN_ARGS, local float* red, local float4* xs) {
+	mw3(T_F32, MW3_PASS, 1, MWN_PASS, 0, MWR_NONE, red, xs);
+}
+
+// mul_mw3nr_{f32,f16} go on from there to RoPE and the K/V cache stores
+// (caches of the suffix's type).
+kernel void mul_mw3nr_f32(MW3_ARGS, MWN_ARGS, MWR_ARGS, local float* red, local float4* xs) {
+	mw3(T_F32, MW3_PASS, 1, MWN_PASS, 1, MWR_PASS, red, xs);
+}
+
+kernel void mul_mw3nr_f16(MW3_ARGS, MWN_ARGS, MWR_ARGS, local float* red, local float4* xs) {
+	mw3(T_F16, MW3_PASS, 1, MWN_PASS, 1, MWR_PASS, red, xs);
+}
+
+// mw_swiglu computes MW_H rows from j of the FFN's gate and of its up
+// matrix (one row group) and their SwiGLU, silu(gate)·up, writing all
+// three. With norm set, x is first RMS-normed and multiplied by nw.
+FN void mw_swiglu(global const uchar* wg, ulong g0, ulong g1, global const uchar* wu, ulong u0, ulong u1,
 		global const uchar* xb, ulong xo, global uchar* gb, ulong go, global uchar* ub, ulong uo, global uchar* sb, ulong so,
-		uint K, uint M, local float* red, local float4* xs) {
+		uint K, uint M, int norm, global const uchar* nwb, ulong nwo, global uchar* nyb, ulong nyo,
+		global uchar* nzb, ulong nzo, float eps, local float* red, local float4* xs) {
+	global const float4* x = GP(const float4, xb, xo);
+	global const float4* nw = GP(const float4, nwb, nwo);
+	float rs = 1.0f;
+	if (norm) {
+		rs = mw_norm(x, K, eps, nw, GP(float4, nyb, nyo), GP(float4, nzb, nzo), (local float*)xs);
+	}
 	uint j = (uint)get_global_id(1) * MW_H;
 	float acc[MW_R];
 	// Gate rows are sums 0..MW_H-1, up rows MW_H..MW_R-1 (M is a
 	// multiple of MW_H).
 	uint nv = j < M ? (uint)MW_R : 0u;
 	mw_q4_0(GP(const uint4, wg, g0), GP(const half, wg, g1), j, GP(const uint4, wu, u0), GP(const half, wu, u1), j, nv,
-		K / 32u, GP(const float4, xb, xo), acc, red, xs);
+		K / 32u, x, nw, rs, norm, acc, red, xs);
 	if (get_local_id(0) == 0u) {
 		for (uint r = 0; r < MW_H; r++) {
 			if (j + r < M) {
@@ -900,6 +1049,19 @@ kernel void mul_mw_swiglu_q4_0(global const uchar* wg, ulong g0, ulong g1, globa
 			}
 		}
 	}
+}
+
+#define MWS_ARGS global const uchar *wg, ulong g0, ulong g1, global const uchar *wu, ulong u0, ulong u1, global const uchar *xb, ulong xo, global uchar *gb, ulong go, global uchar *ub, ulong uo, global uchar *sb, ulong so, uint K, uint M
+#define MWS_PASS wg, g0, g1, wu, u0, u1, xb, xo, gb, go, ub, uo, sb, so, K, M
+
+kernel void mul_mw_swiglu_q4_0(MWS_ARGS, local float* red, local float4* xs) {
+	mw_swiglu(MWS_PASS, 0, xb, xo, gb, go, gb, go, 0.0f, red, xs);
+}
+
+// mul_mw_swiglun_q4_0 is the FFN's start for one token: RMS_NORM of x,
+// the MUL by the norm's weight, the gate and up products and their SwiGLU.
+kernel void mul_mw_swiglun_q4_0(MWS_ARGS, MWN_ARGS, local float* red, local float4* xs) {
+	mw_swiglu(MWS_PASS, 1, MWN_PASS, red, xs);
 }
 
 // ---------------------------------------------------------------------------
@@ -1083,22 +1245,7 @@ kernel void swiglu_f32(global const uchar* ab, ulong ao, global const uchar* bb,
 }
 
 // ---------------------------------------------------------------------------
-// ROPE. The angle of pair i at position p is p·f[i], f[i] =
-// base^(-2i/headDim)/freqs[i], which the host computes in float64 and
-// passes split into a float pair (hi, lo). The product is formed exactly
-// (fma gives its rounding error) and reduced modulo 2π in two parts, so
-// the angle is as accurate as the reference's float64 one at any position.
-
-FN float rope_angle(int pos, float2 f, float* c) {
-	float p = (float)pos;
-	float th = p * f.x;
-	float tl = fma(p, f.x, -th) + p * f.y;
-	float k = rint(th * 0.15915494309189535f);
-	// 2π = C1 + C2: C1 = 6.2831855f, C2 = -1.7484555e-7f. th - k*C1 is
-	// exact (it fits in a float's mantissa).
-	float r = fma(-k, 6.28318548202514648f, th) + fma(-k, -1.7484556000744487e-07f, tl);
-	return sincos(r, c);
-}
+// ROPE (rope_angle is above, with the row-group GEMV that also uses it).
 
 // rope: global size (W/2 pairs, n tokens).
 kernel void rope_f32(global const uchar* xb, ulong xo, global uchar* yb, ulong yo, global const uchar* pb, ulong po,

@@ -508,9 +508,10 @@ func TestRoundTrip(t *testing.T) {
 
 // TestFusedDecode runs the one-token sequences the backend fuses (Q, K and
 // V of one input; gate and up with their SwiGLU; a product with the ADD
-// of the residual) and checks every node's output, the fused kernels'
-// intermediate ones included, against a float64 reference, and that the
-// fused kernels ran.
+// of the residual), once on a given input and once with each block's RMS
+// norm and its MUL in front (fused into the products' kernels), and checks
+// every node's output, the fused kernels' intermediate ones included,
+// against a float64 reference, and that the fused kernels ran.
 func TestFusedDecode(t *testing.T) {
 	b := testBackend(t)
 	if !b.tune.mw || !b.tune.fuse {
@@ -518,69 +519,110 @@ func TestFusedDecode(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(5, 8))
 	for _, sh := range []struct{ k, mq, mkv, ff int }{{256, 256, 64, 768}, {4096, 512, 128, 1024}, {96, 96, 32, 160}} {
-		k := sh.k
-		// Forget other tests' slots: which exist after the run says which
-		// kernels ran.
-		b.mu.Lock()
-		b.freeSlots()
-		b.mu.Unlock()
-		mk := func(name string, m int) (*graph.Tensor, []float32) {
-			w := leaf(t, name, quant.Q4_0, k, m, randn(rng, k*m, 0.05))
-			return w, dequant(t, quant.Q4_0, w.Data, k*m)
-		}
-		wq, wqv := mk("wq", sh.mq)
-		wk, wkv := mk("wk", sh.mkv)
-		wv, wvv := mk("wv", sh.mkv)
-		wg, wgv := mk("wg", sh.ff)
-		wu, wuv := mk("wu", sh.ff)
-		wo, wov := mk("wo", sh.mq)
-		x := act("x", k, 1)
-		res := act("res", sh.mq, 1)
-		xv, resv := randn(rng, k, 1), randn(rng, sh.mq, 1)
-		mm := func(name string, w *graph.Tensor, m int) *graph.Tensor {
-			return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, 1, 1, 1}, Src: [3]*graph.Tensor{w, x}}
-		}
-		q, kk, v := mm("q", wq, sh.mq), mm("k", wk, sh.mkv), mm("v", wv, sh.mkv)
-		g, u := mm("gate", wg, sh.ff), mm("up", wu, sh.ff)
-		sw := &graph.Tensor{Name: "swiglu", Op: graph.OpSwiGLU, Type: quant.F32, Shape: g.Shape, Src: [3]*graph.Tensor{g, u}}
-		o := mm("o", wo, sh.mq)
-		add := &graph.Tensor{Name: "add", Op: graph.OpAdd, Type: quant.F32, Shape: o.Shape, Src: [3]*graph.Tensor{res, o}}
-		nodes := []*graph.Tensor{q, kk, v, g, u, sw, o, add}
-		got := runNodes(t, b, nodes, map[*graph.Tensor][]float32{x: xv, res: resv})
-
-		gemv := func(wv []float32, m int) []float32 {
-			y := make([]float32, m)
-			for i := range m {
-				var s float64
-				for j := range k {
-					s += float64(wv[i*k+j]) * float64(xv[j])
+		for _, withNorm := range []bool{false, true} {
+			k := sh.k
+			// Forget other tests' slots: which exist after the run says which
+			// kernels ran.
+			b.mu.Lock()
+			b.freeSlots()
+			b.mu.Unlock()
+			mk := func(name string, m int) (*graph.Tensor, []float32) {
+				w := leaf(t, name, quant.Q4_0, k, m, randn(rng, k*m, 0.05))
+				return w, dequant(t, quant.Q4_0, w.Data, k*m)
+			}
+			wq, wqv := mk("wq", sh.mq)
+			wk, wkv := mk("wk", sh.mkv)
+			wv, wvv := mk("wv", sh.mkv)
+			wg, wgv := mk("wg", sh.ff)
+			wu, wuv := mk("wu", sh.ff)
+			wo, wov := mk("wo", sh.mq)
+			x := act("x", k, 1)
+			res := act("res", sh.mq, 1)
+			xv, resv := randn(rng, k, 1), randn(rng, sh.mq, 1)
+			srcs := map[*graph.Tensor][]float32{x: xv, res: resv}
+			want := map[*graph.Tensor][]float32{}
+			// in is what the attention block's products and the FFN's
+			// take: x itself, or its RMS norm times a norm weight.
+			var nodes []*graph.Tensor
+			in := func(name string) (*graph.Tensor, []float32) {
+				if !withNorm {
+					return x, xv
 				}
-				y[i] = float32(s)
+				nwv := randn(rng, k, 1)
+				nw := leaf(t, name+"_norm.weight", quant.F32, k, 1, nwv)
+				norm := &graph.Tensor{Name: name + "_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+				mul := &graph.Tensor{Name: name + "_norm_mul", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{norm, nw}}
+				var ss float64
+				for _, v := range xv {
+					ss += float64(v) * float64(v)
+				}
+				scale := 1 / math.Sqrt(ss/float64(k)+1e-5)
+				want[norm], want[mul] = make([]float32, k), make([]float32, k)
+				for i, v := range xv {
+					want[norm][i] = float32(float64(v) * scale)
+					want[mul][i] = float32(float64(v) * scale * float64(nwv[i]))
+				}
+				nodes = append(nodes, norm, mul)
+				return mul, want[mul]
 			}
-			return y
-		}
-		want := map[*graph.Tensor][]float32{q: gemv(wqv, sh.mq), kk: gemv(wkv, sh.mkv), v: gemv(wvv, sh.mkv),
-			g: gemv(wgv, sh.ff), u: gemv(wuv, sh.ff), o: gemv(wov, sh.mq)}
-		want[sw] = make([]float32, sh.ff)
-		for i, gi := range want[g] {
-			want[sw][i] = gi / (1 + float32(math.Exp(float64(-gi)))) * want[u][i]
-		}
-		want[add] = make([]float32, sh.mq)
-		for i := range want[add] {
-			want[add][i] = resv[i] + want[o][i]
-		}
-		for _, n := range nodes {
-			label := fmt.Sprintf("%s k=%d", n.Name, k)
-			logNMSE(t, label, checkNMSE(t, label, want[n], got[n], matmulNMSE))
-		}
-		for _, sk := range []slotKey{{"q", "mul_mw3_q4_0"}, {"gate", "mul_mw_swiglu_q4_0"}, {"o", "mul_mw_q4_0"}} {
-			if b.launcher.slots[sk] == nil {
-				t.Errorf("k=%d: node %s did not run %s: the fusion did not happen", k, sk.node, sk.kernel)
+			mm := func(name string, w, x *graph.Tensor, m int) *graph.Tensor {
+				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, 1, 1, 1}, Src: [3]*graph.Tensor{w, x}}
 			}
-		}
-		for _, sk := range []slotKey{{"add", "add_f32"}, {"swiglu", "swiglu_f32"}, {"k", "mul_mw_q4_0"}} {
-			if b.launcher.slots[sk] != nil {
-				t.Errorf("k=%d: node %s ran %s on its own: the fusion did not happen", k, sk.node, sk.kernel)
+			gemv := func(wv, xv []float32, m int) []float32 {
+				y := make([]float32, m)
+				for i := range m {
+					var s float64
+					for j := range k {
+						s += float64(wv[i*k+j]) * float64(xv[j])
+					}
+					y[i] = float32(s)
+				}
+				return y
+			}
+			ax, axv := in("attn")
+			q, kk, v := mm("q", wq, ax, sh.mq), mm("k", wk, ax, sh.mkv), mm("v", wv, ax, sh.mkv)
+			nodes = append(nodes, q, kk, v)
+			fx, fxv := in("ffn")
+			g, u := mm("gate", wg, fx, sh.ff), mm("up", wu, fx, sh.ff)
+			sw := &graph.Tensor{Name: "swiglu", Op: graph.OpSwiGLU, Type: quant.F32, Shape: g.Shape, Src: [3]*graph.Tensor{g, u}}
+			o := mm("o", wo, x, sh.mq)
+			add := &graph.Tensor{Name: "add", Op: graph.OpAdd, Type: quant.F32, Shape: o.Shape, Src: [3]*graph.Tensor{res, o}}
+			nodes = append(nodes, g, u, sw, o, add)
+			got := runNodes(t, b, nodes, srcs)
+
+			want[q], want[kk], want[v] = gemv(wqv, axv, sh.mq), gemv(wkv, axv, sh.mkv), gemv(wvv, axv, sh.mkv)
+			want[g], want[u], want[o] = gemv(wgv, fxv, sh.ff), gemv(wuv, fxv, sh.ff), gemv(wov, xv, sh.mq)
+			want[sw] = make([]float32, sh.ff)
+			for i, gi := range want[g] {
+				want[sw][i] = gi / (1 + float32(math.Exp(float64(-gi)))) * want[u][i]
+			}
+			want[add] = make([]float32, sh.mq)
+			for i := range want[add] {
+				want[add][i] = resv[i] + want[o][i]
+			}
+			for _, n := range nodes {
+				label := fmt.Sprintf("%s k=%d norm=%v", n.Name, k, withNorm)
+				thr := matmulNMSE
+				if n.Op == graph.OpRMSNorm || n.Op == graph.OpMul {
+					thr = exactNMSE
+				}
+				logNMSE(t, label, checkNMSE(t, label, want[n], got[n], thr))
+			}
+			ran := []slotKey{{"q", "mul_mw3_q4_0"}, {"gate", "mul_mw_swiglu_q4_0"}, {"o", "mul_mw_q4_0"}}
+			alone := []slotKey{{"add", "add_f32"}, {"swiglu", "swiglu_f32"}, {"k", "mul_mw_q4_0"}}
+			if withNorm {
+				ran[0], ran[1] = slotKey{"attn_norm", "mul_mw3n_q4_0"}, slotKey{"ffn_norm", "mul_mw_swiglun_q4_0"}
+				alone = append(alone, slotKey{"attn_norm", "rms_norm_mul_f32"}, slotKey{"q", "mul_mw3_q4_0"})
+			}
+			for _, sk := range ran {
+				if b.launcher.slots[sk] == nil {
+					t.Errorf("k=%d norm=%v: node %s did not run %s: the fusion did not happen", k, withNorm, sk.node, sk.kernel)
+				}
+			}
+			for _, sk := range alone {
+				if b.launcher.slots[sk] != nil {
+					t.Errorf("k=%d norm=%v: node %s ran %s on its own: the fusion did not happen", k, withNorm, sk.node, sk.kernel)
+				}
 			}
 		}
 	}
@@ -664,6 +706,98 @@ func TestFusedSequences(t *testing.T) {
 				label := fmt.Sprintf("fused %s kv=%s rows=%d", name, kv, rows)
 				logNMSE(t, label, checkNMSE(t, label, w, got[name], 1e-12))
 			}
+		}
+	}
+}
+
+// TestFusedAttentionInput runs a layer's attention start for one token —
+// RMS_NORM, MUL, the Q, K and V products, ROPE(Q), ROPE(K), SET_ROWS(K),
+// SET_ROWS(V), then the ATTENTION that reads the caches — fused and op by
+// op, for every KV type, and compares every output and the caches'
+// contents. f32 and f16 caches run it as one kernel (mul_mw3nr_*), the
+// quantized ones as two (mul_mw3n_q4_0, rope_qkv_*).
+func TestFusedAttentionInput(t *testing.T) {
+	b := testBackend(t)
+	if !b.tune.mw || !b.tune.fuse {
+		t.Skip("the row-group GEMV is off on this device")
+	}
+	const hd, heads, kvHeads, embd, pos0 = 64, 4, 2, 256, 6
+	const width, cells = hd * kvHeads, pos0 + 3
+	rng := rand.New(rand.NewPCG(3, 4))
+	wq := leaf(t, "wq", quant.Q4_0, embd, hd*heads, randn(rng, embd*hd*heads, 0.05))
+	wk := leaf(t, "wk", quant.Q4_0, embd, width, randn(rng, embd*width, 0.05))
+	wv := leaf(t, "wv", quant.Q4_0, embd, width, randn(rng, embd*width, 0.05))
+	nw := leaf(t, "attn_norm.weight", quant.F32, embd, 1, randn(rng, embd, 1))
+	xv := randn(rng, embd, 1)
+	for _, kv := range model.KVTypes {
+		run := func(fuse bool) (map[string][]float32, map[slotKey]bool) {
+			b.mu.Lock()
+			b.tune.fuse = fuse
+			b.freeSlots()
+			b.mu.Unlock()
+			defer func() { b.tune.fuse = true }()
+			kc, kdata := cacheWith(t, rand.New(rand.NewPCG(1, 1)), kv, width, cells)
+			vc, vdata := cacheWith(t, rand.New(rand.NewPCG(2, 2)), kv, width, cells)
+			for _, c := range []struct {
+				t    *graph.Tensor
+				data []byte
+			}{{kc, kdata}, {vc, vdata}} {
+				if err := b.Load(c.t); err != nil {
+					t.Fatal(err)
+				}
+				defer b.Free(c.t)
+				if err := b.Upload(c.t, c.data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x := act("x", embd, 1)
+			posIn := input("pos", []int32{pos0})
+			norm := &graph.Tensor{Name: "attn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+			mul := &graph.Tensor{Name: "attn_norm_w", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{norm, nw}}
+			mm := func(name string, w *graph.Tensor) *graph.Tensor {
+				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{w.Shape[1], 1, 1, 1}, Src: [3]*graph.Tensor{w, mul}}
+			}
+			q, k, v := mm("Qcur", wq), mm("Kcur", wk), mm("Vcur", wv)
+			rope := func(name string, x *graph.Tensor) *graph.Tensor {
+				return &graph.Tensor{Name: name, Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, posIn},
+					Param: graph.Params{HeadDim: hd, RopeBase: 500000}}
+			}
+			rq, rk := rope("Qrope", q), rope("Krope", k)
+			sk := &graph.Tensor{Name: "k_store", Op: graph.OpSetRows, Type: kv, Shape: kc.Shape, Src: [3]*graph.Tensor{rk, kc, posIn}}
+			sv := &graph.Tensor{Name: "v_store", Op: graph.OpSetRows, Type: kv, Shape: vc.Shape, Src: [3]*graph.Tensor{v, vc, posIn}}
+			att := &graph.Tensor{Name: "attn", Op: graph.OpAttention, Type: quant.F32, Shape: rq.Shape, Src: [3]*graph.Tensor{rq, sk, sv},
+				Param: graph.Params{HeadDim: hd, NHead: heads, NHeadKV: kvHeads, Pos0: pos0, NKV: pos0 + 1, Scale: 0.125}}
+			nodes := []*graph.Tensor{norm, mul, q, k, v, rq, rk, sk, sv, att}
+			got := runNodes(t, b, nodes, map[*graph.Tensor][]float32{x: xv})
+			out := map[string][]float32{}
+			for n, v := range got {
+				out[n.Name] = v
+			}
+			for name, c := range map[string]*graph.Tensor{"cache_k": kc, "cache_v": vc} {
+				raw := make([]byte, len(kdata))
+				if err := b.Download(c, raw); err != nil {
+					t.Fatal(err)
+				}
+				out[name] = dequant(t, kv, raw, width*cells)
+			}
+			ran := map[slotKey]bool{}
+			for key := range b.launcher.slots {
+				ran[key] = true
+			}
+			return out, ran
+		}
+		want, _ := run(false)
+		got, ran := run(true)
+		for name, w := range want {
+			label := fmt.Sprintf("fused %s kv=%s", name, kv)
+			logNMSE(t, label, checkNMSE(t, label, w, got[name], 1e-10))
+		}
+		kernel := slotKey{"attn_norm", "mul_mw3nr_" + kernelSuffix(kv)}
+		if kv == quant.Q8_0 || kv == quant.Q4_0 {
+			kernel = slotKey{"attn_norm", "mul_mw3n_q4_0"}
+		}
+		if !ran[kernel] || len(ran) > 4 {
+			t.Errorf("kv=%s: kernels %v ran, want %s and the attention", kv, ran, kernel.kernel)
 		}
 	}
 }
