@@ -254,7 +254,7 @@ func (b *Backend) setup(v variant, cacheDir string) error {
 	if b.q, err = b.a.newQueue(b.ctx, b.info.id, props); err != nil {
 		return err
 	}
-	res, err := buildProgram(b.a, b.ctx, &b.info, kernelSource, v.options(b.env.mqBN, b.env.defines), cacheDir)
+	res, err := buildProgram(b.a, b.ctx, &b.info, kernelSource, v.options(b.env), cacheDir)
 	if err != nil {
 		return err
 	}
@@ -365,7 +365,7 @@ func (b *Backend) chooseTuning() error {
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
 	b.tune.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
-	b.tune.mwGroups = min(mwGroups, minOf(32*mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0", "mul_mw3n_q4_0", "mul_mw_swiglun_q4_0", "mul_mw3nr_f32", "mul_mw3nr_f16")/32)
+	b.tune.mwGroups = min(b.env.mwGroups, minOf(32*b.env.mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0", "mul_mw3n_q4_0", "mul_mw_swiglun_q4_0", "mul_mw3nr_f32", "mul_mw3nr_f16")/32)
 	b.tune.mw = b.tune.mwGroups >= 1 && b.env.mw
 	b.tune.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
 	if b.tune.lwsAttn < 8 {
@@ -387,6 +387,12 @@ type switches struct {
 	// H200 128 gave 8b pp512 5,472 tok/s against 5,139 with 64 (1b: the
 	// same).
 	mqBN int
+	// mwB is the row-group GEMV's blocks per lane and x tile (MW_B): mwB,
+	// or $OCELOT_OPENCL_MW_B (1, 2 or 4) for tuning.
+	mwB int
+	// mwGroups are its row groups per work-group: mwGroups, or
+	// $OCELOT_OPENCL_MW_G (1 to 32) for tuning.
+	mwGroups int
 	// GEMV shape overrides ($OCELOT_OPENCL_MV_LANES,
 	// $OCELOT_OPENCL_MV_THREADS): lanes per unit (a power of two) and
 	// work-items wanted per compute unit; 0 chooses from the device.
@@ -404,7 +410,15 @@ func readSwitches() (switches, error) {
 		attnTiled: os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0",
 		attnSplit: os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") != "0",
 		mqBN:      128,
+		mwB:       mwB,
+		mwGroups:  mwGroups,
 		defines:   os.Getenv("OCELOT_OPENCL_DEFINES"),
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MW_B")); err == nil && (v == 1 || v == 2 || v == 4) {
+		e.mwB = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MW_G")); err == nil && v >= 1 && v <= 32 {
+		e.mwGroups = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MQ_BN")); err == nil && v >= 8 && v <= 128 && v%8 == 0 {
 		e.mqBN = v
@@ -446,7 +460,8 @@ const (
 	faDMax         = 256    // largest head size of attention_tiled (FA_DMAX)
 	mqKB           = 4      // blocks per step of the integer GEMM (MQ_KB)
 	mwR            = 2      // rows per row group of the row-group GEMV (MW_R)
-	mwGroups       = 8      // row groups per work-group wanted
+	mwGroups       = 8      // row groups per work-group wanted (switches.mwGroups)
+	mwB            = 1      // blocks per lane and x tile of the row-group GEMV (switches.mwB, MW_B)
 )
 
 func (b *Backend) logf(format string, args ...any) {

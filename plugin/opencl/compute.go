@@ -469,7 +469,7 @@ func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, er
 	g := b.tune.mwGroups
 	return true, b.launch("mul_mw_"+kernelSuffix(w.Type), [2]int{32, (m + mwR - 1) / mwR}, [2]int{32, g},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m),
-		r.mem, r.off[0], z.mem, z.off[0], addres, localMem(4*32*mwR*g), localMem(16*256))
+		r.mem, r.off[0], z.mem, z.off[0], addres, localMem(4*32*mwR*g), localMem(16*256*b.env.mwB))
 }
 
 // normArgs locates the RMS_NORM norm and its MUL mul that a row-group
@@ -549,7 +549,7 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []
 		args = append(args, rq.Src[1].I32s[0], tab, uint64(0), uint32(rq.Param.HeadDim), r[0].mem, r[0].off[0], r[1].mem, r[1].off[0],
 			uint32(sk.Src[2].I32s[0]), kc.mem, kc.off[0], uint32(sv.Src[2].I32s[0]), vc.mem, vc.off[0])
 	}
-	args = append(args, localMem(4*32*mwR*g), localMem(16*256))
+	args = append(args, localMem(4*32*mwR*g), localMem(16*256*b.env.mwB))
 	return true, b.launch(name, [2]int{32, (ms[0] + ms[1] + ms[2]) / mwR}, [2]int{32, g}, args...)
 }
 
@@ -585,7 +585,7 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw, norm, mul *graph.Tensor) 
 		name = "mul_mw_swiglun_q4_0"
 		args = append(args, nargs...)
 	}
-	args = append(args, localMem(4*32*mwR*g), localMem(16*256))
+	args = append(args, localMem(4*32*mwR*g), localMem(16*256*b.env.mwB))
 	return true, b.launch(name, [2]int{32, m / (mwR / 2)}, [2]int{32, g}, args...)
 }
 

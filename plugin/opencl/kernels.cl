@@ -759,14 +759,21 @@ FN float q4_dot(uint4 q, const float4* x) {
 // mw_q4_0 gives MW_R row sums with x: MW_H rows from ra of Q4_0 weights
 // (qa, da) and MW_H rows from rb of (qb, db), the first nv of them
 // valid, nb blocks per row; the totals are in every lane on NVIDIA and in
-// lane 0 elsewhere. The work-group stages x in local memory, 32 blocks
-// (1024 values) at a time, so that x is read from global memory once per
-// work-group instead of once per row group; xs holds 256 float4s, laid out
-// so that lane i's eight float4s of its block are 32 apart (no bank
-// conflicts). With norm set, the product is with x·rs·nw instead (the RMS
-// norm of x, scale rs from mw_norm, times the norm's weight nw), computed
-// as the unfused norm and MUL compute it. Every work-item of the group
-// must call it with the same nb.
+// lane 0 elsewhere. The work-group stages x in local memory, 32·MW_B
+// blocks (1024·MW_B values) at a time, so that x is read from global
+// memory once per work-group instead of once per row group; xs holds
+// 256·MW_B float4s, laid out so that the lanes' float4s of one slot of
+// their blocks are consecutive (no bank conflicts). Each lane takes MW_B
+// blocks of every row per tile, and issues their loads before the tile's
+// staging, so that MW_B·MW_R 16-byte loads per lane are in flight across
+// the barriers. With norm set, the product is with x·rs·nw instead (the
+// RMS norm of x, scale rs from mw_norm, times the norm's weight nw),
+// computed as the unfused norm and MUL compute it. Every work-item of the
+// group must call it with the same nb.
+#ifndef MW_B // blocks per lane and x tile
+#error MW_B must be set by the host (hostDefines in program.go)
+#endif
+#define MW_T (32u * MW_B) // blocks per x tile
 FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
 		global const uint4* qb, global const half* db, uint rb, uint nv, uint nb,
 		global const float4* x, global const float4* nw, float rs, int norm, float* acc, local float* red, local float4* xs) {
@@ -778,8 +785,21 @@ FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
 	}
 	uint lane = get_local_id(0);
 	uint tid = get_local_id(1) * 32u + lane, nt = get_local_size(1) * 32u;
-	for (uint b0 = 0; b0 < nb; b0 += 32u) {
-		uint nbt = min(32u, nb - b0);
+	for (uint b0 = 0; b0 < nb; b0 += MW_T) {
+		uint nbt = min(MW_T, nb - b0);
+		uint4 qv[MW_B][MW_R];
+		float dv[MW_B][MW_R];
+		for (int j = 0; j < MW_B; j++) {
+			uint i = b0 + lane + 32u * (uint)j;
+			for (int r = 0; r < MW_R; r++) {
+				if ((uint)r < nv && i < nb) {
+					global const uint4* q = r < MW_H ? qa : qb;
+					global const half* d = r < MW_H ? da : db;
+					qv[j][r] = q[base[r] + i];
+					dv[j][r] = vload_half(base[r] + i, d);
+				}
+			}
+		}
 		barrier(CLK_LOCAL_MEM_FENCE);
 		for (uint f = tid; f < nbt * 8u; f += nt) {
 			// float4 f of the tile: block f/8, slot f%8.
@@ -787,20 +807,20 @@ FN void mw_q4_0(global const uint4* qa, global const half* da, uint ra,
 			if (norm) {
 				v = v * rs * nw[8u * b0 + f];
 			}
-			xs[(f % 8u) * 32u + f / 8u] = v;
+			xs[(f % 8u) * MW_T + f / 8u] = v;
 		}
 		barrier(CLK_LOCAL_MEM_FENCE);
-		if (lane < nbt) {
-			float4 xv[8];
-			for (int k = 0; k < 8; k++) {
-				xv[k] = xs[(uint)k * 32u + lane];
-			}
-			uint i = b0 + lane;
-			for (int r = 0; r < MW_R; r++) {
-				if ((uint)r < nv) {
-					global const uint4* q = r < MW_H ? qa : qb;
-					global const half* d = r < MW_H ? da : db;
-					s[r] += vload_half(base[r] + i, d) * q4_dot(q[base[r] + i], xv);
+		for (int j = 0; j < MW_B; j++) {
+			uint bl = lane + 32u * (uint)j;
+			if (bl < nbt) {
+				float4 xv[8];
+				for (int k = 0; k < 8; k++) {
+					xv[k] = xs[(uint)k * MW_T + bl];
+				}
+				for (int r = 0; r < MW_R; r++) {
+					if ((uint)r < nv) {
+						s[r] += dv[j][r] * q4_dot(qv[j][r], xv);
+					}
 				}
 			}
 		}
@@ -883,7 +903,8 @@ kernel void mul_mw_q6_K(MW_ARGS) {
 // multiplies the norm's output (mw_q4_0 with norm set); the work-group of
 // the first rows also writes the norm's outputs, y = x·scale and z = y·nw,
 // so that the fused parts' results exist as the unfused ones would. tmp
-// holds a float per work-item (the GEMV's xs, before its first use).
+// holds a float per work-item (the GEMV's xs before its first use, 1024·MW_B
+// floats: enough for work-groups of up to 1024 work-items).
 FN float mw_norm(global const float4* x, uint K, float eps, global const float4* nw, global float4* y, global float4* z,
 		local float* tmp) {
 	uint tid = get_local_id(1) * 32u + get_local_id(0), nt = get_local_size(1) * 32u;

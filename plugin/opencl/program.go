@@ -73,19 +73,19 @@ func (v variant) String() string {
 // hostDefines are the kernels' tile sizes and the other constants that
 // both sides use, as -D build options: the Go constants (backend.go) are
 // their only source. kernels.cl has no defaults for them and stops with
-// #error when one is missing. mqBN is the integer GEMM's tokens per
-// work-group, which Open reads from $OCELOT_OPENCL_MQ_BN (see switches).
-// Every variant gets all of them; kernels a variant leaves out ignore
-// theirs.
-func hostDefines(mqBN int) []hostDefine {
+// #error when one is missing. The integer GEMM's tokens per work-group
+// (mqBN) and the row-group GEMV's blocks per lane and x tile (mwB) come
+// from the tuning switches (see switches). Every variant gets all of them;
+// kernels a variant leaves out ignore theirs.
+func hostDefines(sw switches) []hostDefine {
 	return []hostDefine{
 		{"MV_R", mvR}, {"MV_NT", mvNT},
-		{"MW_R", mwR},
+		{"MW_R", mwR}, {"MW_B", sw.mwB},
 		{"MM_TM", mmTM}, {"MM_TN", mmTN},
 		{"ATT_DPT", attDPT},
 		{"FA_TQ", faTQ}, {"FA_TK", faTK}, {"FA_DMAX", faDMax},
 		{"TC_BM", tcBM}, {"TC_BN", tcBN}, {"TC_LD", tcLD},
-		{"MQ_BM", mqBM}, {"MQ_BN", mqBN}, {"MQ_KB", mqKB}, {"MQ_LD", mqLD},
+		{"MQ_BM", mqBM}, {"MQ_BN", sw.mqBN}, {"MQ_KB", mqKB}, {"MQ_LD", mqLD},
 	}
 }
 
@@ -95,10 +95,10 @@ type hostDefine struct {
 	value int
 }
 
-// options are the program's build options, for the integer GEMM's
-// mqBN and the extra options of $OCELOT_OPENCL_DEFINES (both read once by
-// Open). They are part of the binary cache's key (cacheKey).
-func (v variant) options(mqBN int, extra string) string {
+// options are the program's build options, for the build switches sw
+// (mqBN, mwB and the extra options of $OCELOT_OPENCL_DEFINES, read once
+// by Open). They are part of the binary cache's key (cacheKey).
+func (v variant) options(sw switches) string {
 	o := []string{"-cl-std=CL1.2"}
 	if v.nvidia {
 		o = append(o, "-DOCL_NVIDIA")
@@ -118,12 +118,12 @@ func (v variant) options(mqBN int, extra string) string {
 	case "intel":
 		o = append(o, "-DOCL_SUBGROUPS_INTEL")
 	}
-	for _, d := range hostDefines(mqBN) {
+	for _, d := range hostDefines(sw) {
 		o = append(o, fmt.Sprintf("-D%s=%d", d.name, d.value))
 	}
 	// Tuning experiments: extra -D options (part of the cache key).
-	if extra != "" {
-		o = append(o, extra)
+	if sw.defines != "" {
+		o = append(o, sw.defines)
 	}
 	return strings.Join(o, " ")
 }
@@ -142,7 +142,7 @@ func hostDefined(extra string) string {
 			name = f[i+1]
 		}
 		name, _, _ = strings.Cut(name, "=")
-		for _, d := range hostDefines(0) {
+		for _, d := range hostDefines(switches{}) {
 			if name == d.name {
 				return name
 			}

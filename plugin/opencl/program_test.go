@@ -11,7 +11,8 @@ import (
 // source: kernels.cl defines none of them and stops without each, and
 // every variant's options pass each exactly once.
 func TestHostDefines(t *testing.T) {
-	for _, d := range hostDefines(128) {
+	sw := switches{mqBN: 128, mwB: mwB}
+	for _, d := range hostDefines(sw) {
 		if regexp.MustCompile(`(?m)^\s*#\s*define\s+` + d.name + `\b`).MatchString(kernelSource) {
 			t.Errorf("kernels.cl defines %s itself", d.name)
 		}
@@ -20,18 +21,21 @@ func TestHostDefines(t *testing.T) {
 		}
 		for _, v := range allVariants {
 			opt := fmt.Sprintf("-D%s=%d", d.name, d.value)
-			if n := strings.Count(" "+v.options(128, "")+" ", " "+opt+" "); n != 1 {
-				t.Errorf("variant %s: %s %d times in %q", v, opt, n, v.options(128, ""))
+			if n := strings.Count(" "+v.options(sw)+" ", " "+opt+" "); n != 1 {
+				t.Errorf("variant %s: %s %d times in %q", v, opt, n, v.options(sw))
 			}
 		}
 	}
 	// MQ_BN is a build option, so part of the binary cache's key.
 	v := variant{nvidia: true, mmq: true}
-	if v.options(64, "") == v.options(128, "") {
+	if v.options(switches{mqBN: 64, mwB: mwB}) == v.options(sw) {
 		t.Error("the build options ignore MQ_BN")
 	}
-	if !strings.HasSuffix(v.options(128, "-DX=1"), " -DX=1") {
-		t.Errorf("extra options not last: %q", v.options(128, "-DX=1"))
+	if v.options(switches{mqBN: 128, mwB: 2}) == v.options(sw) {
+		t.Error("the build options ignore MW_B")
+	}
+	if x := (switches{mqBN: 128, mwB: mwB, defines: "-DX=1"}); !strings.HasSuffix(v.options(x), " -DX=1") {
+		t.Errorf("extra options not last: %q", v.options(x))
 	}
 }
 
@@ -85,7 +89,7 @@ func TestReadSwitches(t *testing.T) {
 // the build must fail, naming it.
 func TestHostDefinesRequired(t *testing.T) {
 	b := testBackend(t)
-	opts := strings.Replace(b.variant.options(b.env.mqBN, ""), fmt.Sprintf(" -DMV_R=%d", mvR), "", 1)
+	opts := strings.Replace(b.variant.options(switches{mqBN: b.env.mqBN, mwB: b.env.mwB}), fmt.Sprintf(" -DMV_R=%d", mvR), "", 1)
 	if strings.Contains(opts, "MV_R") {
 		t.Fatalf("MV_R still in %q", opts)
 	}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# ocelot's OpenCL backend beside llama.cpp's CUDA backend, on the same
+# GPU and the same generated GGUF files, in one run: the GPU-speed issue's
+# table. Prepare here (the device has no Go and no network):
+#
+#   scripts/device/peer.sh pack          # llama.cpp's source from node-llama-cpp -> .devrun/llama-src.tar.xz
+#   CGO_ENABLED=0 go build -o .devrun/ocelot ./cmd/ocelot
+#   (optional) a baseline build as .devrun/ocelot-a, to compare two ocelots too
+#
+# then run on the device with .devrun carried:  scripts/device/peer.sh run
+# It builds llama-bench for sm_90 (about 4 minutes on 16 cores), generates
+# the 1b and 8b presets, and measures pp512 and tg128 (KV f16; llama.cpp
+# with flash attention off and on) and the 8b load-and-16-tokens start of
+# both engines, alternating engines. Results go to $OUT/peer.tgz.
+set -u
+cmd=${1:?usage: peer.sh pack|run}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "$cmd" = pack ]; then
+	bundle=$root/scripts/golden/node_modules/node-llama-cpp/llama/gitRelease.bundle
+	[ -f "$bundle" ] || { echo "run npm ci in scripts/golden first"; exit 1; }
+	t=$(mktemp -d)
+	git clone -q "$bundle" "$t/llsrc"
+	(cd "$t/llsrc" && rm -rf .git models docs media &&
+		cd ggml/src && ls -d ggml-*/ | grep -v -e ggml-cpu -e ggml-cuda | xargs rm -rf)
+	mkdir -p "$root/.devrun"
+	tar cJf "$root/.devrun/llama-src.tar.xz" -C "$t" llsrc
+	rm -rf "$t"
+	ls -la "$root/.devrun/llama-src.tar.xz"
+	exit 0
+fi
+OUT=${OUT:-$root/out}
+mkdir -p "$OUT"
+R=$(mktemp -d)
+pack() { tar -C "$R" -czf "$OUT/peer.tgz" .; }
+log() { echo "== $* ($(date +%T))" | tee -a "$R/log.txt"; }
+icd=$(mktemp -d)
+echo libnvidia-opencl.so.1 >"$icd/nvidia.icd"
+export OCL_ICD_VENDORS=$icd
+export PATH=/usr/local/cuda/bin:$PATH
+B=$root/.devrun/ocelot
+A=$root/.devrun/ocelot-a
+M=/tmp/peer-models
+mkdir -p "$M"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$R/gpu.txt" 2>&1
+
+log build llama-bench
+L=/tmp/llsrc
+if [ ! -x $L/build/bin/llama-bench ]; then
+	tar xJf "$root/.devrun/llama-src.tar.xz" -C /tmp
+	cmake -S $L -B $L/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DCMAKE_BUILD_TYPE=Release >"$R/cmake.txt" 2>&1
+	cmake --build $L/build --target llama-bench -j 16 >"$R/build.txt" 2>&1
+fi
+LB=$L/build/bin/llama-bench
+[ -x $LB ] || { echo "llama-bench did not build"; tail -30 "$R/build.txt"; pack; exit 1; }
+pack
+
+log generate models
+[ -f $M/1b.gguf ] || "$B" gen --preset 1b --fast -o $M/1b.gguf >/dev/null
+[ -f $M/8b.gguf ] || "$B" gen --preset 8b --fast -o $M/8b.gguf >/dev/null
+dev=$("$B" devices --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print([x["index"] for x in d if x["type"]=="GPU"][0])')
+
+for m in 1b 8b; do
+	log "$m llama.cpp CUDA"
+	timeout 240 $LB -m $M/$m.gguf -p 512 -n 128 -r 3 -fa 0,1 -ngl 99 -o json >"$R/llama-$m.json" 2>"$R/llama-$m.err"
+	pack
+	for side in b a; do
+		bin=$B
+		[ $side = a ] && bin=$A
+		[ -x "$bin" ] || continue
+		log "$m ocelot $side"
+		timeout 240 "$bin" bench -m $M/$m.gguf -p 512 -n 128 -ngl 99 -r 3 -o json --backend opencl --device "$dev" \
+			>"$R/ocelot-$m-$side.json" 2>"$R/ocelot-$m-$side.err"
+		pack
+	done
+done
+# Start: load the 8b file onto the GPU and evaluate 16 tokens, warm page
+# cache, each engine twice in alternation.
+for round in 1 2; do
+	log "start round $round"
+	/usr/bin/time -f "llama %e s" $LB -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 -o csv >/dev/null 2>>"$R/start.txt"
+	/usr/bin/time -f "ocelot %e s" "$B" bench -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 --backend opencl --device "$dev" >/dev/null 2>>"$R/start.txt"
+done
+pack
+# The per-op profile of the change, decode on both shapes.
+for m in 1b 8b; do
+	timeout 120 "$B" bench -m $M/$m.gguf -p 0 -n 64 -ngl 99 -r 1 --backend opencl --device "$dev" --profile >"$R/profile-$m.txt" 2>&1
+done
+pack
+log done
+python3 - "$R" <<'EOF'
+import json, sys, os
+R = sys.argv[1]
+for m in ("1b", "8b"):
+    try:
+        for r in json.load(open(f"{R}/llama-{m}.json")):
+            t = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
+            print(f"{m} llama.cpp fa={int(r['flash_attn'])} {t} {r['avg_ts']:.1f} ± {r['stddev_ts']:.1f}")
+    except Exception as e:
+        print(m, "llama.cpp:", e)
+    for side in "ba":
+        p = f"{R}/ocelot-{m}-{side}.json"
+        if os.path.exists(p):
+            try:
+                for r in json.load(open(p)):
+                    print(f"{m} ocelot-{side} {r['test']} {r['tps_mean']:.1f} ± {r['tps_std']:.1f}")
+            except Exception as e:
+                print(m, side, e)
+EOF
+cat "$R/start.txt"
