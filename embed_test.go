@@ -95,3 +95,29 @@ func TestEmbedOpenCL(t *testing.T) {
 		}
 	}
 }
+
+// Options.OnLoad follows the upload of the weights to an accelerator (PoCL
+// in CI) up to all their bytes.
+func TestLoadOnLoad(t *testing.T) {
+	var calls [][2]int64
+	m, err := ocelot.Load(testmodel.Preset(t, "tiny"), ocelot.Options{NCtx: 32, Backend: "opencl", NGPULayers: 99,
+		OnLoad: func(done, total int64) { calls = append(calls, [2]int64{done, total}) }})
+	if err != nil {
+		if os.Getenv("OCELOT_REQUIRE_OPENCL") == "1" {
+			t.Fatal(err)
+		}
+		t.Skipf("opencl: no device: %v", err)
+	}
+	defer m.Close()
+	if len(calls) < 2 {
+		t.Fatalf("OnLoad called %d times for a whole model's weights", len(calls))
+	}
+	for i, c := range calls {
+		if c[1] != calls[0][1] || c[0] <= 0 || c[0] > c[1] || i > 0 && c[0] <= calls[i-1][0] {
+			t.Fatalf("call %d of %v: not a growing count of the same total", i, calls)
+		}
+	}
+	if last := calls[len(calls)-1]; last[0] != last[1] {
+		t.Errorf("the last call %v is not the whole", last)
+	}
+}

@@ -27,7 +27,9 @@ type engine interface {
 }
 
 type seq interface {
-	eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error)
+	// eval appends tokens and returns the logits asked for; progress, if
+	// not nil, learns after each micro-batch how many tokens are done.
+	eval(ctx context.Context, tokens []int32, all bool, progress func(done int)) ([][]float32, error)
 	// hidden is eval returning every position's final hidden state
 	// (model.Hidden) instead of logits.
 	hidden(ctx context.Context, tokens []int32) ([][]float32, error)
@@ -69,9 +71,26 @@ func (e *refEngine) kvPlace() string { return "host memory" }
 func (e *refEngine) device() string  { return "cpu (reference engine)" }
 func (e *refEngine) close() error    { return nil }
 
-func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
+func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool, progress func(done int)) ([][]float32, error) {
 	o := s.e.opt
-	return s.e.net.Eval(ctx, s.st, tokens, o.NBatch, o.NUbatch, all, o.Threads)
+	if progress == nil {
+		return s.e.net.Eval(ctx, s.st, tokens, o.NBatch, o.NUbatch, all, o.Threads)
+	}
+	if s.st.Pos+len(tokens) > s.st.KV.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), s.st.Pos, s.st.Pos+len(tokens), s.st.KV.NCtx)
+	}
+	var out [][]float32
+	done := 0
+	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, all, func(ub []int32, want model.Logits) error {
+		logits, err := s.e.net.Forward(s.st, ub, want, o.Threads)
+		out = append(out, logits...)
+		if err == nil {
+			done += len(ub)
+			progress(done)
+		}
+		return err
+	})
+	return out, err
 }
 func (s *refSeq) hidden(ctx context.Context, tokens []int32) ([][]float32, error) {
 	o := s.e.opt
@@ -261,11 +280,18 @@ func (e *graphEngine) loadWeights() error {
 	for _, w := range up {
 		release(w)
 	}
+	var total, done int64
+	for _, w := range up {
+		total += int64(len(w.Data))
+	}
 	for _, w := range up {
 		if err := acc.Load(w); err != nil {
 			return fmt.Errorf("ocelot: %s: upload %s: %w (try a smaller -ngl)", acc.Name(), w.Name, err)
 		}
 		release(w)
+		if done += int64(len(w.Data)); e.opt.OnLoad != nil {
+			e.opt.OnLoad(done, total)
+		}
 	}
 	return nil
 }
@@ -361,17 +387,22 @@ func (e *graphEngine) newSeq() (seq, error) {
 	return s, nil
 }
 
-func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool) ([][]float32, error) {
+func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool, progress func(done int)) ([][]float32, error) {
 	o := s.e.opt
 	if s.n+len(tokens) > s.kv.NCtx {
 		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), s.n, s.n+len(tokens), s.kv.NCtx)
 	}
 	var out [][]float32
 	nv := s.e.model.Config.NVocab
+	done := 0
 	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, all, func(ub []int32, want model.Logits) error {
 		logits, err := s.run(ub, want)
 		for i := 0; i+nv <= len(logits); i += nv {
 			out = append(out, logits[i:i+nv])
+		}
+		if err == nil && progress != nil {
+			done += len(ub)
+			progress(done)
 		}
 		return err
 	})

@@ -48,6 +48,11 @@ type Options struct {
 	// integer work) or "float" (dequantized rows, as ref).
 	CPUPrecision string
 	Logf         func(format string, a ...any) // where backend selection and loading log (nil: nowhere)
+	// OnLoad, if not nil, learns while Load uploads weights to an
+	// accelerator how many of their bytes are there so far, out of total
+	// (a progress display; a CPU-only load maps the file and calls it
+	// never).
+	OnLoad func(done, total int64)
 	// ChatTemplate overrides the model's chat template ("llama3", "llama2"
 	// or a template text).
 	ChatTemplate string

@@ -172,7 +172,7 @@ func (s *Session) Eval(ctx context.Context, tokens []int32) ([]float32, error) {
 	if s.generating.Load() {
 		return nil, ErrBusy
 	}
-	out, err := s.eval(ctx, tokens, false, true)
+	out, err := s.eval(ctx, tokens, false, true, nil)
 	if err != nil || len(out) == 0 {
 		return nil, err
 	}
@@ -185,15 +185,17 @@ func (s *Session) EvalAll(ctx context.Context, tokens []int32) ([][]float32, err
 	if s.generating.Load() {
 		return nil, ErrBusy
 	}
-	return s.eval(ctx, tokens, true, true)
+	return s.eval(ctx, tokens, true, true, nil)
 }
 
 // eval feeds the pending token (if any) and tokens to the cache and
 // returns the logits asked for: of the last token, or of each of tokens.
 // With keep it copies the last row, so that a Generate with an empty
 // prompt can continue from it; Generate's own per-token evaluations skip
-// that copy of a vocabulary's floats.
-func (s *Session) eval(ctx context.Context, tokens []int32, all, keep bool) ([][]float32, error) {
+// that copy of a vocabulary's floats. progress, if not nil, learns after
+// each micro-batch how many of the tokens to evaluate (the pending one
+// included) are in the cache.
+func (s *Session) eval(ctx context.Context, tokens []int32, all, keep bool, progress func(done, total int)) ([][]float32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -221,7 +223,11 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all, keep bool) ([][
 	base, pending := len(s.tokens)-s.pending, s.pending
 	s.tokens = append(s.tokens, tokens...)
 	in := s.tokens[base:]
-	out, err := s.sq.eval(ctx, in, all)
+	var onBatch func(int)
+	if progress != nil {
+		onBatch = func(done int) { progress(done, len(in)) }
+	}
+	out, err := s.sq.eval(ctx, in, all, onBatch)
 	// What reached the cache is the sequence now, also after an error in a
 	// later micro-batch; a pending token that did not reach it stays
 	// pending.
@@ -356,6 +362,10 @@ type GenerateOptions struct {
 	// and that many most likely alternatives (Result.Logprobs); the
 	// sampler must report them (sample's do).
 	Logprobs int
+	// OnPrompt, if not nil, is called after each micro-batch of the
+	// prompt's evaluation with the tokens evaluated so far and their total
+	// (a progress display for long prompts).
+	OnPrompt func(done, total int)
 }
 
 // Generate evaluates prompt, then samples up to n tokens (n < 0: until the
@@ -408,7 +418,7 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 		smp.Accept(id)
 	}
 	start := time.Now()
-	logits, evaluated, err := s.start(ctx, prompt)
+	logits, evaluated, err := s.start(ctx, prompt, o.OnPrompt)
 	if err != nil {
 		return res, err
 	}
@@ -456,7 +466,7 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 			res.Stopped = StopContext
 			return res, out.flush(dec.Flush())
 		}
-		next, err := s.eval(ctx, []int32{id}, false, false)
+		next, err := s.eval(ctx, []int32{id}, false, false, nil)
 		if err != nil {
 			return res, err
 		}
@@ -474,14 +484,15 @@ func isNilSampler(smp Sampler) bool {
 // start evaluates the prompt (after a pending token) and returns the
 // logits to sample from and how many tokens it evaluated. An empty prompt
 // continues the sequence: from the pending token, from the logits the
-// last evaluation left, or by evaluating the last token again.
-func (s *Session) start(ctx context.Context, prompt []int32) ([]float32, int, error) {
+// last evaluation left, or by evaluating the last token again. progress
+// is GenerateOptions.OnPrompt.
+func (s *Session) start(ctx context.Context, prompt []int32, progress func(done, total int)) ([]float32, int, error) {
 	s.mu.Lock()
 	pending, last, n := s.pending, s.last, len(s.tokens)
 	s.mu.Unlock()
 	switch {
 	case len(prompt) > 0 || pending > 0:
-		out, err := s.eval(ctx, prompt, false, false)
+		out, err := s.eval(ctx, prompt, false, false, progress)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -499,7 +510,7 @@ func (s *Session) start(ctx context.Context, prompt []int32) ([]float32, int, er
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := s.eval(ctx, []int32{tok}, false, false)
+	out, err := s.eval(ctx, []int32{tok}, false, false, nil)
 	if err != nil {
 		return nil, 0, err
 	}

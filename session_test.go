@@ -130,3 +130,24 @@ func TestGenerateCancelled(t *testing.T) {
 		t.Errorf("err %v, stopped %q, %d tokens", err, res.Stopped, len(res.Tokens))
 	}
 }
+
+// GenerateOptions.OnPrompt hears after every micro-batch of the prompt
+// how many of its tokens are in the cache, on the reference engine and the
+// CPU backend alike.
+func TestGenerateOnPrompt(t *testing.T) {
+	for _, backend := range []string{"ref", "cpu"} {
+		m := loadTiny(t, ocelot.Options{NCtx: 64, NBatch: 8, NUbatch: 3, Backend: backend})
+		prompt := []int32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+		var calls [][2]int
+		_, err := newSession(t, m).GenerateWith(context.Background(), prompt, ocelot.GenerateOptions{MaxTokens: 2,
+			OnPrompt: func(done, total int) { calls = append(calls, [2]int{done, total}) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// n_batch 8 then n_ubatch 3: micro-batches 3, 3, 2 | 3.
+		want := [][2]int{{3, 11}, {6, 11}, {8, 11}, {11, 11}}
+		if !slices.Equal(calls, want) {
+			t.Errorf("%s: OnPrompt calls %v, want %v", backend, calls, want)
+		}
+	}
+}

@@ -174,7 +174,14 @@ func trainContext(path string) (int, error) {
 
 // options are the flags as ocelot.Options.
 func (e *engineFlags) options(stderr io.Writer) ocelot.Options {
+	up := newProgress(stderr, e.quiet, "uploading weights")
+	up.bytesUnits = true
 	return ocelot.Options{
+		OnLoad: func(done, total int64) {
+			if up.update(done, total); done == total {
+				up.done()
+			}
+		},
 		NCtx: e.nCtx, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,
 		TypeK: e.ctk, TypeV: e.ctv, Backend: e.backend, ChatTemplate: e.chatTmpl,
 		Device: e.device, NoKVOffload: e.nkvo, Profile: e.profile, CPUPrecision: e.cpuPrecision,

@@ -70,7 +70,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return runChat(ctx, m, &s, chatSettings{n: *n, system: *system, first: first, stop: reverse}, os.Stdin, stdout, stderr)
+		return runChat(ctx, m, &s, chatSettings{n: *n, system: *system, first: first, stop: reverse, quiet: e.quiet}, os.Stdin, stdout, stderr)
 	}
 	smp, err := s.sampler(m)
 	if err != nil {
@@ -92,17 +92,35 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sess.Close()
-	if !*asJSON {
-		fmt.Fprint(stdout, text)
+	// The prompt's text is echoed once its evaluation is done, after the
+	// progress line (on a terminal, for long prompts) is erased.
+	echoed := *asJSON
+	echo := func() {
+		if !echoed {
+			echoed = true
+			fmt.Fprint(stdout, text)
+		}
 	}
+	pp := newProgress(stderr, e.quiet, "prompt")
+	pp.unit = "tokens"
 	res, err := sess.GenerateWith(ctx, prompt, ocelot.GenerateOptions{Sampler: smp, MaxTokens: max(*n, 0), Stop: reverse,
+		OnPrompt: func(done, total int) {
+			pp.update(int64(done), int64(total))
+			if done == total {
+				pp.done()
+				echo()
+			}
+		},
 		OnToken: func(_ int32, piece string) error {
+			echo()
 			if !*asJSON {
 				_, err := io.WriteString(stdout, piece)
 				return err
 			}
 			return nil
 		}})
+	pp.done()
+	echo()
 	if res.Stopped == ocelot.StopCancelled {
 		// Ctrl-C: what was made, the report, and the exit status of an
 		// interrupted program.
@@ -171,6 +189,7 @@ type chatSettings struct {
 	n             int
 	system, first string
 	stop          []string
+	quiet         bool // -q: no progress lines
 }
 
 // runChat is an interactive chat: each line read is a user turn (the
@@ -240,7 +259,14 @@ func runChat(ctx context.Context, m *ocelot.Model, s *samplerFlags, cs chatSetti
 		}
 		// A reply of its own context: Ctrl-C (which cancels ctx) stops it,
 		// and the chat goes on with a fresh signal context.
+		pp := newProgress(stderr, cs.quiet, "prompt")
+		pp.unit = "tokens"
 		res, err := sess.GenerateWith(ctx, rest, ocelot.GenerateOptions{Sampler: smp, MaxTokens: max(cs.n, 0), Stop: cs.stop,
+			OnPrompt: func(done, total int) {
+				if pp.update(int64(done), int64(total)); done == total {
+					pp.done()
+				}
+			},
 			OnToken: func(_ int32, piece string) error {
 				_, err := io.WriteString(stdout, piece)
 				return err
