@@ -30,6 +30,9 @@ type Options struct {
 	// BPE vocabulary is used.
 	VocabPath string
 	Threads   int // goroutines that make weights: 0 (GOMAXPROCS) or 1..MaxThreads
+	// Progress, if not nil, learns after each tensor is written how many
+	// of the file's tensors are done (a progress display).
+	Progress func(done, total int)
 }
 
 // DefaultOptions returns the options of a model like llama.cpp's Q4_0
@@ -219,6 +222,16 @@ func Generate(path string, opt Options) error {
 			fill = func(out io.Writer) error { return fillFast(out, t, seed, pools.get(t.typ, t.std, opt.Seed)) }
 		default:
 			fill = func(out io.Writer) error { return fillRandom(out, t, seed, opt.Threads) }
+		}
+		if opt.Progress != nil {
+			mk, done := fill, i+1
+			fill = func(out io.Writer) error {
+				err := mk(out)
+				if err == nil {
+					opt.Progress(done, len(plans))
+				}
+				return err
+			}
 		}
 		if err := w.AddTensor(t.name, t.typ, t.shape, fill); err != nil {
 			return fmt.Errorf("synth: %w", err)

@@ -217,3 +217,33 @@ func TestBuiltinVocabStable(t *testing.T) {
 		t.Fatalf("only %d merges learned from the corpus", len(v.Merges))
 	}
 }
+
+// Options.Progress hears of every tensor written, in order, up to all of
+// them.
+func TestGenerateProgress(t *testing.T) {
+	p, err := PresetByName("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := DefaultOptions(p)
+	var calls []int
+	total := 0
+	opt.Progress = func(done, n int) { calls, total = append(calls, done), n }
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	if err := Generate(path, opt); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if total != len(f.Tensors) || len(calls) != total {
+		t.Fatalf("%d calls of total %d for %d tensors", len(calls), total, len(f.Tensors))
+	}
+	for i, c := range calls {
+		if c != i+1 {
+			t.Fatalf("calls %v: not 1, 2, ...", calls)
+		}
+	}
+}

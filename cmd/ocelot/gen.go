@@ -65,7 +65,12 @@ func runGen(args []string, stdout, stderr io.Writer) error {
 		return usagef("%v", err)
 	}
 	start := time.Now()
-	if err := synth.Generate(*out, o); err != nil {
+	pg := newProgress(stderr, false, "generating "+*out)
+	pg.unit = "tensors"
+	o.Progress = func(done, total int) { pg.update(int64(done), int64(total)) }
+	err = synth.Generate(*out, o)
+	pg.done()
+	if err != nil {
 		return err
 	}
 	st, err := os.Stat(*out)
