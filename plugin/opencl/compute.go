@@ -246,11 +246,11 @@ func (b *Backend) supportsFused(n *graph.Tensor) bool {
 	case graph.FuseMulMatSwiGLU:
 		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
 	case graph.FuseNormQKV:
-		// The attention block's start for one token into f32 or f16
-		// caches: what the two fusions it joins take.
+		// The attention block's start for one token: what the two
+		// fusions it joins take, K and V caches of one type.
 		rq, sk, sv := p[5], p[7], p[8]
 		kt, vt := sk.Src[1].Storage().Type, sv.Src[1].Storage().Type
-		return kt == vt && (kt == quant.F16 || kt == quant.F32) && rq.Rows() == 1 &&
+		return kt == vt && rq.Rows() == 1 &&
 			b.supportsFused(&graph.Tensor{Op: graph.OpFused, Fusion: graph.FuseNormMulMat3, Parts: p[:5]}) &&
 			b.supportsFused(&graph.Tensor{Op: graph.OpFused, Fusion: graph.FuseRopeQKV, Parts: p[5:]})
 	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
@@ -546,8 +546,16 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []
 		}
 		kc, vc := r[2], r[3]
 		name = "mul_mw3nr_" + kernelSuffix(kc.typ)
+		if kc.typ == quant.Q8_0 || kc.typ == quant.Q4_0 {
+			// A work-group of 32 rows writes whole cache blocks.
+			g = 32 / mwR
+			k := b.kernels[name]
+			if k == nil || k.maxWG < 32*g || b.info.MaxWorkGroup < 32*g || ms[0]%32 != 0 || ms[1]%32 != 0 || ms[2]%32 != 0 {
+				return false, nil
+			}
+		}
 		args = append(args, rq.Src[1].I32s[0], tab, uint64(0), uint32(rq.Param.HeadDim), r[0].mem, r[0].off[0], r[1].mem, r[1].off[0],
-			uint32(sk.Src[2].I32s[0]), kc.mem, kc.off[0], uint32(sv.Src[2].I32s[0]), vc.mem, vc.off[0])
+			uint32(sk.Src[2].I32s[0]), kc.mem, kc.off[0], kc.off[1], uint32(sv.Src[2].I32s[0]), vc.mem, vc.off[0], vc.off[1])
 	}
 	args = append(args, localMem(4*32*mwR*g), localMem(16*256*b.env.mwB))
 	return true, b.launch(name, [2]int{32, (ms[0] + ms[1] + ms[2]) / mwR}, [2]int{32, g}, args...)

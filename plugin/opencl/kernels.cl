@@ -680,6 +680,58 @@ FN float rope_angle(int pos, float2 f, float* c) {
 }
 
 // ---------------------------------------------------------------------------
+// Cache blocks, written by SET_ROWS and by the fused decode products.
+
+// quantize_block writes the 32 values x (private) as block blk of a cache
+// of type T in the device layout.
+FN void quantize_block(const int T, const float* x, global uchar* cb, ulong o0, ulong o1, size_t blk) {
+	if (T == T_F32) {
+		global float* d = GP(float, cb, o0) + blk * 32u;
+		for (int j = 0; j < 32; j++) {
+			d[j] = x[j];
+		}
+	} else if (T == T_F16) {
+		global ushort* d = GP(ushort, cb, o0) + blk * 32u;
+		for (int j = 0; j < 32; j++) {
+			d[j] = f2h(x[j]);
+		}
+	} else if (T == T_Q8_0) {
+		float amax = 0.0f;
+		for (int j = 0; j < 32; j++) {
+			float a = fabs(x[j]);
+			if (!(amax > a)) {
+				amax = a;
+			}
+		}
+		float d = div_rn(amax, 127.0f);
+		float id = d != 0.0f ? div_rn(1.0f, d) : 0.0f;
+		GP(ushort, cb, o1)[blk] = f2h(d);
+		global char* q = GP(char, cb, o0) + blk * 32u;
+		for (int j = 0; j < 32; j++) {
+			q[j] = (char)(int)round(mul_rn(x[j], id));
+		}
+	} else if (T == T_Q4_0) {
+		float amax = 0.0f, vmax = 0.0f;
+		for (int j = 0; j < 32; j++) {
+			float a = fabs(x[j]);
+			if (amax < a) {
+				amax = a;
+				vmax = x[j];
+			}
+		}
+		float d = div_rn(vmax, -8.0f);
+		float id = d != 0.0f ? div_rn(1.0f, d) : 0.0f;
+		GP(ushort, cb, o1)[blk] = f2h(d);
+		global uchar* q = cb + o0 + blk * 16u;
+		for (int j = 0; j < 16; j++) {
+			int q0 = min(15, (int)(char)(int)add_rn(mul_rn(x[j], id), 8.5f));
+			int q1 = min(15, (int)(char)(int)add_rn(mul_rn(x[16 + j], id), 8.5f));
+			q[j] = (uchar)(((uint)q0 | ((uint)q1 << 4)) & 0xffu);
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
 // MUL_MAT, decode (one token), row-group form: 32 work-items (one warp on
 // NVIDIA) share MW_R = 2 weight rows, reading whole blocks (Q4_0: 16
 // bytes of quants and the scale per work-item, block and row) so that many
@@ -955,14 +1007,15 @@ FN void mw_store_pair(const int T, global uchar* cb, ulong o0, size_t i, float a
 // SET_ROWS(K) and SET_ROWS(V) for one token at position pos: a row group
 // holds whole pairs of rows, which is all the rotation needs, and writes
 // the rotated Q and K rows (to qr and kr), then K's and V's rows into
-// cells kcell and vcell of caches of type T (f32 or f16).
+// cells kcell and vcell of caches of type T (f32, f16, or q8_0 and q4_0
+// with 32 rows per work-group: see below).
 FN void mw3(const int T, global const uchar* wa, ulong a0, ulong a1, global const uchar* wb, ulong b0, ulong b1,
 		global const uchar* wc, ulong c0, ulong c1, global const uchar* xb, ulong xo,
 		global uchar* ya, ulong yao, global uchar* yb, ulong ybo, global uchar* yc, ulong yco,
 		uint K, uint Ma, uint Mb, uint Mc, int norm, global const uchar* nwb, ulong nwo, global uchar* nyb, ulong nyo,
 		global uchar* nzb, ulong nzo, float eps, int rope, int pos, global const uchar* fb, ulong fo, uint HD,
-		global uchar* qrb, ulong qro, global uchar* krb, ulong kro, uint kcell, global uchar* kcache, ulong k0,
-		uint vcell, global uchar* vcache, ulong v0, local float* red, local float4* xs) {
+		global uchar* qrb, ulong qro, global uchar* krb, ulong kro, uint kcell, global uchar* kcache, ulong k0, ulong k1,
+		uint vcell, global uchar* vcache, ulong v0, ulong v1, local float* red, local float4* xs) {
 	global const float4* x = GP(const float4, xb, xo);
 	global const float4* nw = GP(const float4, nwb, nwo);
 	float rs = 1.0f;
@@ -987,27 +1040,51 @@ FN void mw3(const int T, global const uchar* wa, ulong a0, ulong a1, global cons
 	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
 	mw_q4_0(q, d, r0, q, d, r0 + MW_H, nv, K / 32u, x, nw, rs, norm, acc, red, xs);
 	mw_store(acc, r0, M, y, yo, y, yo, y, yo, 0u);
-	if (!rope || get_local_id(0) != 0u) {
+	if (!rope) {
 		return;
 	}
-	for (uint r = 0; r < (uint)MW_R; r += 2u) {
-		uint row = r0 + r;
-		if (row + 1u >= M) {
-			break;
+	// Quantized caches: the work-group's 32 rows (one block: 16 row
+	// groups, all of Q, K or V, since Ma, Mb and Mc are multiples of 32)
+	// meet in local memory and one work-item quantizes them.
+	const bool qc = T == T_Q8_0 || T == T_Q4_0;
+	if (get_local_id(0) == 0u) {
+		for (uint r = 0; r < (uint)MW_R; r += 2u) {
+			uint row = r0 + r;
+			if (row + 1u >= M) {
+				break;
+			}
+			float a = acc[r], b = acc[r + 1u];
+			if (sel < 2) {
+				float c, s = rope_angle(pos, GP(const float2, fb, fo)[(row / 2u) % (HD / 2u)], &c);
+				float ra = a * c - b * s, rb = a * s + b * c;
+				global float* yr = sel == 0 ? GP(float, qrb, qro) : GP(float, krb, kro);
+				yr[row] = ra;
+				yr[row + 1u] = rb;
+				a = ra, b = rb;
+			}
+			if (qc) {
+				red[row % 32u] = a;
+				red[row % 32u + 1u] = b;
+			} else if (sel == 1) {
+				mw_store_pair(T, kcache, k0, (size_t)kcell * M + row, a, b);
+			} else if (sel == 2) {
+				mw_store_pair(T, vcache, v0, (size_t)vcell * M + row, a, b);
+			}
 		}
-		float a = acc[r], b = acc[r + 1u];
-		if (sel < 2) {
-			float c, s = rope_angle(pos, GP(const float2, fb, fo)[(row / 2u) % (HD / 2u)], &c);
-			float ra = a * c - b * s, rb = a * s + b * c;
-			global float* yr = sel == 0 ? GP(float, qrb, qro) : GP(float, krb, kro);
-			yr[row] = ra;
-			yr[row + 1u] = rb;
-			a = ra, b = rb;
-		}
-		if (sel == 1) {
-			mw_store_pair(T, kcache, k0, (size_t)kcell * M + row, a, b);
-		} else if (sel == 2) {
-			mw_store_pair(T, vcache, v0, (size_t)vcell * M + row, a, b);
+	}
+	if (qc) {
+		barrier(CLK_LOCAL_MEM_FENCE);
+		if (get_local_id(0) == 0u && get_local_id(1) == 0u && sel > 0 && r0 < M) {
+			float v[32];
+			for (int j = 0; j < 32; j++) {
+				v[j] = red[j];
+			}
+			size_t blk = (size_t)(sel == 1 ? kcell : vcell) * (M / 32u) + r0 / 32u;
+			if (sel == 1) {
+				quantize_block(T, v, kcache, k0, k1, blk);
+			} else {
+				quantize_block(T, v, vcache, v0, v1, blk);
+			}
 		}
 	}
 }
@@ -1016,9 +1093,9 @@ FN void mw3(const int T, global const uchar* wa, ulong a0, ulong a1, global cons
 #define MW3_PASS wa, a0, a1, wb, b0, b1, wc, c0, c1, xb, xo, ya, yao, yb, ybo, yc, yco, K, Ma, Mb, Mc
 #define MWN_ARGS global const uchar *nwb, ulong nwo, global uchar *nyb, ulong nyo, global uchar *nzb, ulong nzo, float eps
 #define MWN_PASS nwb, nwo, nyb, nyo, nzb, nzo, eps
-#define MWR_ARGS int pos, global const uchar *fb, ulong fo, uint HD, global uchar *qrb, ulong qro, global uchar *krb, ulong kro, uint kcell, global uchar *kcache, ulong k0, uint vcell, global uchar *vcache, ulong v0
-#define MWR_PASS pos, fb, fo, HD, qrb, qro, krb, kro, kcell, kcache, k0, vcell, vcache, v0
-#define MWR_NONE 0, xb, 0, 2u, ya, 0, ya, 0, 0u, ya, 0, 0u, ya, 0
+#define MWR_ARGS int pos, global const uchar *fb, ulong fo, uint HD, global uchar *qrb, ulong qro, global uchar *krb, ulong kro, uint kcell, global uchar *kcache, ulong k0, ulong k1, uint vcell, global uchar *vcache, ulong v0, ulong v1
+#define MWR_PASS pos, fb, fo, HD, qrb, qro, krb, kro, kcell, kcache, k0, k1, vcell, vcache, v0, v1
+#define MWR_NONE 0, xb, 0, 2u, ya, 0, ya, 0, 0u, ya, 0, 0, 0u, ya, 0, 0
 
 kernel void mul_mw3_q4_0(MW3_ARGS, local float* red, local float4* xs) {
 	mw3(T_F32, MW3_PASS, 0, xb, xo, ya, yao, ya, yao, 0.0f, 0, MWR_NONE, red, xs);
@@ -1038,6 +1115,16 @@ kernel void mul_mw3nr_f32(MW3_ARGS, MWN_ARGS, MWR_ARGS, local float* red, local 
 
 kernel void mul_mw3nr_f16(MW3_ARGS, MWN_ARGS, MWR_ARGS, local float* red, local float4* xs) {
 	mw3(T_F16, MW3_PASS, 1, MWN_PASS, 1, MWR_PASS, red, xs);
+}
+
+// mul_mw3nr_{q8_0,q4_0} run with 16 row groups per work-group (32 rows,
+// one cache block), local size (32, 16).
+kernel void mul_mw3nr_q8_0(MW3_ARGS, MWN_ARGS, MWR_ARGS, local float* red, local float4* xs) {
+	mw3(T_Q8_0, MW3_PASS, 1, MWN_PASS, 1, MWR_PASS, red, xs);
+}
+
+kernel void mul_mw3nr_q4_0(MW3_ARGS, MWN_ARGS, MWR_ARGS, local float* red, local float4* xs) {
+	mw3(T_Q4_0, MW3_PASS, 1, MWN_PASS, 1, MWR_PASS, red, xs);
 }
 
 // mw_swiglu computes MW_H rows from j of the FFN's gate and of its up
@@ -1287,54 +1374,7 @@ kernel void rope_f32(global const uchar* xb, ulong xo, global uchar* yb, ulong y
 // ---------------------------------------------------------------------------
 // SET_ROWS: quantize rows into cache cells, bit-identical to quant.Quantize.
 
-// quantize_block writes the 32 values x (private) as block blk of a cache
-// of type T in the device layout.
-FN void quantize_block(const int T, const float* x, global uchar* cb, ulong o0, ulong o1, size_t blk) {
-	if (T == T_F32) {
-		global float* d = GP(float, cb, o0) + blk * 32u;
-		for (int j = 0; j < 32; j++) {
-			d[j] = x[j];
-		}
-	} else if (T == T_F16) {
-		global ushort* d = GP(ushort, cb, o0) + blk * 32u;
-		for (int j = 0; j < 32; j++) {
-			d[j] = f2h(x[j]);
-		}
-	} else if (T == T_Q8_0) {
-		float amax = 0.0f;
-		for (int j = 0; j < 32; j++) {
-			float a = fabs(x[j]);
-			if (!(amax > a)) {
-				amax = a;
-			}
-		}
-		float d = div_rn(amax, 127.0f);
-		float id = d != 0.0f ? div_rn(1.0f, d) : 0.0f;
-		GP(ushort, cb, o1)[blk] = f2h(d);
-		global char* q = GP(char, cb, o0) + blk * 32u;
-		for (int j = 0; j < 32; j++) {
-			q[j] = (char)(int)round(mul_rn(x[j], id));
-		}
-	} else if (T == T_Q4_0) {
-		float amax = 0.0f, vmax = 0.0f;
-		for (int j = 0; j < 32; j++) {
-			float a = fabs(x[j]);
-			if (amax < a) {
-				amax = a;
-				vmax = x[j];
-			}
-		}
-		float d = div_rn(vmax, -8.0f);
-		float id = d != 0.0f ? div_rn(1.0f, d) : 0.0f;
-		GP(ushort, cb, o1)[blk] = f2h(d);
-		global uchar* q = cb + o0 + blk * 16u;
-		for (int j = 0; j < 16; j++) {
-			int q0 = min(15, (int)(char)(int)add_rn(mul_rn(x[j], id), 8.5f));
-			int q1 = min(15, (int)(char)(int)add_rn(mul_rn(x[16 + j], id), 8.5f));
-			q[j] = (uchar)(((uint)q0 | ((uint)q1 << 4)) & 0xffu);
-		}
-	}
-}
+// (quantize_block is above, with the row-group GEMV that also uses it.)
 
 // set_rows for float caches: one work-item per element (any width).
 // Global size (W, n).

@@ -714,8 +714,7 @@ func TestFusedSequences(t *testing.T) {
 // RMS_NORM, MUL, the Q, K and V products, ROPE(Q), ROPE(K), SET_ROWS(K),
 // SET_ROWS(V), then the ATTENTION that reads the caches — fused and op by
 // op, for every KV type, and compares every output and the caches'
-// contents. f32 and f16 caches run it as one kernel (mul_mw3nr_*), the
-// quantized ones as two (mul_mw3n_q4_0, rope_qkv_*).
+// contents: one kernel (mul_mw3nr_*) writes them all.
 func TestFusedAttentionInput(t *testing.T) {
 	b := testBackend(t)
 	if !b.tune.mw || !b.tune.fuse {
@@ -793,10 +792,7 @@ func TestFusedAttentionInput(t *testing.T) {
 			logNMSE(t, label, checkNMSE(t, label, w, got[name], 1e-10))
 		}
 		kernel := slotKey{"attn_norm", "mul_mw3nr_" + kernelSuffix(kv)}
-		if kv == quant.Q8_0 || kv == quant.Q4_0 {
-			kernel = slotKey{"attn_norm", "mul_mw3n_q4_0"}
-		}
-		if !ran[kernel] || len(ran) > 4 {
+		if !ran[kernel] || len(ran) != 2 {
 			t.Errorf("kv=%s: kernels %v ran, want %s and the attention", kv, ran, kernel.kernel)
 		}
 	}

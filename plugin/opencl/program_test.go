@@ -55,28 +55,38 @@ func TestHostDefined(t *testing.T) {
 }
 
 func TestReadSwitches(t *testing.T) {
-	for _, k := range []string{"MW", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MV_LANES", "MV_THREADS", "DEFINES"} {
+	for _, k := range []string{"MW", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "DEFINES"} {
 		t.Setenv("OCELOT_OPENCL_"+k, "")
 	}
 	e, err := readSwitches()
-	if err != nil || e != (switches{mw: true, attnTiled: true, attnSplit: true, mqBN: 128}) {
+	if err != nil || e != (switches{mw: true, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups}) {
 		t.Fatalf("defaults: %+v, %v", e, err)
 	}
 	t.Setenv("OCELOT_OPENCL_MW", "0")
 	t.Setenv("OCELOT_OPENCL_ATTN_TILED", "0")
 	t.Setenv("OCELOT_OPENCL_ATTN_SPLIT", "0")
 	t.Setenv("OCELOT_OPENCL_MQ_BN", "64")
+	t.Setenv("OCELOT_OPENCL_MW_B", "4")
+	t.Setenv("OCELOT_OPENCL_MW_G", "16")
 	t.Setenv("OCELOT_OPENCL_MV_LANES", "48")
 	t.Setenv("OCELOT_OPENCL_MV_THREADS", "1000")
 	t.Setenv("OCELOT_OPENCL_DEFINES", "-DX=1")
 	e, err = readSwitches()
-	if err != nil || e != (switches{mqBN: 64, mvLanes: 32, mvPerCU: 1000, defines: "-DX=1"}) {
+	if err != nil || e != (switches{mqBN: 64, mwB: 4, mwGroups: 16, mvLanes: 32, mvPerCU: 1000, defines: "-DX=1"}) {
 		t.Fatalf("set: %+v, %v", e, err)
 	}
 	for _, bad := range []string{"12", "136", "0", "x"} {
 		t.Setenv("OCELOT_OPENCL_MQ_BN", bad)
 		if e, _ := readSwitches(); e.mqBN != 128 {
 			t.Errorf("OCELOT_OPENCL_MQ_BN=%s: mqBN %d, want the default 128", bad, e.mqBN)
+		}
+	}
+	t.Setenv("OCELOT_OPENCL_MQ_BN", "")
+	for _, bad := range []string{"3", "0", "x"} {
+		t.Setenv("OCELOT_OPENCL_MW_B", bad)
+		t.Setenv("OCELOT_OPENCL_MW_G", bad+"00")
+		if e, _ := readSwitches(); e.mwB != mwB || e.mwGroups != mwGroups {
+			t.Errorf("OCELOT_OPENCL_MW_B=%s, MW_G=%s00: %d, %d, want the defaults", bad, bad, e.mwB, e.mwGroups)
 		}
 	}
 	t.Setenv("OCELOT_OPENCL_DEFINES", "-DMV_R=8")
