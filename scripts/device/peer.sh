@@ -60,51 +60,90 @@ log generate models
 [ -f $M/8b.gguf ] || "$B" gen --preset 8b --fast -o $M/8b.gguf >/dev/null
 dev=$("$B" devices --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print([x["index"] for x in d if x["type"]=="GPU"][0])')
 
-for m in 1b 8b; do
-	log "$m llama.cpp CUDA"
-	timeout 240 $LB -m $M/$m.gguf -p 512 -n 128 -r 3 -fa 0,1 -ngl 99 -o json >"$R/llama-$m.json" 2>"$R/llama-$m.err"
-	pack
-	for side in b a; do
-		bin=$B
-		[ $side = a ] && bin=$A
-		[ -x "$bin" ] || continue
-		log "$m ocelot $side"
-		timeout 240 "$bin" bench -m $M/$m.gguf -p 512 -n 128 -ngl 99 -r 3 -o json --backend opencl --device "$dev" \
-			>"$R/ocelot-$m-$side.json" 2>"$R/ocelot-$m-$side.err"
+# PEER_WAIT names a file to wait for (up to 10 minutes) before timing
+# anything: work that shares the machine (a training run during the
+# build, say) is done by then.
+if [ -n "${PEER_WAIT:-}" ]; then
+	log "wait for $PEER_WAIT"
+	for _ in $(seq 600); do [ -e "$PEER_WAIT" ] && break; sleep 1; done
+fi
+parts=${PEER_PARTS:-main kv analysis start profile}
+has() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
+ocelot() { # name, timeout, args...
+	local name=$1 t=$2
+	shift 2
+	timeout "$t" "$B" bench "$@" --backend opencl --device "$dev" -o json >"$R/ocelot-$name.json" 2>"$R/ocelot-$name.err"
+}
+if has main; then
+	for m in 1b 8b; do
+		log "$m llama.cpp CUDA"
+		timeout 240 $LB -m $M/$m.gguf -p 512 -n 128 -r 3 -fa 0,1 -ngl 99 -o json >"$R/llama-$m.json" 2>"$R/llama-$m.err"
+		pack
+		for side in b a; do
+			bin=$B
+			[ $side = a ] && bin=$A
+			[ -x "$bin" ] || continue
+			log "$m ocelot $side"
+			timeout 240 "$bin" bench -m $M/$m.gguf -p 512 -n 128 -ngl 99 -r 3 -o json --backend opencl --device "$dev" \
+				>"$R/ocelot-$m-$side.json" 2>"$R/ocelot-$m-$side.err"
+			pack
+		done
+	done
+fi
+if has kv; then
+	# Quantized KV caches: ocelot's against its own f16 (goal: within
+	# 10%), and llama.cpp's with flash attention.
+	for m in 1b 8b; do
+		log "$m KV q8_0, q4_0"
+		for kv in q8_0 q4_0; do
+			ocelot "$m-kv-$kv" 200 -m $M/$m.gguf -p 512 -n 128 -ngl 99 -r 2 -ctk $kv -ctv $kv
+			timeout 200 $LB -m $M/$m.gguf -p 512 -n 128 -r 2 -fa 1 -ngl 99 -ctk $kv -ctv $kv -o json >"$R/llama-$m-kv-$kv.json" 2>/dev/null
+		done
 		pack
 	done
-done
-# Start: load the 8b file onto the GPU and evaluate 16 tokens, warm page
-# cache, each engine twice in alternation.
-for round in 1 2; do
-	log "start round $round"
-	/usr/bin/time -f "llama %e s" $LB -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 -o csv >/dev/null 2>>"$R/start.txt"
-	/usr/bin/time -f "ocelot %e s" "$B" bench -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 --backend opencl --device "$dev" >/dev/null 2>>"$R/start.txt"
-done
-pack
-# The per-op profile of the change, decode on both shapes.
-for m in 1b 8b; do
-	timeout 120 "$B" bench -m $M/$m.gguf -p 0 -n 64 -ngl 99 -r 1 --backend opencl --device "$dev" --profile >"$R/profile-$m.txt" 2>&1
-done
-pack
+fi
+if has analysis; then
+	# The original analysis's settings: a 327-token prompt, n_batch 64,
+	# n_ubatch 8, 31 GPU layers, 8 threads; the KV cache on the device and
+	# in host memory.
+	log "analysis settings"
+	ocelot analysis 200 -m $M/8b.gguf -p 327 -n 0 -b 64 -ub 8 -ngl 31 -t 8 -nkvo 0,1 -r 2
+	timeout 200 $LB -m $M/8b.gguf -p 327 -n 0 -b 64 -ub 8 -ngl 31 -t 8 -nkvo 0,1 -r 2 -o json >"$R/llama-analysis.json" 2>/dev/null
+	pack
+fi
+if has start; then
+	# Start: load the 8b file onto the GPU and evaluate 16 tokens, warm
+	# page cache, each engine twice in alternation.
+	for round in 1 2; do
+		log "start round $round"
+		/usr/bin/time -f "llama %e s" $LB -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 -o csv >/dev/null 2>>"$R/start.txt"
+		/usr/bin/time -f "ocelot %e s" "$B" bench -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 --backend opencl --device "$dev" >/dev/null 2>>"$R/start.txt"
+	done
+	pack
+fi
+if has profile; then
+	# The per-op profile, decode on both shapes.
+	for m in 1b 8b; do
+		timeout 120 "$B" bench -m $M/$m.gguf -p 0 -n 64 -ngl 99 -r 1 --backend opencl --device "$dev" --profile >"$R/profile-$m.txt" 2>&1
+	done
+	pack
+fi
 log done
 python3 - "$R" <<'EOF'
-import json, sys, os
+import json, sys, os, glob
 R = sys.argv[1]
-for m in ("1b", "8b"):
+def rows(p):
     try:
-        for r in json.load(open(f"{R}/llama-{m}.json")):
-            t = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
-            print(f"{m} llama.cpp fa={int(r['flash_attn'])} {t} {r['avg_ts']:.1f} ± {r['stddev_ts']:.1f}")
+        return json.load(open(p))
     except Exception as e:
-        print(m, "llama.cpp:", e)
-    for side in "ba":
-        p = f"{R}/ocelot-{m}-{side}.json"
-        if os.path.exists(p):
-            try:
-                for r in json.load(open(p)):
-                    print(f"{m} ocelot-{side} {r['test']} {r['tps_mean']:.1f} ± {r['tps_std']:.1f}")
-            except Exception as e:
-                print(m, side, e)
+        print(os.path.basename(p), "unreadable:", e)
+        return []
+for p in sorted(glob.glob(f"{R}/llama-*.json")):
+    for r in rows(p):
+        t = f"pp{r['n_prompt']}" if r["n_gen"] == 0 else f"tg{r['n_gen']}"
+        print(f"{os.path.basename(p)[:-5]} fa={int(r['flash_attn'])} kv={r['type_k']} nkvo={int(r['no_kv_offload'])} {t} {r['avg_ts']:.1f} ± {r['stddev_ts']:.1f}")
+for p in sorted(glob.glob(f"{R}/ocelot-*.json")):
+    for r in rows(p):
+        print(f"{os.path.basename(p)[:-5]} kv={r['type_k']} nkvo={int(not r['kv_offload'])} {r['test']} {r['tps_mean']:.1f} ± {r['tps_std']:.1f} ({r['ms_per_token']:.2f} ms/token)")
 EOF
-cat "$R/start.txt"
+grep -v -e ggml_cuda_init -e "Device 0" -e "^bench" "$R/start.txt" 2>/dev/null
