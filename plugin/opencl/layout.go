@@ -2,6 +2,8 @@ package opencl
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/ocelot-llm/ocelot/model"
 	"github.com/ocelot-llm/ocelot/quant"
@@ -104,16 +106,54 @@ func (l layout) toDeviceChunks(raw, buf []byte, put func(off int64, b []byte) er
 		for b0 := int64(0); b0 < l.blocks; b0 += per {
 			b1 := min(b0+per, l.blocks)
 			chunk := buf[:(b1-b0)*n]
-			src := raw[b0*ts+int64(p.at):]
-			for b := int64(0); b < b1-b0; b++ {
-				copy(chunk[b*n:(b+1)*n], src[b*ts:b*ts+n])
-			}
+			gatherPart(chunk, raw[b0*ts:b1*ts], p, int(ts))
 			if err := put(l.off[i]+b0*n, chunk); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// gatherMin is the fewest bytes gatherPart hands to one goroutine.
+const gatherMin = 256 << 10
+
+// gatherPart copies part p of each ts-byte block of src into dst, densely
+// (dst holds len(src)/ts parts). Loading a model runs it over every byte
+// of the quantized weights, so it moves the common part sizes as fixed
+// arrays instead of a copy call per block, and splits big chunks over the
+// cores.
+func gatherPart(dst, src []byte, p part, ts int) {
+	count := len(src) / ts
+	if workers := min(runtime.GOMAXPROCS(0), count*p.n/gatherMin); workers > 1 {
+		var wg sync.WaitGroup
+		per := (count + workers - 1) / workers
+		for b0 := 0; b0 < count; b0 += per {
+			b1 := min(b0+per, count)
+			wg.Go(func() { gatherPart(dst[b0*p.n:b1*p.n], src[b0*ts:b1*ts], p, ts) })
+		}
+		wg.Wait()
+		return
+	}
+	switch p.n {
+	case 2:
+		for b := range count {
+			s := b*ts + p.at
+			dst[2*b], dst[2*b+1] = src[s], src[s+1]
+		}
+	case 16:
+		for b := range count {
+			*(*[16]byte)(dst[16*b:]) = *(*[16]byte)(src[b*ts+p.at:])
+		}
+	case 32:
+		for b := range count {
+			*(*[32]byte)(dst[32*b:]) = *(*[32]byte)(src[b*ts+p.at:])
+		}
+	default:
+		for b := range count {
+			copy(dst[b*p.n:(b+1)*p.n], src[b*ts+p.at:])
+		}
+	}
 }
 
 // fromDevice converts device-layout bytes back to ggml's layout, into raw.

@@ -90,3 +90,25 @@ func TestLayoutChunks(t *testing.T) {
 		t.Error("Q6_K with a 127-byte staging buffer: no error, want one (its largest part has 128 bytes)")
 	}
 }
+
+// BenchmarkToDevice is the host's share of uploading a split tensor: the
+// conversion of a 4096x4096 Q4_0 matrix (9 MiB) to the device layout in
+// uploadChunk pieces (put does nothing).
+func BenchmarkToDevice(b *testing.B) {
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q6_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			lay, err := newLayout(typ, [4]int{4096, 4096, 1, 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw := make([]byte, lay.size)
+			buf := make([]byte, uploadChunk)
+			b.SetBytes(lay.size)
+			for b.Loop() {
+				if err := lay.toDeviceChunks(raw, buf, func(int64, []byte) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
