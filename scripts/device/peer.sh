@@ -119,6 +119,8 @@ if has start; then
 		/usr/bin/time -f "llama %e s" $LB -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 -o csv >/dev/null 2>>"$R/start.txt"
 		/usr/bin/time -f "ocelot %e s" "$B" bench -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 --backend opencl --device "$dev" >/dev/null 2>>"$R/start.txt"
 	done
+	# Where ocelot's start goes (go tool pprof .devrun/ocelot start.pprof).
+	"$B" bench -m $M/8b.gguf -p 16 -n 0 -r 1 -ngl 99 --backend opencl --device "$dev" --cpuprofile "$R/start.pprof" >/dev/null 2>&1
 	pack
 fi
 if has profile; then
