@@ -67,7 +67,9 @@ if [ -n "${PEER_WAIT:-}" ]; then
 	log "wait for $PEER_WAIT"
 	for _ in $(seq 600); do [ -e "$PEER_WAIT" ] && break; sleep 1; done
 fi
-parts=${PEER_PARTS:-main kv analysis start profile}
+# PEER_PARTS picks what runs (default: all; kvpeer is llama.cpp with the
+# quantized caches too).
+parts=${PEER_PARTS:-main kv kvpeer analysis start profile}
 has() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
 ocelot() { # name, timeout, args...
 	local name=$1 t=$2
@@ -92,12 +94,14 @@ if has main; then
 fi
 if has kv; then
 	# Quantized KV caches: ocelot's against its own f16 (goal: within
-	# 10%), and llama.cpp's with flash attention.
+	# 10%), and (kvpeer) llama.cpp's with flash attention.
 	for m in 1b 8b; do
 		log "$m KV q8_0, q4_0"
 		for kv in q8_0 q4_0; do
 			ocelot "$m-kv-$kv" 200 -m $M/$m.gguf -p 512 -n 128 -ngl 99 -r 2 -ctk $kv -ctv $kv
-			timeout 200 $LB -m $M/$m.gguf -p 512 -n 128 -r 2 -fa 1 -ngl 99 -ctk $kv -ctv $kv -o json >"$R/llama-$m-kv-$kv.json" 2>/dev/null
+			if has kvpeer; then
+				timeout 200 $LB -m $M/$m.gguf -p 512 -n 128 -r 2 -fa 1 -ngl 99 -ctk $kv -ctv $kv -o json >"$R/llama-$m-kv-$kv.json" 2>/dev/null
+			fi
 		done
 		pack
 	done
