@@ -791,9 +791,15 @@ func TestFusedAttentionInput(t *testing.T) {
 			label := fmt.Sprintf("fused %s kv=%s", name, kv)
 			logNMSE(t, label, checkNMSE(t, label, w, got[name], 1e-10))
 		}
-		kernel := slotKey{"attn_norm", "mul_mw3nr_" + kernelSuffix(kv)}
-		if !ran[kernel] || len(ran) != 2 {
-			t.Errorf("kv=%s: kernels %v ran, want %s and the attention", kv, ran, kernel.kernel)
+		kernels := []slotKey{{"attn_norm", "mul_mw3nr_" + kernelSuffix(kv)}, {"attn", "attention"}}
+		if k := b.kernels[kernels[0].kernel]; (kv == quant.Q8_0 || kv == quant.Q4_0) && k.maxWG < 32*(32/mwR) {
+			// The device cannot run the 512 work-items that write a
+			// block (NVIDIA's limit for this kernel is lower): the two
+			// shorter fusions run instead.
+			kernels = []slotKey{{"attn_norm", "mul_mw3n_q4_0"}, {"Qrope", "rope_qkv_" + kernelSuffix(kv)}, {"attn", "attention"}}
+		}
+		if len(ran) != len(kernels) || !ran[kernels[0]] || !ran[kernels[1]] {
+			t.Errorf("kv=%s: kernels %v ran, want %v", kv, ran, kernels)
 		}
 	}
 }
