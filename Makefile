@@ -1,6 +1,7 @@
 # ocelot — build, test, demo.
 #
-#   make demo   generate a tiny model and show what ocelot does with it
+#   make demo   quantize the shipped model (trained on Go's source) and
+#               complete a Go prompt with it
 #   make test   the whole test suite (what CI runs)
 
 GO      ?= go
@@ -9,7 +10,7 @@ CACHE   := .cache/models
 TINY    := $(CACHE)/demo-tiny.gguf
 export CGO_ENABLED ?= 0
 
-.PHONY: build test demo bench conformance lint clean
+.PHONY: build test demo demo-random bench conformance lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/ocelot
@@ -24,10 +25,21 @@ $(TINY): $(wildcard synth/*.go synth/corpus/*.txt) | build
 	@mkdir -p $(CACHE)
 	$(BIN) gen --preset tiny --seed 1 -o $(TINY)
 
-# The main job on a model ocelot generates itself: evaluate a prompt with
-# the original analysis's batch settings, generate 32 tokens, and print the
-# prompt-evaluation report. (The weights are random: the text is noise.)
-demo: build $(TINY)
+# The main job, on the small model the repository ships (trained on Go's
+# own source, scripts/train and docs/MODEL.md): quantize its F16 file to
+# Q4_0, then complete a Go prompt with the original analysis's batch
+# settings and print the prompt-evaluation report.
+GOMODEL := testdata/model/ocelot-go-f16.gguf
+GOQ4    := $(CACHE)/ocelot-go-q4_0.gguf
+demo: build
+	@mkdir -p $(CACHE)
+	$(BIN) quantize $(GOMODEL) $(GOQ4) q4_0
+	$(BIN) run -m $(GOQ4) -c 512 -b 64 -ub 8 -n 64 --temp 0 -e \
+		-p 'package strings\n\n// Reverse returns s with its runes in reverse order.\nfunc Reverse(s string) string {\n'
+
+# The former demo, on random weights of a tiny shape that ocelot generates
+# itself (the text is noise).
+demo-random: build $(TINY)
 	$(BIN) info -m $(TINY)
 	$(BIN) run -m $(TINY) -c 512 -b 64 -ub 8 -n 32 --temp 0 \
 		-p "The ocelot is a wild cat of the Americas. It hunts at night, and it"

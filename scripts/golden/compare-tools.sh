@@ -15,6 +15,9 @@
 # g++) and npm; the first run builds the two tools into
 # .cache/llama-tools (about 15 minutes on 2 cores), later runs reuse them.
 # Usage: scripts/golden/compare-tools.sh   (exit status 1 on a failed check)
+# MODEL=F16.gguf TEXT=FILE CTX=N CHUNKS=N compare another parent (the
+# shipped model: MODEL=testdata/model/ocelot-go-f16.gguf with the
+# held-out Go text of scripts/train) on another text.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -46,8 +49,18 @@ check() { # what, ok (0/1)
 	if [ "$2" = 1 ]; then echo "PASS $1"; else echo "FAIL $1"; fail=1; fi
 }
 
-[ -f "$W/f16.gguf" ] || "$O" gen --preset small --type f16 --output-type f16 --seed 3 -o "$W/f16.gguf" >/dev/null
-cat README.md DEVELOPERS.md docs/*.md >"$W/text.txt"
+if [ -n "${MODEL:-}" ]; then
+	cp "$MODEL" "$W/f16.gguf"
+else
+	"$O" gen --preset small --type f16 --output-type f16 --seed 3 -o "$W/f16.gguf" >/dev/null
+fi
+if [ -n "${TEXT:-}" ]; then
+	cp "$TEXT" "$W/text.txt"
+else
+	cat README.md DEVELOPERS.md docs/*.md >"$W/text.txt"
+fi
+ctx=${CTX:-128}
+chunks=${CHUNKS:-16}
 
 for t in q8_0 q4_0; do
 	"$O" quantize "$W/f16.gguf" "$W/ocelot-$t.gguf" $t >"$W/quantize-ocelot-$t.log" 2>&1
@@ -58,8 +71,8 @@ done
 
 ppl() { sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' "$1" | tail -1; }
 for m in f16 ocelot-q8_0 ocelot-q4_0; do
-	"$O" perplexity -m "$W/$m.gguf" -f "$W/text.txt" -c 128 -b 128 --chunks 16 --backend cpu >"$W/ppl-ocelot-$m.log" 2>&1
-	"$LP" -m "$W/$m.gguf" -f "$W/text.txt" -c 128 -b 128 --chunks 16 -t "$(nproc)" >"$W/ppl-llama-$m.log" 2>&1 || true
+	"$O" perplexity -m "$W/$m.gguf" -f "$W/text.txt" -c $ctx -b $ctx --chunks $chunks --backend cpu >"$W/ppl-ocelot-$m.log" 2>&1
+	"$LP" -m "$W/$m.gguf" -f "$W/text.txt" -c $ctx -b $ctx --chunks $chunks -t "$(nproc)" >"$W/ppl-llama-$m.log" 2>&1 || true
 	a=$(ppl "$W/ppl-ocelot-$m.log")
 	b=$(ppl "$W/ppl-llama-$m.log")
 	if [ -z "$b" ]; then
@@ -68,6 +81,6 @@ for m in f16 ocelot-q8_0 ocelot-q4_0; do
 	fi
 	[ "$m" = f16 ] || check "llama.cpp loads ocelot's $m" 1
 	ok=$(awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; print (d <= 0.01 * b) ? 1 : 0 }')
-	check "perplexity $m: ocelot $a, llama.cpp $b (within 1%)" "$ok"
+	check "perplexity $m (-c $ctx, $chunks chunks): ocelot $a, llama.cpp $b (within 1%)" "$ok"
 done
 exit $fail
