@@ -3,9 +3,11 @@ package ocelot_test
 // Fidelity to llama.cpp (issue 4). testdata/golden/*.json hold what
 // llama.cpp's CPU implementation (node-llama-cpp 3.21.1's prebuilt
 // libraries, llama.cpp v0.4.0) says about ocelot's synthetic tiny and small
-// models (and an all-f32 tiny model): llama.cpp's token ids for eight
-// prompts, its top-10 next-token probabilities at every position
-// (teacher-forced) and its 32-token greedy continuations.
+// models (and an all-f32 tiny model), and about the shipped trained model
+// (trained-f16.json, six Go prompts; its Q4_0 quantization is checked in
+// cmd/ocelot, which can quantize): llama.cpp's token ids for the prompts,
+// its top-10 next-token probabilities at every position (teacher-forced)
+// and its 32-token greedy continuations.
 // scripts/golden/make-goldens.sh writes them; this test needs no node.
 // OCELOT_GOLDEN_DIR points it at other golden files (experiments), and
 // OCELOT_GOLDEN_EMULATE=1 adds a diagnostic to its log. docs/CONFORMANCE.md
@@ -108,6 +110,13 @@ func goldenLimitsFor(g *goldenFile) goldenLimits {
 	n := len(g.Prompts)
 	float := func(t string) bool { return t == "f32" || t == "f16" || t == "bf16" }
 	switch {
+	case strings.HasPrefix(g.Model.Preset, "trained"):
+		// The trained model (issue 21): its distributions are peaked, so
+		// the issue's tighter goals hold — top-1 on ≥ 99.5% of positions,
+		// every greedy continuation identical. Measured: 218/219 =
+		// 99.54%, the one disagreement at a margin of 0.0005, max top-5
+		// Δp 0.0014, greedy 6/6.
+		return goldenLimits{minTop1: 0.995, maxTieMargin: 0.01, maxTop5Diff: 0.01, minGreedy: n}
 	case g.Model.Type == "f32" && g.Model.OutputType == "f32" && g.Settings.KVType == "f32" && g.Settings.FlashAttn == "off":
 		// Measured: 372/372, max top-5 Δp 1.9e-5, greedy 8/8. 1e-3 leaves
 		// room for another order of float sums, not for a RoPE frequency
@@ -188,6 +197,14 @@ func fileSHA256(t *testing.T, path string) string {
 // its bytes are the ones llama.cpp saw.
 func goldenModel(t *testing.T, g *goldenFile, goldenPath string) string {
 	t.Helper()
+	if g.Model.Preset == "trained-f16" {
+		// The shipped model trained on Go's source (docs/MODEL.md).
+		path := filepath.Join("testdata", "model", "ocelot-go-f16.gguf")
+		if sum := fileSHA256(t, path); sum != g.Model.SHA256 {
+			t.Fatalf("%s: %s has SHA-256 %s, but the golden was made from %s: regenerate the golden (docs/MODEL.md)", goldenPath, path, sum, g.Model.SHA256)
+		}
+		return path
+	}
 	p, err := synth.PresetByName(g.Model.Preset)
 	if err != nil {
 		t.Fatalf("%s: %v", goldenPath, err)
