@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ocelot-llm/ocelot"
@@ -279,4 +281,44 @@ func sha256File(t *testing.T, path string) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// ocelot perplexity on the shipped model and its Q8_0 and Q4_0
+// quantizations agrees with llama-perplexity within 1% on held-out Go
+// (testdata/model/heldout-head.txt: the first 110 KB of the held-out
+// packages' text, Go 1.26.8's encoding/json; 24 chunks of 512 tokens).
+// llama-perplexity's figures (release 80fb11a, built by
+// scripts/golden/compare-tools.sh; `llama-perplexity -m M -f
+// heldout-head.txt -c 512 -b 512 --chunks 24`) are recorded here; the
+// script repeats the whole comparison.
+func TestTrainedModelPerplexity(t *testing.T) {
+	text := filepath.Join("..", "..", "testdata", "model", "heldout-head.txt")
+	llama := map[string]float64{"f16": 8.1559, "q8_0": 8.1690, "q4_0": 8.8440}
+	dir := t.TempDir()
+	for _, typ := range []string{"f16", "q8_0", "q4_0"} {
+		path := trainedModel
+		if typ != "f16" {
+			path = filepath.Join(dir, typ+".gguf")
+			if code, _, errs := cli(t, "quantize", trainedModel, path, typ); code != 0 {
+				t.Fatalf("quantize %s: %s", typ, errs)
+			}
+		}
+		code, out, errs := cli(t, "perplexity", "-m", path, "-f", text, "-c", "512", "-b", "512", "--chunks", "24", "--backend", "cpu")
+		if code != 0 {
+			t.Fatalf("perplexity %s: %s", typ, errs)
+		}
+		var ppl, sigma float64
+		i := strings.Index(out, "Final estimate: PPL = ")
+		if i < 0 {
+			t.Fatalf("perplexity %s printed no final estimate: %s", typ, out)
+		}
+		if _, err := fmt.Sscanf(out[i:], "Final estimate: PPL = %f +/- %f", &ppl, &sigma); err != nil {
+			t.Fatalf("perplexity %s: %v in %q", typ, err, out[i:])
+		}
+		rel := math.Abs(ppl-llama[typ]) / llama[typ]
+		t.Logf("%s: ocelot %.4f ± %.4f, llama-perplexity %.4f (%.3f%%)", typ, ppl, sigma, llama[typ], 100*rel)
+		if rel > 0.01 {
+			t.Errorf("%s: perplexity %.4f, llama-perplexity %.4f: more than 1%% apart", typ, ppl, llama[typ])
+		}
+	}
 }
