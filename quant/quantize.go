@@ -347,3 +347,17 @@ func makeQXQuants6(x []float32, L []int8) float32 {
 	}
 	return scale
 }
+
+// Encode returns src in type t: a new buffer of RowSize(t, len(src))
+// bytes holding Quantize's output.
+func Encode(t Type, src []float32) ([]byte, error) {
+	n, err := RowSize(t, int64(len(src)))
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if err := Quantize(t, buf, src); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}

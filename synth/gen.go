@@ -244,12 +244,8 @@ func Generate(path string, opt Options) error {
 }
 
 func writeFloats(out io.Writer, t quant.Type, v []float32) error {
-	n, err := quant.RowSize(t, int64(len(v)))
+	buf, err := quant.Encode(t, v)
 	if err != nil {
-		return err
-	}
-	buf := make([]byte, n)
-	if err := quant.Quantize(t, buf, v); err != nil {
 		return err
 	}
 	_, err = out.Write(buf)

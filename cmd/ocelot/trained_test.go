@@ -54,7 +54,9 @@ func TestTrainedModelBackendsAgree(t *testing.T) {
 		}
 		files = append(files, struct{ typ, path string }{typ, out})
 	}
-	greedy := func(t *testing.T, path string, opt ocelot.Options) [][]int32 {
+	// eachPrompt loads path with opt and calls fn with a fresh session
+	// and the ids of each prompt.
+	eachPrompt := func(t *testing.T, path string, opt ocelot.Options, fn func(i int, s *ocelot.Session, ids []int32)) {
 		t.Helper()
 		opt.NCtx = 256
 		m, err := ocelot.Load(path, opt)
@@ -62,36 +64,6 @@ func TestTrainedModelBackendsAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer m.Close()
-		var out [][]int32
-		for _, p := range trainedPrompts {
-			ids, err := m.Tokenize(p, true, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := m.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := s.Generate(context.Background(), ids, nil, 32, nil)
-			s.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, res.Tokens)
-		}
-		return out
-	}
-	// forced evaluates each prompt followed by its continuation and
-	// returns the logits that predict the continuation's tokens.
-	forced := func(t *testing.T, path string, opt ocelot.Options, cont [][]int32) [][][]float32 {
-		t.Helper()
-		opt.NCtx = 256
-		m, err := ocelot.Load(path, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		var out [][][]float32
 		for i, p := range trainedPrompts {
 			ids, err := m.Tokenize(p, true, false)
 			if err != nil {
@@ -101,13 +73,35 @@ func TestTrainedModelBackendsAgree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			all, err := s.EvalAll(context.Background(), append(ids, cont[i]...))
+			fn(i, s, ids)
 			s.Close()
+		}
+	}
+	// greedy returns each prompt's 32-token greedy continuation.
+	greedy := func(t *testing.T, path string, opt ocelot.Options) [][]int32 {
+		t.Helper()
+		var out [][]int32
+		eachPrompt(t, path, opt, func(_ int, s *ocelot.Session, ids []int32) {
+			res, err := s.Generate(context.Background(), ids, nil, 32, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, res.Tokens)
+		})
+		return out
+	}
+	// forced evaluates each prompt followed by its continuation and
+	// returns the logits that predict the continuation's tokens.
+	forced := func(t *testing.T, path string, opt ocelot.Options, cont [][]int32) [][][]float32 {
+		t.Helper()
+		var out [][][]float32
+		eachPrompt(t, path, opt, func(i int, s *ocelot.Session, ids []int32) {
+			all, err := s.EvalAll(context.Background(), append(ids, cont[i]...))
 			if err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, all[len(ids)-1:len(all)-1])
-		}
+		})
 		return out
 	}
 	const minMargin = 0.5

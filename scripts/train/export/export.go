@@ -246,7 +246,7 @@ func checkTensors(st *safetensors, plans []planned) error {
 		if !ok {
 			return fmt.Errorf("tensor %s is missing", p.name)
 		}
-		if !equalShape(t.Shape, p.torch) {
+		if !slices.Equal(t.Shape, p.torch) {
 			return fmt.Errorf("tensor %s has shape %v, want %v ([out, in] for a matrix)", p.name, t.Shape, p.torch)
 		}
 		for i, v := range t.Floats() {
@@ -268,26 +268,10 @@ func checkTensors(st *safetensors, plans []planned) error {
 	return nil
 }
 
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // writeAs writes v as a tensor of type t.
 func writeAs(out io.Writer, t quant.Type, v []float32) error {
-	n, err := quant.RowSize(t, int64(len(v)))
+	buf, err := quant.Encode(t, v)
 	if err != nil {
-		return err
-	}
-	buf := make([]byte, n)
-	if err := quant.Quantize(t, buf, v); err != nil {
 		return err
 	}
 	_, err = out.Write(buf)

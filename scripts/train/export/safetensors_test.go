@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	for name, want := range vals {
 		tn := st.Tensors[name]
-		if !equalShape(tn.Shape, shapes[name]) || tn.DType != "F32" {
+		if !slices.Equal(tn.Shape, shapes[name]) || tn.DType != "F32" {
 			t.Errorf("%s: %s %v, want F32 %v", name, tn.DType, tn.Shape, shapes[name])
 		}
 		got := tn.Floats()
