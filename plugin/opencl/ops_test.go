@@ -640,26 +640,9 @@ func TestFusedSequences(t *testing.T) {
 	for _, kv := range model.KVTypes {
 		for _, rows := range []int{1, n} {
 			run := func(fuse bool) map[string][]float32 {
-				b.mu.Lock()
-				b.tune.fuse = fuse
-				b.freeSlots()
-				b.mu.Unlock()
-				defer func() { b.tune.fuse = true }()
 				width := hd * kvHeads
-				kc, kdata := cacheWith(t, rand.New(rand.NewPCG(1, 1)), kv, width, cells)
-				vc, vdata := cacheWith(t, rand.New(rand.NewPCG(2, 2)), kv, width, cells)
-				for _, c := range []struct {
-					t    *graph.Tensor
-					data []byte
-				}{{kc, kdata}, {vc, vdata}} {
-					if err := b.Load(c.t); err != nil {
-						t.Fatal(err)
-					}
-					defer b.Free(c.t)
-					if err := b.Upload(c.t, c.data); err != nil {
-						t.Fatal(err)
-					}
-				}
+				kc, vc, done := fusedRun(t, b, fuse, kv, width, cells)
+				defer done()
 				r := rand.New(rand.NewPCG(uint64(rows), 7))
 				q, k, v := act("Qcur", hd*heads, rows), act("Kcur", width, rows), act("Vcur", width, rows)
 				pos := make([]int32, rows)
@@ -730,25 +713,8 @@ func TestFusedAttentionInput(t *testing.T) {
 	xv := randn(rng, embd, 1)
 	for _, kv := range model.KVTypes {
 		run := func(fuse bool) (map[string][]float32, map[slotKey]bool) {
-			b.mu.Lock()
-			b.tune.fuse = fuse
-			b.freeSlots()
-			b.mu.Unlock()
-			defer func() { b.tune.fuse = true }()
-			kc, kdata := cacheWith(t, rand.New(rand.NewPCG(1, 1)), kv, width, cells)
-			vc, vdata := cacheWith(t, rand.New(rand.NewPCG(2, 2)), kv, width, cells)
-			for _, c := range []struct {
-				t    *graph.Tensor
-				data []byte
-			}{{kc, kdata}, {vc, vdata}} {
-				if err := b.Load(c.t); err != nil {
-					t.Fatal(err)
-				}
-				defer b.Free(c.t)
-				if err := b.Upload(c.t, c.data); err != nil {
-					t.Fatal(err)
-				}
-			}
+			kc, vc, done := fusedRun(t, b, fuse, kv, width, cells)
+			defer done()
 			x := act("x", embd, 1)
 			posIn := input("pos", []int32{pos0})
 			norm := &graph.Tensor{Name: "attn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
@@ -773,7 +739,11 @@ func TestFusedAttentionInput(t *testing.T) {
 				out[n.Name] = v
 			}
 			for name, c := range map[string]*graph.Tensor{"cache_k": kc, "cache_v": vc} {
-				raw := make([]byte, len(kdata))
+				row, err := quant.RowSize(kv, width)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw := make([]byte, row*cells)
 				if err := b.Download(c, raw); err != nil {
 					t.Fatal(err)
 				}
@@ -801,5 +771,35 @@ func TestFusedAttentionInput(t *testing.T) {
 		if len(ran) != len(kernels) || !ran[kernels[0]] || !ran[kernels[1]] {
 			t.Errorf("kv=%s: kernels %v ran, want %v", kv, ran, kernels)
 		}
+	}
+}
+
+// fusedRun prepares one run of the fused-sequence tests: fusion on or off,
+// every slot forgotten (which kernels ran is read from them afterwards),
+// and K and V caches of kv with seeded contents loaded. done frees the
+// caches and turns fusion back on.
+func fusedRun(t *testing.T, b *Backend, fuse bool, kv quant.Type, width, cells int) (kc, vc *graph.Tensor, done func()) {
+	t.Helper()
+	b.mu.Lock()
+	b.tune.fuse = fuse
+	b.freeSlots()
+	b.mu.Unlock()
+	kc, kdata := cacheWith(t, rand.New(rand.NewPCG(1, 1)), kv, width, cells)
+	vc, vdata := cacheWith(t, rand.New(rand.NewPCG(2, 2)), kv, width, cells)
+	for _, c := range []struct {
+		t    *graph.Tensor
+		data []byte
+	}{{kc, kdata}, {vc, vdata}} {
+		if err := b.Load(c.t); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Upload(c.t, c.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kc, vc, func() {
+		b.Free(kc)
+		b.Free(vc)
+		b.tune.fuse = true
 	}
 }
