@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/sample"
+)
+
+func init() {
+	register(&command{name: "serve", summary: "an OpenAI-compatible HTTP server (completions, chat completions)", run: runServe})
+}
+
+// The server's limits.
+const (
+	serveMaxBody  = 1 << 20 // bytes of a request body
+	serveMaxStops = 8       // stop strings of a request
+)
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var e engineFlags
+	e.register(fs)
+	host := fs.String("host", "127.0.0.1", "address to listen on (127.0.0.1: this machine only)")
+	port := fs.Int("port", 8080, "port to listen on")
+	apiKey := fs.String("api-key", "", "require this Bearer token on every endpoint but /health (default: $OCELOT_API_KEY)")
+	alias := fs.String("alias", "", "the model's name in the API (default: the file's name)")
+	parallel := fs.Int("parallel", 1, "requests generating at once (each has its own KV cache)")
+	queue := fs.Int("queue", 16, "requests waiting for a slot, at most; more get 503 with Retry-After")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ocelot serve -m M.gguf [--host 127.0.0.1] [--port 8080] [--parallel 1] [--queue 16] [--api-key KEY] [--alias NAME] [-c N] [-ngl auto] [-ctk f16] [-ctv f16] [--backend auto]")
+		fmt.Fprintln(stderr, "\nServes POST /v1/completions and /v1/chat/completions (OpenAI's request and response shapes, stream")
+		fmt.Fprintln(stderr, "as server-sent events), GET /v1/models and GET /health. Requests run one session each; with --parallel")
+		fmt.Fprintln(stderr, "above 1 they share the engine in turn (they are not yet batched into one forward pass).")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := e.check(fs); err != nil {
+		return err
+	}
+	if *port < 0 || *port > 65535 {
+		return usagef("--port must lie in 0..65535, got %d", *port)
+	}
+	if *parallel < 1 || *parallel > 256 || *queue < 0 || *queue > 1<<16 {
+		return usagef("--parallel must lie in 1..256 and --queue in 0..65536, got %d and %d", *parallel, *queue)
+	}
+	key := *apiKey
+	if key == "" {
+		key = os.Getenv("OCELOT_API_KEY")
+	}
+	m, err := e.load(stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	name := *alias
+	if name == "" {
+		name = strings.TrimSuffix(baseName(e.model), ".gguf")
+	}
+	srv := newServer(m, name, key, *parallel, *queue)
+	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stderr, "ocelot serve: %s on http://%s (model %q, %d parallel, queue %d, API key %v)\n", e.model, ln.Addr(), name, *parallel, *queue, key != "")
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	// SIGINT/SIGTERM: stop accepting, give running requests 10 s to
+	// finish, then cancel them.
+	fmt.Fprintln(stderr, "ocelot serve: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	srv.cancel()
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+	}
+	return nil
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// server answers the API for one model.
+type server struct {
+	m      *ocelot.Model
+	name   string
+	key    string
+	slots  chan struct{} // one per request that may generate at once
+	queue  chan struct{} // one per request that may wait for a slot
+	ctx    context.Context
+	cancel context.CancelFunc
+	nextID atomic.Uint64
+	mux    *http.ServeMux
+}
+
+func newServer(m *ocelot.Model, name, key string, parallel, queue int) *server {
+	s := &server{m: m, name: name, key: key, slots: make(chan struct{}, parallel), queue: make(chan struct{}, parallel+queue)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /v1/models", s.auth(s.models))
+	s.mux.HandleFunc("POST /v1/completions", s.auth(s.completions(false)))
+	s.mux.HandleFunc("POST /v1/chat/completions", s.auth(s.completions(true)))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// auth requires the API key, when there is one, as a Bearer token,
+// compared in constant time.
+func (s *server) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.key != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.key)) != 1 {
+				apiError(w, http.StatusUnauthorized, "authentication_error", "a valid API key is required: Authorization: Bearer KEY")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (s *server) models(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []map[string]any{
+		{"id": s.name, "object": "model", "created": 0, "owned_by": "ocelot"},
+	}})
+}
+
+// completionRequest holds the fields of OpenAI's completion and chat
+// completion requests that ocelot uses; the others are ignored.
+type completionRequest struct {
+	Model               string             `json:"model"`
+	Prompt              *string            `json:"prompt"`
+	Messages            []ocelot.Message   `json:"messages"`
+	MaxTokens           *int               `json:"max_tokens"`
+	MaxCompletionTokens *int               `json:"max_completion_tokens"`
+	Temperature         *float32           `json:"temperature"`
+	TopP                *float32           `json:"top_p"`
+	Seed                *uint64            `json:"seed"`
+	Stop                json.RawMessage    `json:"stop"`
+	PresencePenalty     float32            `json:"presence_penalty"`
+	FrequencyPenalty    float32            `json:"frequency_penalty"`
+	LogitBias           map[string]float32 `json:"logit_bias"`
+	Stream              bool               `json:"stream"`
+	StreamOptions       struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	ResponseFormat struct {
+		Type       string `json:"type"`
+		JSONSchema struct {
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
+}
+
+// stops reads the stop field: a string or an array of strings.
+func (q *completionRequest) stops() ([]string, error) {
+	if len(q.Stop) == 0 || string(q.Stop) == "null" {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(q.Stop, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(q.Stop, &many); err != nil {
+		return nil, errors.New("stop must be a string or an array of strings")
+	}
+	if len(many) > serveMaxStops {
+		return nil, fmt.Errorf("stop has %d strings, at most %d", len(many), serveMaxStops)
+	}
+	return many, nil
+}
+
+// sampler builds the request's sampler: OpenAI's defaults (temperature 1,
+// top_p 1), a random seed unless given, and a JSON grammar for
+// response_format json_object or json_schema.
+func (s *server) sampler(q *completionRequest) (ocelot.Sampler, error) {
+	p := sample.Params{Temp: 1, TopP: 1, RepeatPenalty: 1, Seed: sample.RandomSeed(),
+		PresencePenalty: q.PresencePenalty, FrequencyPenalty: q.FrequencyPenalty}
+	if q.Temperature != nil {
+		p.Temp = *q.Temperature
+	}
+	if q.TopP != nil {
+		p.TopP = *q.TopP
+	}
+	if q.Seed != nil {
+		p.Seed = *q.Seed
+	}
+	if len(q.LogitBias) > 0 {
+		p.LogitBias = map[int32]float32{}
+		for k, v := range q.LogitBias {
+			id, err := strconv.ParseInt(k, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("logit_bias: %q is not a token id", k)
+			}
+			p.LogitBias[int32(id)] = v
+		}
+	}
+	switch q.ResponseFormat.Type {
+	case "", "text":
+		smp, err := sample.New(p)
+		if err != nil {
+			return nil, err
+		}
+		return smp, nil
+	case "json_object":
+		return s.m.JSONSampler(p, nil)
+	case "json_schema":
+		if len(q.ResponseFormat.JSONSchema.Schema) == 0 {
+			return nil, errors.New("response_format json_schema needs json_schema.schema")
+		}
+		return s.m.JSONSampler(p, q.ResponseFormat.JSONSchema.Schema)
+	}
+	return nil, fmt.Errorf("response_format type %q: use text, json_object or json_schema", q.ResponseFormat.Type)
+}
+
+// completions serves /v1/completions, or /v1/chat/completions when chat.
+func (s *server) completions(chat bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var q completionRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody))
+		if err := dec.Decode(&q); err != nil {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", "the request body is not a valid request: "+err.Error())
+			return
+		}
+		if q.Model != "" && q.Model != s.name {
+			apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("model %q does not exist: this server has %q", q.Model, s.name))
+			return
+		}
+		var text string
+		switch {
+		case chat && len(q.Messages) == 0:
+			apiError(w, http.StatusBadRequest, "invalid_request_error", "messages is required and may not be empty")
+			return
+		case chat:
+			var err error
+			if text, err = s.m.ChatPrompt(q.Messages); err != nil {
+				apiError(w, http.StatusBadRequest, "invalid_request_error", "messages: "+err.Error())
+				return
+			}
+		case q.Prompt == nil:
+			apiError(w, http.StatusBadRequest, "invalid_request_error", "prompt is required (a string)")
+			return
+		default:
+			text = *q.Prompt
+		}
+		stops, err := q.stops()
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+			return
+		}
+		smp, err := s.sampler(&q)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+			return
+		}
+		ids, err := s.m.Tokenize(text, true, chat)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", "prompt: "+err.Error())
+			return
+		}
+		nCtx := s.m.Options().NCtx
+		limit := nCtx - len(ids)
+		if limit <= 0 {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("the prompt has %d tokens, more than the context of %d leaves room for", len(ids), nCtx))
+			return
+		}
+		for _, n := range []*int{q.MaxTokens, q.MaxCompletionTokens} {
+			if n != nil {
+				if *n < 1 {
+					apiError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("max_tokens must be 1 or more, got %d", *n))
+					return
+				}
+				limit = min(limit, *n)
+			}
+		}
+
+		// A place in the queue, or 503 at once; then a slot, or the end
+		// of the request.
+		select {
+		case s.queue <- struct{}{}:
+			defer func() { <-s.queue }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			apiError(w, http.StatusServiceUnavailable, "server_error", "the server is busy: too many requests wait; try again")
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context()) // a client that goes away cancels
+		defer cancel()
+		stopOnShutdown := context.AfterFunc(s.ctx, cancel)
+		defer stopOnShutdown()
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		case <-ctx.Done():
+			return
+		}
+		s.generate(ctx, w, chat, q.Stream, q.StreamOptions.IncludeUsage, ids, smp, limit, stops)
+	}
+}
+
+// generate runs one request's generation and writes its response, whole
+// or as server-sent events.
+func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stream, includeUsage bool, ids []int32, smp ocelot.Sampler, limit int, stops []string) {
+	id := fmt.Sprintf("cmpl-%d", s.nextID.Add(1))
+	object := "text_completion"
+	if chat {
+		id, object = "chat"+id, "chat.completion"
+	}
+	created := time.Now().Unix()
+	sess, err := s.m.NewSession()
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, "server_error", err.Error())
+		return
+	}
+	defer sess.Close()
+	flusher, _ := w.(http.Flusher)
+	chunk := func(delta string, finish *string) map[string]any {
+		c := map[string]any{"index": 0, "finish_reason": finish}
+		if chat {
+			c["delta"] = map[string]string{"content": delta}
+		} else {
+			c["text"] = delta
+		}
+		obj := object
+		if chat {
+			obj = "chat.completion.chunk"
+		}
+		return map[string]any{"id": id, "object": obj, "created": created, "model": s.name, "choices": []any{c}}
+	}
+	event := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	if stream {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		if chat {
+			first := chunk("", nil)
+			first["choices"].([]any)[0].(map[string]any)["delta"] = map[string]string{"role": "assistant", "content": ""}
+			if event(first) != nil {
+				return
+			}
+		}
+	}
+	opt := ocelot.GenerateOptions{Sampler: smp, MaxTokens: limit, Stop: stops}
+	if stream {
+		opt.OnToken = func(_ int32, text string) error {
+			if text == "" {
+				return nil
+			}
+			return event(chunk(text, nil))
+		}
+	}
+	res, err := sess.GenerateWith(ctx, ids, opt)
+	if err != nil && ctx.Err() == nil {
+		if !stream {
+			apiError(w, http.StatusInternalServerError, "server_error", err.Error())
+		} else {
+			event(map[string]any{"error": map[string]string{"message": err.Error(), "type": "server_error"}})
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return // the client left, or the server is shutting down
+	}
+	finish := "stop"
+	if res.Stopped == ocelot.StopLimit || res.Stopped == ocelot.StopContext {
+		finish = "length"
+	}
+	usage := map[string]int{"prompt_tokens": len(ids), "completion_tokens": len(res.Tokens), "total_tokens": len(ids) + len(res.Tokens)}
+	if stream {
+		if event(chunk("", &finish)) != nil {
+			return
+		}
+		if includeUsage {
+			if event(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": s.name, "choices": []any{}, "usage": usage}) != nil {
+				return
+			}
+		}
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return
+	}
+	choice := map[string]any{"index": 0, "finish_reason": finish}
+	if chat {
+		choice["message"] = map[string]string{"role": "assistant", "content": res.Text}
+	} else {
+		choice["text"] = res.Text
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": object, "created": created, "model": s.name,
+		"choices": []any{choice}, "usage": usage})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// apiError writes an OpenAI-style error.
+func apiError(w http.ResponseWriter, code int, typ, msg string) {
+	writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "code": code}})
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/internal/testmodel"
+)
+
+// serveTest starts the API over the model at path.
+func serveTest(t *testing.T, path, key string, parallel, queue int) (*server, *httptest.Server, *ocelot.Model) {
+	t.Helper()
+	m, err := ocelot.Load(path, ocelot.Options{Backend: "cpu", NCtx: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(m, "test-model", key, parallel, queue)
+	hs := httptest.NewServer(s)
+	t.Cleanup(func() { hs.Close(); m.Close() })
+	return s, hs, m
+}
+
+// post sends body to path with the key (if any) and decodes the JSON
+// answer.
+func post(t *testing.T, hs *httptest.Server, path, key, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest("POST", hs.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("%s: the answer is not JSON: %v", path, err)
+	}
+	return resp.StatusCode, v, resp.Header
+}
+
+// A greedy completion over HTTP is what the Go API generates, with
+// OpenAI's fields: the text, finish_reason "length" at max_tokens, usage.
+func TestServeCompletion(t *testing.T) {
+	_, hs, m := serveTest(t, trainedModel, "", 1, 4)
+	prompt := "package strings\n\n// Reverse returns s with its runes in reverse order.\nfunc Reverse(s string) string {\n"
+	body, _ := json.Marshal(map[string]any{"model": "test-model", "prompt": prompt, "max_tokens": 12, "temperature": 0})
+	code, v, _ := post(t, hs, "/v1/completions", "", string(body))
+	if code != 200 {
+		t.Fatalf("code %d: %v", code, v)
+	}
+	ids, err := m.Tokenize(prompt, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want, err := s.Generate(context.Background(), ids, nil, 12, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	choice := v["choices"].([]any)[0].(map[string]any)
+	usage := v["usage"].(map[string]any)
+	if choice["text"] != want.Text || choice["finish_reason"] != "length" || v["object"] != "text_completion" ||
+		usage["prompt_tokens"] != float64(len(ids)) || usage["completion_tokens"] != 12.0 {
+		t.Errorf("answer %v; want text %q", v, want.Text)
+	}
+}
+
+// A streamed chat completion is a series of server-sent events: the
+// assistant's role, the content in pieces, a finish_reason, the usage when
+// asked for, then [DONE].
+func TestServeChatStream(t *testing.T) {
+	_, hs, _ := serveTest(t, testmodel.Preset(t, "tiny"), "k3y", 1, 4)
+	body := `{"messages":[{"role":"user","content":"Hello"}],"max_tokens":6,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`
+	req, _ := http.NewRequest("POST", hs.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer k3y")
+	resp, err := hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("code %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var events []map[string]any
+	done := false
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if line == "[DONE]" {
+			done = true
+			break
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("event %q: %v", line, err)
+		}
+		events = append(events, v)
+	}
+	if !done || len(events) < 3 {
+		t.Fatalf("%d events, [DONE] %v", len(events), done)
+	}
+	delta := func(i int) map[string]any {
+		return events[i]["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)
+	}
+	if delta(0)["role"] != "assistant" {
+		t.Errorf("first event %v", events[0])
+	}
+	last, usage := events[len(events)-2], events[len(events)-1]
+	if last["choices"].([]any)[0].(map[string]any)["finish_reason"] == nil || usage["usage"].(map[string]any)["completion_tokens"] == nil {
+		t.Errorf("finish %v, usage %v", last, usage)
+	}
+	for _, e := range events[:len(events)-1] {
+		if e["object"] != "chat.completion.chunk" || e["model"] != "test-model" {
+			t.Errorf("event %v", e)
+		}
+	}
+}
+
+// Errors are OpenAI-style JSON with a status that says what is wrong.
+func TestServeErrors(t *testing.T) {
+	s, hs, _ := serveTest(t, testmodel.Preset(t, "tiny"), "secret", 1, 0)
+	long := strings.Repeat("hunt at night ", 200)
+	longBody, _ := json.Marshal(map[string]any{"prompt": long})
+	for _, c := range []struct {
+		path, key, body string
+		code            int
+		msg             string
+	}{
+		{"/v1/completions", "", `{"prompt":"x"}`, 401, "API key"},
+		{"/v1/completions", "wrong", `{"prompt":"x"}`, 401, "API key"},
+		{"/v1/completions", "secret", `{"prompt":`, 400, "not a valid request"},
+		{"/v1/completions", "secret", `{"prompt":7}`, 400, "not a valid request"},
+		{"/v1/completions", "secret", `{"model":"gpt-4","prompt":"x"}`, 404, `"gpt-4" does not exist`},
+		{"/v1/completions", "secret", `{}`, 400, "prompt is required"},
+		{"/v1/completions", "secret", string(longBody), 400, "context"},
+		{"/v1/completions", "secret", `{"prompt":"x","max_tokens":0}`, 400, "max_tokens"},
+		{"/v1/completions", "secret", `{"prompt":"x","stop":[1]}`, 400, "stop"},
+		{"/v1/completions", "secret", `{"prompt":"x","response_format":{"type":"yaml"}}`, 400, "response_format"},
+		{"/v1/completions", "secret", `{"prompt":"x","logit_bias":{"a":1}}`, 400, "logit_bias"},
+		{"/v1/chat/completions", "secret", `{"messages":[]}`, 400, "messages"},
+		{"/v1/nothing", "secret", `{}`, 404, "no endpoint"},
+	} {
+		code, v, _ := post(t, hs, c.path, c.key, c.body)
+		e, _ := v["error"].(map[string]any)
+		if code != c.code || e == nil || !strings.Contains(e["message"].(string), c.msg) {
+			t.Errorf("%s %s: %d %v, want %d and %q", c.path, c.body, code, v, c.code, c.msg)
+		}
+	}
+	// /health needs no key; /v1/models does.
+	resp, err := hs.Client().Get(hs.URL + "/health")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("/health: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", hs.URL+"/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer secret")
+	resp, err = hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models map[string]any
+	json.NewDecoder(resp.Body).Decode(&models)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || models["data"].([]any)[0].(map[string]any)["id"] != "test-model" {
+		t.Errorf("/v1/models: %d %v", resp.StatusCode, models)
+	}
+	// A full queue answers 503 with Retry-After at once.
+	s.queue <- struct{}{}
+	code, v, h := post(t, hs, "/v1/completions", "secret", `{"prompt":"x","max_tokens":1}`)
+	<-s.queue
+	if code != 503 || h.Get("Retry-After") == "" {
+		t.Errorf("a full queue: %d %v, Retry-After %q", code, v, h.Get("Retry-After"))
+	}
+	// JSON mode answers (the grammar keeps the text a JSON prefix).
+	code, v, _ = post(t, hs, "/v1/completions", "secret", `{"prompt":"{","max_tokens":4,"response_format":{"type":"json_object"}}`)
+	if code != 200 {
+		t.Errorf("json_object: %d %v", code, v)
+	}
+}
