@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,13 +23,14 @@ import (
 )
 
 func init() {
-	register(&command{name: "serve", summary: "an OpenAI-compatible HTTP server (completions, chat completions)", run: runServe})
+	register(&command{name: "serve", summary: "an OpenAI-compatible HTTP server (completions, chat, embeddings)", run: runServe})
 }
 
 // The server's limits.
 const (
-	serveMaxBody  = 1 << 20 // bytes of a request body
-	serveMaxStops = 8       // stop strings of a request
+	serveMaxBody   = 1 << 20 // bytes of a request body
+	serveMaxStops  = 8       // stop strings of a request
+	serveMaxInputs = 64      // inputs of an embeddings request
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
@@ -43,9 +45,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	queue := fs.Int("queue", 16, "requests waiting for a slot, at most; more get 503 with Retry-After")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ocelot serve -m M.gguf [--host 127.0.0.1] [--port 8080] [--parallel 1] [--queue 16] [--api-key KEY] [--alias NAME] [-c N] [-ngl auto] [-ctk f16] [-ctv f16] [--backend auto]")
-		fmt.Fprintln(stderr, "\nServes POST /v1/completions and /v1/chat/completions (OpenAI's request and response shapes, stream")
-		fmt.Fprintln(stderr, "as server-sent events), GET /v1/models and GET /health. Requests run one session each; with --parallel")
-		fmt.Fprintln(stderr, "above 1 they share the engine in turn (they are not yet batched into one forward pass).")
+		fmt.Fprintln(stderr, "\nServes POST /v1/completions, /v1/chat/completions (OpenAI's request and response shapes, stream")
+		fmt.Fprintln(stderr, "as server-sent events) and /v1/embeddings, GET /v1/models, /metrics and /health. Requests run one session")
+		fmt.Fprintln(stderr, "each, continuing the idle session that shares the longest prefix with the prompt (the prompt cache); with")
+		fmt.Fprintln(stderr, "--parallel above 1 they share the engine in turn (they are not yet batched into one forward pass).")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -120,6 +123,15 @@ type server struct {
 	cancel context.CancelFunc
 	nextID atomic.Uint64
 	mux    *http.ServeMux
+
+	// idle sessions, kept for the prompt cache: a request takes the one
+	// whose sequence shares the longest prefix with its prompt. At most
+	// one per slot, so their KV caches are bounded.
+	mu   sync.Mutex
+	idle []*ocelot.Session
+
+	// metrics, for /metrics.
+	requests, promptTokens, cachedTokens, genTokens, rejected atomic.Int64
 }
 
 func newServer(m *ocelot.Model, name, key string, parallel, queue int) *server {
@@ -132,6 +144,8 @@ func newServer(m *ocelot.Model, name, key string, parallel, queue int) *server {
 	s.mux.HandleFunc("GET /v1/models", s.auth(s.models))
 	s.mux.HandleFunc("POST /v1/completions", s.auth(s.completions(false)))
 	s.mux.HandleFunc("POST /v1/chat/completions", s.auth(s.completions(true)))
+	s.mux.HandleFunc("POST /v1/embeddings", s.auth(s.embeddings))
+	s.mux.HandleFunc("GET /metrics", s.auth(s.metrics))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path))
 	})
@@ -313,10 +327,12 @@ func (s *server) completions(chat bool) http.HandlerFunc {
 
 		// A place in the queue, or 503 at once; then a slot, or the end
 		// of the request.
+		s.requests.Add(1)
 		select {
 		case s.queue <- struct{}{}:
 			defer func() { <-s.queue }()
 		default:
+			s.rejected.Add(1)
 			w.Header().Set("Retry-After", "1")
 			apiError(w, http.StatusServiceUnavailable, "server_error", "the server is busy: too many requests wait; try again")
 			return
@@ -344,12 +360,21 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 		id, object = "chat"+id, "chat.completion"
 	}
 	created := time.Now().Unix()
-	sess, err := s.m.NewSession()
+	sess, rest, err := s.session(ids)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	defer sess.Close()
+	cached := len(ids) - len(rest)
+	keep := false
+	defer func() { s.release(sess, keep) }()
+	// The sampler sees the whole prompt (its penalties count it), also
+	// the part the cache already holds.
+	for _, id := range ids[:cached] {
+		smp.Accept(id)
+	}
+	s.promptTokens.Add(int64(len(ids)))
+	s.cachedTokens.Add(int64(cached))
 	flusher, _ := w.(http.Flusher)
 	chunk := func(delta string, finish *string) map[string]any {
 		c := map[string]any{"index": 0, "finish_reason": finish}
@@ -398,7 +423,9 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 			return event(chunk(text, nil))
 		}
 	}
-	res, err := sess.GenerateWith(ctx, ids, opt)
+	res, err := sess.GenerateWith(ctx, rest, opt)
+	s.genTokens.Add(int64(len(res.Tokens)))
+	keep = err == nil
 	if err != nil && ctx.Err() == nil {
 		if !stream {
 			apiError(w, http.StatusInternalServerError, "server_error", err.Error())
@@ -414,7 +441,8 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 	if res.Stopped == ocelot.StopLimit || res.Stopped == ocelot.StopContext {
 		finish = "length"
 	}
-	usage := map[string]int{"prompt_tokens": len(ids), "completion_tokens": len(res.Tokens), "total_tokens": len(ids) + len(res.Tokens)}
+	usage := map[string]any{"prompt_tokens": len(ids), "completion_tokens": len(res.Tokens), "total_tokens": len(ids) + len(res.Tokens),
+		"prompt_tokens_details": map[string]int{"cached_tokens": cached}}
 	if stream {
 		if event(chunk("", &finish)) != nil {
 			return
@@ -438,6 +466,138 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": object, "created": created, "model": s.name,
 		"choices": []any{choice}, "usage": usage})
+}
+
+// session returns the idle session whose sequence shares the longest
+// prefix with ids (or a new one) and the part of ids it still has to
+// evaluate.
+func (s *server) session(ids []int32) (*ocelot.Session, []int32, error) {
+	s.mu.Lock()
+	best, bestLen := -1, -1
+	for i, sess := range s.idle {
+		toks := sess.Tokens()
+		n := 0
+		for n < len(toks) && n < len(ids) && toks[n] == ids[n] {
+			n++
+		}
+		if n > bestLen {
+			best, bestLen = i, n
+		}
+	}
+	var sess *ocelot.Session
+	if best >= 0 {
+		sess = s.idle[best]
+		s.idle = append(s.idle[:best], s.idle[best+1:]...)
+	}
+	s.mu.Unlock()
+	if sess == nil {
+		var err error
+		if sess, err = s.m.NewSession(); err != nil {
+			return nil, nil, err
+		}
+	}
+	rest, err := sess.Reuse(ids)
+	if err != nil {
+		sess.Close()
+		return nil, nil, err
+	}
+	return sess, rest, nil
+}
+
+// release returns a session to the idle ones (keep), or closes it (after
+// an error or a cancelled request, or when enough are idle).
+func (s *server) release(sess *ocelot.Session, keep bool) {
+	s.mu.Lock()
+	if keep && len(s.idle) < cap(s.slots) {
+		s.idle = append(s.idle, sess)
+		sess = nil
+	}
+	s.mu.Unlock()
+	if sess != nil {
+		sess.Close()
+	}
+}
+
+// embeddings serves /v1/embeddings: the mean of the final hidden states of
+// each input, scaled to unit length.
+func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
+	var q struct {
+		Model string          `json:"model"`
+		Input json.RawMessage `json:"input"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody)).Decode(&q); err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", "the request body is not a valid request: "+err.Error())
+		return
+	}
+	if q.Model != "" && q.Model != s.name {
+		apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("model %q does not exist: this server has %q", q.Model, s.name))
+		return
+	}
+	var inputs []string
+	var one string
+	if json.Unmarshal(q.Input, &one) == nil {
+		inputs = []string{one}
+	} else if err := json.Unmarshal(q.Input, &inputs); err != nil || len(inputs) == 0 {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", "input must be a string or a non-empty array of strings")
+		return
+	}
+	if len(inputs) > serveMaxInputs {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("input has %d strings, at most %d", len(inputs), serveMaxInputs))
+		return
+	}
+	var ids [][]int32
+	total := 0
+	for i, in := range inputs {
+		t, err := s.m.Tokenize(in, true, false)
+		if err != nil || len(t) > s.m.Options().NCtx {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("input %d: %d tokens, more than the context of %d (or %v)", i, len(t), s.m.Options().NCtx, err))
+			return
+		}
+		ids = append(ids, t)
+		total += len(t)
+	}
+	s.requests.Add(1)
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-r.Context().Done():
+		return
+	}
+	vecs, err := s.m.Embed(r.Context(), ids, ocelot.PoolMean)
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, "server_error", err.Error())
+		return
+	}
+	s.promptTokens.Add(int64(total))
+	data := make([]any, len(vecs))
+	for i, v := range vecs {
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": v}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "model": s.name,
+		"usage": map[string]int{"prompt_tokens": total, "total_tokens": total}})
+}
+
+// metrics serves /metrics in Prometheus's text format.
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	idle := len(s.idle)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	for _, m := range []struct {
+		name, kind, help string
+		v                int64
+	}{
+		{"ocelot_requests_total", "counter", "completion, chat and embedding requests accepted for work", s.requests.Load()},
+		{"ocelot_requests_rejected_total", "counter", "requests answered 503 because the queue was full", s.rejected.Load()},
+		{"ocelot_prompt_tokens_total", "counter", "prompt tokens of the requests", s.promptTokens.Load()},
+		{"ocelot_prompt_tokens_cached_total", "counter", "prompt tokens the prompt cache already held", s.cachedTokens.Load()},
+		{"ocelot_generated_tokens_total", "counter", "tokens generated", s.genTokens.Load()},
+		{"ocelot_requests_waiting", "gauge", "requests queued or generating", int64(len(s.queue))},
+		{"ocelot_requests_running", "gauge", "requests generating", int64(len(s.slots))},
+		{"ocelot_sessions_idle", "gauge", "idle sessions kept for the prompt cache", int64(idle)},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.v)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ocelot-llm/ocelot"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
@@ -193,5 +195,107 @@ func TestServeErrors(t *testing.T) {
 	code, v, _ = post(t, hs, "/v1/completions", "secret", `{"prompt":"{","max_tokens":4,"response_format":{"type":"json_object"}}`)
 	if code != 200 {
 		t.Errorf("json_object: %d %v", code, v)
+	}
+}
+
+// A request whose prompt restates an earlier one's prompt and answer (a
+// chat resending its history) evaluates only the new part, from an idle
+// session's cache, and answers what a fresh server answers.
+func TestServePromptCache(t *testing.T) {
+	_, hs, _ := serveTest(t, trainedModel, "", 1, 4)
+	complete := func(hs *httptest.Server, prompt string) (string, map[string]any) {
+		body, _ := json.Marshal(map[string]any{"prompt": prompt, "max_tokens": 8, "temperature": 0})
+		code, v, _ := post(t, hs, "/v1/completions", "", string(body))
+		if code != 200 {
+			t.Fatalf("code %d: %v", code, v)
+		}
+		return v["choices"].([]any)[0].(map[string]any)["text"].(string), v["usage"].(map[string]any)
+	}
+	first := "package main\n\nimport \"fmt\"\n\nfunc main() {\n"
+	out, usage := complete(hs, first)
+	if c := usage["prompt_tokens_details"].(map[string]any)["cached_tokens"]; c != 0.0 {
+		t.Errorf("the first request found %v tokens cached", c)
+	}
+	second := first + out + "\n}\n\nfunc helper() {\n"
+	got, usage := complete(hs, second)
+	cached := usage["prompt_tokens_details"].(map[string]any)["cached_tokens"].(float64)
+	if cached < 10 || cached >= usage["prompt_tokens"].(float64) {
+		t.Errorf("the second request found %v of %v prompt tokens cached", cached, usage["prompt_tokens"])
+	}
+	_, fresh, _ := serveTest(t, trainedModel, "", 1, 4)
+	if want, _ := complete(fresh, second); got != want {
+		t.Errorf("from the cache %q, afresh %q", got, want)
+	}
+}
+
+// Embeddings: one unit vector of n_embd values per input; /metrics counts
+// the work in Prometheus's text format.
+func TestServeEmbeddingsAndMetrics(t *testing.T) {
+	_, hs, m := serveTest(t, trainedModel, "", 1, 4)
+	code, v, _ := post(t, hs, "/v1/embeddings", "", `{"input":["func main() {}","package strings"]}`)
+	if code != 200 {
+		t.Fatalf("code %d: %v", code, v)
+	}
+	data := v["data"].([]any)
+	if len(data) != 2 {
+		t.Fatalf("%d embeddings for 2 inputs", len(data))
+	}
+	for i, d := range data {
+		e := d.(map[string]any)["embedding"].([]any)
+		var n float64
+		for _, x := range e {
+			n += x.(float64) * x.(float64)
+		}
+		if len(e) != m.Config().NEmbd || n < 0.999 || n > 1.001 {
+			t.Errorf("embedding %d: %d values, squared norm %f", i, len(e), n)
+		}
+	}
+	if code, v, _ := post(t, hs, "/v1/embeddings", "", `{"input":[]}`); code != 400 {
+		t.Errorf("no input: %d %v", code, v)
+	}
+	post(t, hs, "/v1/completions", "", `{"prompt":"package main","max_tokens":3}`)
+	resp, err := hs.Client().Get(hs.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"# TYPE ocelot_requests_total counter\nocelot_requests_total 2\n", "ocelot_generated_tokens_total 3\n", "ocelot_requests_running 0\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// A client that goes away mid-stream frees its place at once: its
+// generation is cancelled and the next request is served.
+func TestServeDisconnect(t *testing.T) {
+	s, hs, _ := serveTest(t, trainedModel, "", 1, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", hs.URL+"/v1/completions",
+		strings.NewReader(`{"prompt":"package main\n","max_tokens":100,"temperature":0,"stream":true}`))
+	resp, err := hs.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "data: ") {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	cancel()
+	resp.Body.Close()
+	// The handler notices the cancellation between tokens; wait for it
+	// (bounded), then the one place is free again.
+	for i := 0; i < 200 && len(s.queue) > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, v, _ := post(t, hs, "/v1/completions", "", `{"prompt":"x","max_tokens":1}`); code != 200 {
+		t.Errorf("after a disconnect: %d %v", code, v)
+	}
+	s.mu.Lock()
+	idle := len(s.idle)
+	s.mu.Unlock()
+	if idle != 1 {
+		t.Errorf("%d idle sessions after a cancelled and a finished request, want 1 (the cancelled one is closed)", idle)
 	}
 }
