@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,7 +75,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer m.Close()
 	name := *alias
 	if name == "" {
-		name = strings.TrimSuffix(baseName(e.model), ".gguf")
+		name = strings.TrimSuffix(filepath.Base(e.model), ".gguf")
 	}
 	srv := newServer(m, name, key, *parallel, *queue)
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
@@ -103,13 +104,6 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		hs.Close()
 	}
 	return nil
-}
-
-func baseName(p string) string {
-	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
-		return p[i+1:]
-	}
-	return p
 }
 
 // server answers the API for one model.
@@ -207,18 +201,42 @@ func (q *completionRequest) stops() ([]string, error) {
 	if len(q.Stop) == 0 || string(q.Stop) == "null" {
 		return nil, nil
 	}
-	var one string
-	if json.Unmarshal(q.Stop, &one) == nil {
-		return []string{one}, nil
-	}
-	var many []string
-	if err := json.Unmarshal(q.Stop, &many); err != nil {
+	many, err := stringOrList(q.Stop)
+	if err != nil {
 		return nil, errors.New("stop must be a string or an array of strings")
 	}
 	if len(many) > serveMaxStops {
 		return nil, fmt.Errorf("stop has %d strings, at most %d", len(many), serveMaxStops)
 	}
 	return many, nil
+}
+
+// stringOrList reads a JSON string or array of strings as a list.
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(raw, &many); err != nil {
+		return nil, err
+	}
+	return many, nil
+}
+
+// readRequest decodes a request body of at most serveMaxBody bytes into v
+// and checks the model it names (model points into v), or answers the
+// error and reports false.
+func (s *server) readRequest(w http.ResponseWriter, r *http.Request, v any, model *string) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody)).Decode(v); err != nil {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", "the request body is not a valid request: "+err.Error())
+		return false
+	}
+	if *model != "" && *model != s.name {
+		apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("model %q does not exist: this server has %q", *model, s.name))
+		return false
+	}
+	return true
 }
 
 // sampler builds the request's sampler: OpenAI's defaults (temperature 1,
@@ -268,13 +286,7 @@ func (s *server) sampler(q *completionRequest) (ocelot.Sampler, error) {
 func (s *server) completions(chat bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var q completionRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody))
-		if err := dec.Decode(&q); err != nil {
-			apiError(w, http.StatusBadRequest, "invalid_request_error", "the request body is not a valid request: "+err.Error())
-			return
-		}
-		if q.Model != "" && q.Model != s.name {
-			apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("model %q does not exist: this server has %q", q.Model, s.name))
+		if !s.readRequest(w, r, &q, &q.Model) {
 			return
 		}
 		var text string
@@ -525,19 +537,11 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 		Model string          `json:"model"`
 		Input json.RawMessage `json:"input"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, serveMaxBody)).Decode(&q); err != nil {
-		apiError(w, http.StatusBadRequest, "invalid_request_error", "the request body is not a valid request: "+err.Error())
+	if !s.readRequest(w, r, &q, &q.Model) {
 		return
 	}
-	if q.Model != "" && q.Model != s.name {
-		apiError(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("model %q does not exist: this server has %q", q.Model, s.name))
-		return
-	}
-	var inputs []string
-	var one string
-	if json.Unmarshal(q.Input, &one) == nil {
-		inputs = []string{one}
-	} else if err := json.Unmarshal(q.Input, &inputs); err != nil || len(inputs) == 0 {
+	inputs, err := stringOrList(q.Input)
+	if err != nil || len(inputs) == 0 {
 		apiError(w, http.StatusBadRequest, "invalid_request_error", "input must be a string or a non-empty array of strings")
 		return
 	}
