@@ -371,6 +371,10 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 	if chat {
 		id, object = "chat"+id, "chat.completion"
 	}
+	chunkObject := object // a streamed completion's events: text_completion, or chat.completion.chunk
+	if chat {
+		chunkObject = "chat.completion.chunk"
+	}
 	created := time.Now().Unix()
 	sess, rest, err := s.session(ids)
 	if err != nil {
@@ -395,11 +399,7 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 		} else {
 			c["text"] = delta
 		}
-		obj := object
-		if chat {
-			obj = "chat.completion.chunk"
-		}
-		return map[string]any{"id": id, "object": obj, "created": created, "model": s.name, "choices": []any{c}}
+		return map[string]any{"id": id, "object": chunkObject, "created": created, "model": s.name, "choices": []any{c}}
 	}
 	event := func(v any) error {
 		b, err := json.Marshal(v)
@@ -460,7 +460,7 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 			return
 		}
 		if includeUsage {
-			if event(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": s.name, "choices": []any{}, "usage": usage}) != nil {
+			if event(map[string]any{"id": id, "object": chunkObject, "created": created, "model": s.name, "choices": []any{}, "usage": usage}) != nil {
 				return
 			}
 		}

@@ -299,3 +299,37 @@ func TestServeDisconnect(t *testing.T) {
 		t.Errorf("%d idle sessions after a cancelled and a finished request, want 1 (the cancelled one is closed)", idle)
 	}
 }
+
+// A streamed text completion's events, the usage event included, are
+// text_completion objects.
+func TestServeCompletionStreamUsage(t *testing.T) {
+	_, hs, _ := serveTest(t, trainedModel, "", 1, 4)
+	resp, err := hs.Client().Post(hs.URL+"/v1/completions", "application/json",
+		strings.NewReader(`{"prompt":"package main\n","max_tokens":3,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	n, usage := 0, false
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || line == "[DONE]" {
+			continue
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if v["object"] != "text_completion" {
+			t.Errorf("event %v", v)
+		}
+		if v["usage"] != nil {
+			usage = true
+		}
+	}
+	if n < 2 || !usage {
+		t.Errorf("%d events, usage %v", n, usage)
+	}
+}
