@@ -210,20 +210,23 @@ func (b *Backend) Compute(x accel.Arena, nodes []*graph.Tensor) error {
 // kernel: every part on its own, and the shapes and types the fused
 // kernel takes. (Alignments of where the tensors lie are checked at
 // launch, which falls back to the parts.)
-func (b *Backend) supportsFused(n *graph.Tensor) bool {
+func (b *Backend) supportsFused(n *graph.Tensor) bool { return b.supportsParts(n.Fusion, n.Parts) }
+
+// supportsParts is supportsFused for fusion f of parts p, so that a
+// fusion can ask about the shorter ones it joins without making nodes.
+func (b *Backend) supportsParts(f graph.Fusion, p []*graph.Tensor) bool {
 	if !b.tune.fuse {
 		return false
 	}
-	for _, p := range n.Parts {
-		if !b.Supports(p) {
+	for _, part := range p {
+		if !b.Supports(part) {
 			return false
 		}
 	}
-	p := n.Parts
 	q4 := func(mm *graph.Tensor) bool {
 		return mm.Src[0].Type == quant.Q4_0 && mm.Src[0].Shape[0] == p[0].Src[0].Shape[0]
 	}
-	switch n.Fusion {
+	switch f {
 	case graph.FuseNormMul:
 		return true
 	case graph.FuseAddNormMul:
@@ -251,14 +254,13 @@ func (b *Backend) supportsFused(n *graph.Tensor) bool {
 		rq, sk, sv := p[5], p[7], p[8]
 		kt, vt := sk.Src[1].Storage().Type, sv.Src[1].Storage().Type
 		return kt == vt && rq.Rows() == 1 &&
-			b.supportsFused(&graph.Tensor{Op: graph.OpFused, Fusion: graph.FuseNormMulMat3, Parts: p[:5]}) &&
-			b.supportsFused(&graph.Tensor{Op: graph.OpFused, Fusion: graph.FuseRopeQKV, Parts: p[5:]})
+			b.supportsParts(graph.FuseNormMulMat3, p[:5]) && b.supportsParts(graph.FuseRopeQKV, p[5:])
 	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
 		// The norm's row is the products' input; they take it whole.
 		mm := p[2:]
 		ok := b.tune.mw && p[0].Rows() == 1 && p[0].Shape[0]%32 == 0 && q4(mm[0]) && q4(mm[1]) &&
 			mm[0].Src[0].Shape[0] == p[0].Shape[0] && mm[0].Src[1] == p[1]
-		if n.Fusion == graph.FuseNormMulMat3 {
+		if f == graph.FuseNormMulMat3 {
 			return ok && q4(mm[2])
 		}
 		return ok && mm[1].Shape == mm[0].Shape && mm[2].Shape == mm[0].Shape
@@ -271,13 +273,17 @@ func (b *Backend) supportsFused(n *graph.Tensor) bool {
 // node's outputs share memory with its inputs, so the kernels read and
 // write freely.
 func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
-	if !b.supportsFused(n) {
-		return errorf("fused %s is not supported on this device with these types and shapes", n.Fusion)
+	return b.computeFusion(a, n.Fusion, n.Parts)
+}
+
+// computeFusion is computeFused for fusion f of parts p.
+func (b *Backend) computeFusion(a *arena, f graph.Fusion, p []*graph.Tensor) error {
+	if !b.supportsParts(f, p) {
+		return errorf("fused %s is not supported on this device with these types and shapes", f)
 	}
-	p := n.Parts
 	var ok bool
 	var err error
-	switch n.Fusion {
+	switch f {
 	case graph.FuseNormMul:
 		ok, err = b.rmsNormMul(a, p[0], p[1])
 	case graph.FuseAddNormMul:
@@ -303,7 +309,7 @@ func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
 		ok, err = b.mulMatSwiGLU(a, p[0], p[1], p[2], nil, nil)
 	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
 		rest := graph.FuseMulMat3
-		if n.Fusion == graph.FuseNormMulMat3 {
+		if f == graph.FuseNormMulMat3 {
 			ok, err = b.mulMat3(a, p[2], p[3], p[4], p[0], p[1], nil)
 		} else {
 			rest = graph.FuseMulMatSwiGLU
@@ -330,13 +336,12 @@ func (b *Backend) computeFused(a *arena, n *graph.Tensor) error {
 // computeParts runs a fused node's parts as two shorter fusions, f1 of
 // parts p1 and f2 of p2 (each falling back further as computeFused does).
 func (b *Backend) computeParts(a *arena, f1 graph.Fusion, p1 []*graph.Tensor, f2 graph.Fusion, p2 []*graph.Tensor) error {
-	for _, sub := range []*graph.Tensor{{Op: graph.OpFused, Fusion: f1, Parts: p1}, {Op: graph.OpFused, Fusion: f2, Parts: p2}} {
-		b.launcher.cur = sub.Parts[0].Name
-		if err := b.computeFused(a, sub); err != nil {
-			return err
-		}
+	b.launcher.cur = p1[0].Name
+	if err := b.computeFusion(a, f1, p1); err != nil {
+		return err
 	}
-	return nil
+	b.launcher.cur = p2[0].Name
+	return b.computeFusion(a, f2, p2)
 }
 
 // ropeQKV runs a layer's ROPE(Q), ROPE(K), SET_ROWS(K) and SET_ROWS(V)
