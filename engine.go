@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ocelot-llm/ocelot/accel"
 	"github.com/ocelot-llm/ocelot/graph"
@@ -23,6 +24,7 @@ type engine interface {
 	backend() string // what runs the model, for reports
 	device() string  // the device it runs on
 	kvPlace() string // where the KV cache lives
+	stats() Stats
 	close() error
 }
 
@@ -39,6 +41,14 @@ type seq interface {
 	// layer; importKV writes such rows back and sets the position to n.
 	exportKV(n int) (k, v [][]byte, err error)
 	importKV(n int, k, v [][]byte) error
+	// fork returns a new sequence holding this one's first n positions.
+	fork(n int) (seq, error)
+	// adopt may replace the sequence by a longer prefix of tokens that
+	// another sequence holds (sharing its cache); it returns how many
+	// positions of the sequence match tokens afterwards.
+	adopt(tokens []int32) int
+	// busy marks the sequence as generating, or no longer.
+	busy(on bool)
 	reset()
 	close()
 }
@@ -70,6 +80,7 @@ func (e *refEngine) backend() string { return "ref" }
 func (e *refEngine) kvPlace() string { return "host memory" }
 func (e *refEngine) device() string  { return "cpu (reference engine)" }
 func (e *refEngine) close() error    { return nil }
+func (e *refEngine) stats() Stats    { return Stats{} }
 
 func (s *refSeq) eval(ctx context.Context, tokens []int32, all bool, progress func(done int)) ([][]float32, error) {
 	o := s.e.opt
@@ -124,6 +135,27 @@ func (s *refSeq) importKV(n int, k, v [][]byte) error {
 	return nil
 }
 
+// fork copies the cache: the reference engine keeps one cache per
+// sequence.
+func (s *refSeq) fork(n int) (seq, error) {
+	k, v, err := s.exportKV(n)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.e.newSeq()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.importKV(n, k, v); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// adopt shares nothing: the reference engine's sequences are separate.
+func (s *refSeq) adopt([]int32) int { return 0 }
+func (s *refSeq) busy(bool)         {}
+
 func (s *refSeq) pos() int       { return s.st.Pos }
 func (s *refSeq) truncate(n int) { s.st.Pos = n }
 func (s *refSeq) reset()         { s.st.Pos = 0 }
@@ -141,13 +173,23 @@ type graphEngine struct {
 	// (gguf.File.Release) once only the accelerator reads them.
 	release func([]byte) error
 
-	// mu serialises graph runs: the backends' worker pools and queues
-	// are shared by every session.
-	mu sync.Mutex
+	// mu guards the scheduler (queue, running, generating, starved),
+	// the pool's pages and the sequences' pages and tokens. Graph runs
+	// themselves happen one at a time (running), without it.
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*request
+	running bool
+	starved bool // the last step left a longer request out: it goes first
+	pool    *kvPool
+	seqs    map[*graphSeq]struct{}
+	ctx     accel.Context // the steps' scratch memory
+	stat    Stats         // the scheduler's counts
 }
 
 func newGraphEngine(net *model.Model, opt *Options, release func([]byte) error) (*graphEngine, error) {
-	e := &graphEngine{opt: opt, model: graph.NewModel(net), release: release}
+	e := &graphEngine{opt: opt, model: graph.NewModel(net), release: release, seqs: map[*graphSeq]struct{}{}}
+	e.cond = sync.NewCond(&e.mu)
 	cpu := accel.NewCPU(opt.Threads)
 	cpu.SetProfiling(opt.Profile)
 	e.runner.Backends[graph.CPU] = cpu
@@ -335,6 +377,11 @@ func (e *graphEngine) dropAccel() {
 }
 
 func (e *graphEngine) close() error {
+	e.ctx.Close()
+	if e.pool != nil {
+		freeKV(e, e.pool.kv)
+		e.pool = nil
+	}
 	var first error
 	for i, b := range e.runner.Backends {
 		if b != nil {
@@ -347,175 +394,232 @@ func (e *graphEngine) close() error {
 	return first
 }
 
+// graphSeq is one sequence of the graph engine: the pages of the
+// engine's pool it holds and the tokens in them (guarded by e.mu).
 type graphSeq struct {
-	e   *graphEngine
-	kv  *graph.KV
-	ctx accel.Context
-	n   int // positions filled
+	e          *graphEngine
+	pages      []int32   // positions [i*PageCells, (i+1)*PageCells) sit in page pages[i]
+	toks       []int32   // the tokens in the cache, by position
+	generating bool      // inside Generate: the scheduler waits a moment for its next token
+	queued     bool      // a request of it is in the scheduler's queue
+	decoded    time.Time // when its last single-token evaluation finished
 }
 
 func (e *graphEngine) newSeq() (seq, error) {
-	onAccel := 0
-	for l := 0; l < e.policy.NLayer; l++ {
-		if e.policy.CacheOnAccel(l) {
-			onAccel++
-		}
-	}
-	c := e.model.Config
-	if err := checkKVFits(c, e.opt.NCtx, c.NLayer-onAccel, e.opt.typeK, e.opt.typeV, accel.HostMemory().Free, "host memory"); err != nil {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.openPool(); err != nil {
 		return nil, err
 	}
-	if acc := e.runner.Backends[graph.Accel]; acc != nil && onAccel > 0 {
-		if err := checkKVFits(c, e.opt.NCtx, onAccel, e.opt.typeK, e.opt.typeV, acc.Memory().Free, acc.Device()); err != nil {
-			return nil, err
-		}
-	}
-	kv := graph.NewKV(e.model.Config, e.opt.NCtx, e.opt.typeK, e.opt.typeV)
-	s := &graphSeq{e: e, kv: kv}
-	for l := range kv.K {
-		b := e.runner.Backends[graph.CPU]
-		if e.policy.CacheOnAccel(l) {
-			b = e.runner.Backends[graph.Accel]
-		}
-		for _, t := range []*graph.Tensor{kv.K[l], kv.V[l]} {
-			if err := b.Load(t); err != nil {
-				s.close()
-				return nil, fmt.Errorf("ocelot: %s: KV cache %s of %d bytes: %w", b.Name(), t.Name, t.Bytes(), err)
-			}
-		}
-	}
+	s := &graphSeq{e: e}
+	e.seqs[s] = struct{}{}
 	return s, nil
 }
 
 func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool, progress func(done int)) ([][]float32, error) {
-	o := s.e.opt
-	if s.n+len(tokens) > s.kv.NCtx {
-		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d cells, but n_ctx is %d", len(tokens), s.n, s.n+len(tokens), s.kv.NCtx)
+	if n := s.pos() + len(tokens); n > s.e.opt.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d positions, but n_ctx is %d", len(tokens), s.pos(), n, s.e.opt.NCtx)
 	}
-	var out [][]float32
-	nv := s.e.model.Config.NVocab
-	done := 0
-	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, all, func(ub []int32, want model.Logits) error {
-		logits, err := s.run(ub, want)
-		for i := 0; i+nv <= len(logits); i += nv {
-			out = append(out, logits[i:i+nv])
-		}
-		if err == nil && progress != nil {
-			done += len(ub)
-			progress(done)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	r := &request{s: s, ctx: ctx, tokens: tokens, all: all}
+	err := s.e.submit(r, progress)
+	return r.out, err
 }
 
 func (s *graphSeq) hidden(ctx context.Context, tokens []int32) ([][]float32, error) {
-	o := s.e.opt
-	var out [][]float32
-	w := s.e.model.Config.NEmbd
-	err := model.Ubatches(ctx, tokens, o.NBatch, o.NUbatch, true, func(ub []int32, _ model.Logits) error {
-		h, err := s.run(ub, model.Hidden)
-		for i := 0; i+w <= len(h); i += w {
-			out = append(out, h[i:i+w])
-		}
-		return err
-	})
-	return out, err
+	if n := s.pos() + len(tokens); n > s.e.opt.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d positions, but n_ctx is %d", len(tokens), s.pos(), n, s.e.opt.NCtx)
+	}
+	r := &request{s: s, ctx: ctx, tokens: tokens, hidden: true}
+	err := s.e.submit(r, nil)
+	return r.out, err
 }
 
-// run evaluates one micro-batch.
-func (s *graphSeq) run(tokens []int32, want model.Logits) ([]float32, error) {
-	g, err := graph.Build(s.e.model, s.kv, tokens, s.n, want)
-	if err != nil {
-		return nil, err
-	}
-	if err := graph.Schedule(g, s.e.policy); err != nil {
-		return nil, err
-	}
-	s.e.mu.Lock()
-	defer s.e.mu.Unlock()
-	out, err := s.e.runner.Run(&s.ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	s.n += len(tokens)
-	return out, nil
-}
-
-// cacheBackend is the backend holding layer l's cache.
-func (s *graphSeq) cacheBackend(l int) accel.Backend {
-	if s.e.policy.CacheOnAccel(l) {
-		return s.e.runner.Backends[graph.Accel]
-	}
-	return s.e.runner.Backends[graph.CPU]
-}
-
-// cacheRows is the byte size of n rows of a cache tensor.
-func cacheRows(t *graph.Tensor, n int) int {
-	return int(t.Bytes() / int64(t.Shape[1]) * int64(n))
+// rowBytes is the byte size of one cell's row of a cache tensor.
+func rowBytes(t *graph.Tensor) int {
+	return int(t.Bytes() / int64(t.Shape[1]))
 }
 
 func (s *graphSeq) exportKV(n int) (k, v [][]byte, err error) {
-	s.e.mu.Lock() // no graph is writing the caches meanwhile
-	defer s.e.mu.Unlock()
-	for l := range s.kv.K {
-		b := s.cacheBackend(l)
-		for i, t := range []*graph.Tensor{s.kv.K[l], s.kv.V[l]} {
-			buf := make([]byte, t.Bytes())
-			if err := b.Download(t, buf); err != nil {
-				return nil, nil, fmt.Errorf("ocelot: %s: read %s: %w", b.Name(), t.Name, err)
-			}
-			buf = buf[:cacheRows(t, n)]
-			if i == 0 {
-				k = append(k, buf)
-			} else {
-				v = append(v, buf)
-			}
-		}
-	}
-	return k, v, nil
-}
-
-func (s *graphSeq) importKV(n int, k, v [][]byte) error {
-	s.e.mu.Lock()
-	defer s.e.mu.Unlock()
-	for l := range s.kv.K {
-		b := s.cacheBackend(l)
-		for i, t := range []*graph.Tensor{s.kv.K[l], s.kv.V[l]} {
-			src := k[l]
-			if i == 1 {
-				src = v[l]
-			}
-			if len(src) != cacheRows(t, n) {
-				return fmt.Errorf("ocelot: %s: %d bytes of rows, want %d", t.Name, len(src), cacheRows(t, n))
-			}
-			buf := make([]byte, t.Bytes())
-			copy(buf, src)
-			if err := b.Upload(t, buf); err != nil {
-				return fmt.Errorf("ocelot: %s: write %s: %w", b.Name(), t.Name, err)
-			}
-		}
-	}
-	s.n = n
-	return nil
-}
-
-func (s *graphSeq) pos() int       { return s.n }
-func (s *graphSeq) truncate(n int) { s.n = n }
-func (s *graphSeq) reset()         { s.n = 0 }
-func (s *graphSeq) close() {
-	s.ctx.Close()
-	for l := range s.kv.K {
-		for _, t := range []*graph.Tensor{s.kv.K[l], s.kv.V[l]} {
-			for i, b := range s.e.runner.Backends {
-				if b != nil && t.Bufs[i] != nil {
-					b.Free(t)
+	e := s.e
+	err = e.exclusive(func() error {
+		for l := range e.pool.kv.K {
+			b := e.cacheBackend(l)
+			for i, t := range []*graph.Tensor{e.pool.kv.K[l], e.pool.kv.V[l]} {
+				buf := make([]byte, t.Bytes())
+				if err := b.Download(t, buf); err != nil {
+					return fmt.Errorf("ocelot: %s: read %s: %w", b.Name(), t.Name, err)
+				}
+				rb := rowBytes(t)
+				rows := make([]byte, 0, n*rb)
+				for j := 0; j < n; j += graph.PageCells {
+					c := int(s.pages[j/graph.PageCells]) * graph.PageCells
+					rows = append(rows, buf[c*rb:(c+min(graph.PageCells, n-j))*rb]...)
+				}
+				if i == 0 {
+					k = append(k, rows)
+				} else {
+					v = append(v, rows)
 				}
 			}
 		}
+		return nil
+	})
+	return k, v, err
+}
+
+func (s *graphSeq) importKV(n int, k, v [][]byte) error {
+	e := s.e
+	return e.exclusive(func() error {
+		e.mu.Lock()
+		s.toks = s.toks[:0]
+		e.trim(s)
+		_, err := e.reserve(s, 0, n) // its own pages, new
+		e.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		for l := range e.pool.kv.K {
+			b := e.cacheBackend(l)
+			for i, t := range []*graph.Tensor{e.pool.kv.K[l], e.pool.kv.V[l]} {
+				src := k[l]
+				if i == 1 {
+					src = v[l]
+				}
+				rb := rowBytes(t)
+				if len(src) != n*rb {
+					err = fmt.Errorf("ocelot: %s: %d bytes of rows, want %d", t.Name, len(src), n*rb)
+				}
+				buf := make([]byte, t.Bytes())
+				if err == nil {
+					err = b.Download(t, buf)
+				}
+				for j := 0; j < n && err == nil; j += graph.PageCells {
+					c := int(s.pages[j/graph.PageCells]) * graph.PageCells
+					copy(buf[c*rb:], src[j*rb:(j+min(graph.PageCells, n-j))*rb])
+				}
+				if err == nil {
+					err = b.Upload(t, buf)
+				}
+				if err != nil {
+					e.mu.Lock()
+					e.trim(s)
+					e.mu.Unlock()
+					return fmt.Errorf("ocelot: %s: write %s: %w", b.Name(), t.Name, err)
+				}
+			}
+		}
+		// The tokens themselves are the session's to know; the positions
+		// are filled (prefix sharing never matches these placeholders: -1
+		// is no token id).
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for range n {
+			s.toks = append(s.toks, -1)
+		}
+		return nil
+	})
+}
+
+func (s *graphSeq) pos() int {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	return len(s.toks)
+}
+
+func (s *graphSeq) truncate(n int) {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	s.toks = s.toks[:min(n, len(s.toks))]
+	s.e.trim(s)
+}
+
+func (s *graphSeq) reset() { s.truncate(0) }
+
+func (s *graphSeq) close() {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.seqs[s]; !ok {
+		return
+	}
+	s.toks = s.toks[:0]
+	e.trim(s)
+	delete(e.seqs, s)
+	e.cond.Broadcast() // a step may be waiting for it
+}
+
+// fork returns a new sequence holding this one's first n positions: it
+// shares their pages, which are copied only when one of the two writes
+// into a shared page.
+func (s *graphSeq) fork(n int) (seq, error) {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n = min(n, len(s.toks))
+	f := &graphSeq{e: e, toks: slices.Clone(s.toks[:n]), pages: slices.Clone(s.pages[:pagesFor(n)])}
+	for _, pg := range f.pages {
+		e.pool.refs[pg]++
+	}
+	e.seqs[f] = struct{}{}
+	return f, nil
+}
+
+// adopt looks for the live sequence sharing the longest prefix with
+// tokens (at most all but the last of them) and, where that is longer
+// than what this one holds, replaces this sequence by that prefix,
+// sharing its pages (the prompt cache across sessions). It returns the
+// positions this sequence now holds that match tokens.
+func (s *graphSeq) adopt(tokens []int32) int {
+	e := s.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	own := commonPrefix(s.toks, tokens)
+	if e.opt.NoPrefixReuse {
+		return own
+	}
+	limit := len(tokens) - 1
+	best, from := 0, (*graphSeq)(nil)
+	for d := range e.seqs {
+		if d == s {
+			continue
+		}
+		if n := min(commonPrefix(d.toks, tokens), limit); n > best {
+			best, from = n, d
+		}
+	}
+	if from == nil || best <= own {
+		return own
+	}
+	s.toks = s.toks[:0]
+	e.trim(s)
+	s.toks = append(s.toks, from.toks[:best]...)
+	s.pages = append(s.pages[:0], from.pages[:pagesFor(best)]...)
+	for _, pg := range s.pages {
+		e.pool.refs[pg]++
+	}
+	return best
+}
+
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// busy marks the sequence as generating (or not): while it is, the
+// scheduler waits a moment for its next token before it runs a step.
+func (s *graphSeq) busy(on bool) {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
+	s.setGenerating(on)
+}
+
+func (s *graphSeq) setGenerating(on bool) {
+	if s.generating != on {
+		s.generating = on
+		s.e.cond.Broadcast()
 	}
 }
 
@@ -562,7 +666,7 @@ func autoLayers(net *model.Model, acc accel.Backend, opt *Options) int {
 		return net.NLayer + 1
 	}
 	budget := free * 9 / 10
-	kvPerLayer, _ := model.KVBytes(net.Config, opt.NCtx, 1, opt.typeK, opt.typeV)
+	kvPerLayer, _ := model.KVBytes(net.Config, pagesFor(opt.NCtx)*graph.PageCells*opt.Parallel, 1, opt.typeK, opt.typeV)
 	// Scratch: the largest activations of a micro-batch, a few times over.
 	scratch, err := quant.MulSize(int64(opt.NUbatch), int64(max(net.NFF, net.NVocab)), 4*4)
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 
 // Options configure a loaded model. Zero fields take the defaults shown.
 type Options struct {
-	NCtx       int    // context cells per session (512)
+	NCtx       int    // positions per session: the longest sequence (512)
 	NBatch     int    // logical batch: tokens submitted at once (2048, capped at NCtx)
 	NUbatch    int    // micro-batch: tokens through the model at once (512, capped at NBatch)
 	NGPULayers int    // layers offloaded to an accelerator (the reference engine runs none)
@@ -38,6 +38,19 @@ type Options struct {
 	TypeV      string // V cache type, likewise
 	Backend    string // "ref", "cpu", "opencl" or "auto" (default: an accelerator if one works, else the CPU)
 	Device     string // accelerator device index as `ocelot devices` numbers them ("": the first GPU, else any device)
+	// Parallel sizes the KV pool that sessions share: NCtx × Parallel
+	// cells at first (1). Sessions take pages of it as they grow, so
+	// more sessions fit when they are shorter; when every page is held
+	// the pool doubles, as long as memory allows (else ErrKVFull).
+	// Sessions evaluating at the same time are batched together.
+	Parallel int
+	// NoPrefixReuse stops a new session from starting at another live
+	// session's cache of the same prompt prefix (the prompt cache across
+	// sessions). With it, each session evaluates its whole prompt, and a
+	// prompt's logits never depend on what other sessions hold (reused
+	// cells were computed in other micro-batches, which on some
+	// backends rounds differently).
+	NoPrefixReuse bool
 	// NoKVOffload keeps the KV cache, and attention, in host memory even
 	// for offloaded layers (llama.cpp's -nkvo).
 	NoKVOffload bool
@@ -70,6 +83,8 @@ const AutoGPULayers = -1
 const (
 	MaxContext = 1 << 30 // n_ctx, n_batch and n_ubatch, in cells or tokens
 	MaxThreads = 4096
+	// MaxParallel bounds Options.Parallel.
+	MaxParallel = 1024
 )
 
 // AutoUbatch picks a micro-batch for a prompt of n tokens: the whole
@@ -105,6 +120,9 @@ func (o *Options) normalize() error {
 	if o.Threads == 0 {
 		o.Threads = runtime.GOMAXPROCS(0)
 	}
+	if o.Parallel == 0 {
+		o.Parallel = 1
+	}
 	if o.Backend == "" {
 		o.Backend = "auto"
 	}
@@ -130,6 +148,10 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("ocelot: n_ubatch must lie in 1..%d, got %d", MaxContext, o.NUbatch)
 	case o.NUbatch > o.NBatch:
 		return fmt.Errorf("ocelot: n_ubatch %d is larger than n_batch %d", o.NUbatch, o.NBatch)
+	case o.Parallel < 0 || o.Parallel > MaxParallel:
+		return fmt.Errorf("ocelot: parallel sequences must lie in 1..%d, got %d", MaxParallel, o.Parallel)
+	case int64(o.NCtx)*int64(o.Parallel) > MaxContext:
+		return fmt.Errorf("ocelot: n_ctx %d × %d parallel sequences exceeds %d cells", o.NCtx, o.Parallel, MaxContext)
 	case o.Threads < 0 || o.Threads > MaxThreads:
 		return fmt.Errorf("ocelot: threads must lie in 1..%d, got %d", MaxThreads, o.Threads)
 	case o.NGPULayers < 0 && o.NGPULayers != AutoGPULayers:
@@ -220,6 +242,11 @@ func (m *Model) Device() string { return m.eng.device() }
 
 // KVPlace says where the KV cache lives: "host memory" or "device memory".
 func (m *Model) KVPlace() string { return m.eng.kvPlace() }
+
+// Stats reports the KV pool and the scheduler's counts: how many cells
+// sessions hold, and how many sequences micro-batches held. The
+// reference engine keeps one cache per session and reports zeros.
+func (m *Model) Stats() Stats { return m.eng.stats() }
 
 // Options returns the settings the model runs with, defaults filled in.
 func (m *Model) Options() Options { return m.opt }

@@ -131,6 +131,12 @@ func concurrentSessions(t *testing.T, m *ocelot.Model) {
 			t.Errorf("prompt %d: concurrent %v, serial %v", i, par[i], serial[i])
 		}
 	}
+	// The sessions generated together: their tokens shared micro-batches.
+	if st := m.Stats(); st.MaxStepSeqs < 2 {
+		t.Errorf("no micro-batch held more than one sequence: %+v", st)
+	} else {
+		t.Logf("%+v", st)
+	}
 }
 
 func TestPromptLongerThanContext(t *testing.T) {

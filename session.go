@@ -36,6 +36,10 @@ type Session struct {
 	tokens  []int32   // the sequence: the cache's tokens, then pending
 	pending int       // how many of the last tokens are not in the cache (0 or 1)
 	last    []float32 // the logits after the cache's last token (nil: unknown)
+	// evaluated is how many tokens the last eval put through the model:
+	// fewer than it was given when it started from another session's
+	// cache of the same prefix.
+	evaluated int
 }
 
 // NewSession returns a session with an empty KV cache of NCtx cells.
@@ -222,7 +226,13 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all, keep bool, prog
 	}
 	base, pending := len(s.tokens)-s.pending, s.pending
 	s.tokens = append(s.tokens, tokens...)
+	if base == 0 && pending == 0 {
+		// An empty session may start from another's cache of the same
+		// prefix (the prompt cache across sessions).
+		base = s.sq.adopt(s.tokens)
+	}
 	in := s.tokens[base:]
+	s.evaluated = 0
 	var onBatch func(int)
 	if progress != nil {
 		onBatch = func(done int) { progress(done, len(in)) }
@@ -232,6 +242,7 @@ func (s *Session) eval(ctx context.Context, tokens []int32, all, keep bool, prog
 	// later micro-batch; a pending token that did not reach it stays
 	// pending.
 	pos := s.sq.pos()
+	s.evaluated = max(0, pos-base)
 	kept := max(pos, base+pending)
 	s.tokens, s.pending, s.last = s.tokens[:kept], kept-pos, nil
 	if errors.Is(err, accel.ErrNonFinite) {
@@ -263,7 +274,7 @@ func (m *Model) nonFinite(what string) error {
 
 // Timings measure a generation.
 type Timings struct {
-	PromptTokens int           // tokens evaluated before the first sample (a pending token included)
+	PromptTokens int           // tokens evaluated before the first sample (a pending token included; not those another session's cache held)
 	Prompt       time.Duration // evaluating them
 	GenTokens    int           // tokens generated: len(Result.Tokens)
 	Gen          time.Duration // from the first sample to the end
@@ -423,6 +434,10 @@ func (s *Session) GenerateWith(ctx context.Context, prompt []int32, o GenerateOp
 		return res, err
 	}
 	res.Timings.PromptTokens, res.Timings.Prompt = evaluated, time.Since(start)
+	// While it decodes, the engine batches this session's next token with
+	// those of the other sessions decoding.
+	s.sq.busy(true)
+	defer s.sq.busy(false)
 	out := &textOut{stop: o.Stop, on: o.OnToken}
 	defer func() { res.Text = out.text.String() }()
 	dec := s.m.tok.NewStreamDecoder()
@@ -496,7 +511,10 @@ func (s *Session) start(ctx context.Context, prompt []int32, progress func(done,
 		if err != nil {
 			return nil, 0, err
 		}
-		return out[0], len(prompt) + pending, nil
+		s.mu.Lock()
+		evaluated := s.evaluated
+		s.mu.Unlock()
+		return out[0], evaluated, nil
 	case last != nil:
 		return last, 0, nil
 	case n == 0:

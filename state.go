@@ -37,32 +37,31 @@ func fingerprint(f *gguf.File, c model.Config) [32]byte {
 	return out
 }
 
-// Fork returns a new session holding a copy of this one's sequence and
-// cache: a prompt evaluated once can be continued in several ways (two
-// replies to one system prompt). The copy costs the cache's bytes of the
-// cached tokens; the sessions are independent afterwards.
+// Fork returns a new session holding this one's sequence: a prompt
+// evaluated once can be continued in several ways (two replies to one
+// system prompt). The sessions share the cache of the common tokens
+// (the graph engines copy a shared page of it only when one of them
+// writes into it; the reference engine copies the cache); they are
+// independent afterwards.
 func (s *Session) Fork() (*Session, error) {
 	if err := s.lockIdle(); err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	n := len(s.tokens) - s.pending
-	k, v, err := s.sq.exportKV(n)
+	m := s.m
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	sq, err := s.sq.fork(len(s.tokens) - s.pending)
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.m.NewSession()
-	if err != nil {
-		return nil, err
-	}
-	if err := f.sq.importKV(n, k, v); err != nil {
-		f.Close()
-		return nil, err
-	}
+	f := &Session{m: m, sq: sq}
 	f.tokens, f.pending = append([]int32(nil), s.tokens...), s.pending
-	f.last = append([]float32(nil), s.last...)
-	if s.last == nil {
-		f.last = nil
+	if s.last != nil {
+		f.last = append([]float32(nil), s.last...)
 	}
 	return f, nil
 }

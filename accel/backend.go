@@ -42,6 +42,11 @@ type Backend interface {
 	Upload(t *graph.Tensor, src []byte) error
 	// Download reads a resident tensor's bytes back, for any type.
 	Download(t *graph.Tensor, dst []byte) error
+	// CopyRows copies rows [src, src+n) of a resident cache tensor over
+	// rows [dst, dst+n), which must not overlap them, byte for byte (a
+	// page of KV cells copied before a shared page is written). It is
+	// ordered with the work queued before and after it.
+	CopyRows(t *graph.Tensor, dst, src, n int) error
 
 	// NewArena returns scratch memory of at least size bytes for the
 	// intermediates of one sequence's graphs.

@@ -307,7 +307,7 @@ func (c *CPU) check(n *graph.Tensor) error {
 		}
 		return i32(src(2), src(0).Rows())
 	case graph.OpAttention:
-		if err := need(3); err != nil {
+		if err := need(4); err != nil {
 			return err
 		}
 		if err := f32(src(0)); err != nil {
@@ -331,12 +331,9 @@ func (c *CPU) check(n *graph.Tensor) error {
 			if kv.Shape[0] != p.HeadDim*p.NHeadKV {
 				return fmt.Errorf("ATTENTION %s: cache %s rows of %d, want %d", n.Name, kv.Name, kv.Shape[0], p.HeadDim*p.NHeadKV)
 			}
-			if p.NKV < 0 || p.NKV > kv.Rows() {
-				return fmt.Errorf("ATTENTION %s: %d cells of a cache of %d", n.Name, p.NKV, kv.Rows())
-			}
 		}
-		if p.Pos0 < 0 || p.Pos0+rows > p.NKV {
-			return fmt.Errorf("ATTENTION %s: %d tokens at position %d but %d cells", n.Name, rows, p.Pos0, p.NKV)
+		if x := src(3); x.Type != graph.I32 || x.Kind != graph.Input {
+			return fmt.Errorf("ATTENTION %s: KV index %s must be an i32 input", n.Name, x.Name)
 		}
 		return nil
 	}
@@ -472,6 +469,24 @@ func (c *CPU) Download(t *graph.Tensor, dst []byte) error {
 	c.mu.Lock() // no SET_ROWS is writing it meanwhile
 	defer c.mu.Unlock()
 	copy(dst, b.data)
+	return nil
+}
+
+// CopyRows copies rows [src, src+n) of a resident tensor over rows
+// [dst, dst+n).
+func (c *CPU) CopyRows(t *graph.Tensor, dst, src, n int) error {
+	b, err := bufOf(t)
+	if err != nil {
+		return err
+	}
+	rows := t.Rows()
+	if n < 0 || src < 0 || dst < 0 || src+n > rows || dst+n > rows || src < dst+n && dst < src+n {
+		return fmt.Errorf("cpu: copy rows [%d, %d) of %s over [%d, %d): outside its %d rows or overlapping", src, src+n, t.Name, dst, dst+n, rows)
+	}
+	rb := len(b.data) / rows
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	copy(b.data[dst*rb:(dst+n)*rb], b.data[src*rb:(src+n)*rb])
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package accel
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/ocelot-llm/ocelot/graph"
@@ -10,6 +11,10 @@ import (
 // attnTile is how many cache cells attention scores at a time before it
 // folds them into the running softmax.
 const attnTile = 64
+
+// A tile of positions must not straddle a page (its cells are read as
+// one run): this fails to compile unless attnTile divides a page.
+var _ = [1]int{}[graph.PageCells%attnTile]
 
 // attentionTask is fused attention. A job is a block of query tokens and
 // one KV head with its group of query heads (grouped-query attention), so
@@ -27,7 +32,8 @@ type attentionTask struct {
 	rowK, rowV       int
 	hd, nHead, group int
 	nHeadKV          int
-	pos0, nkv        int
+	idx              graph.KVIndex
+	blocks           [][2]int // the jobs' query tokens: runs of one sequence, up to attnQBlock long
 	scale            float32
 	qTerms           int  // 0: f32 queries; 1 or 2: Q8_0 queries in that many terms
 	kDirect          bool // K head rows can be multiplied in place (else expanded to f32 first)
@@ -71,11 +77,9 @@ func (t *attentionTask) run(w, lo, hi int) {
 	vRow := take(hd)
 	tmp := f
 	qb := hd / 32 * q8Bytes
-	nTok := len(t.q) / (t.nHead * hd)
 	for job := lo; job < hi; job++ {
 		blk, kvh := job/t.nHeadKV, job%t.nHeadKV
-		t0 := blk * attnQBlock
-		t1 := min(t0+attnQBlock, nTok)
+		t0, t1 := t.blocks[blk][0], t.blocks[blk][1]
 		rows := (t1 - t0) * g
 		// The block's query rows: row r is token t0+r/g, head kvh*g+r%g.
 		for tok := t0; tok < t1; tok++ {
@@ -107,12 +111,18 @@ func (t *attentionTask) run(w, lo, hi int) {
 		for r := 0; r < rows; r++ {
 			ms[r], ls[r] = float32(math.Inf(-1)), 0
 		}
-		// The block's last token sees the most cells; earlier tokens mask
-		// the cells past their own position (the causal mask).
-		horizon := min(t.pos0+t1, t.nkv)
+		// The block's tokens share a sequence: the one furthest on sees
+		// the most positions; the others mask the positions past their
+		// own (the causal mask). Tiles of positions never straddle a page,
+		// so a tile's cells are consecutive.
+		horizon := 0
+		for tok := t0; tok < t1; tok++ {
+			horizon = max(horizon, t.idx.Pos(tok)+1)
+		}
 		for c0 := 0; c0 < horizon; c0 += attnTile {
 			nc := min(attnTile, horizon-c0)
-			t.scores(scores, act, aRow, rows*terms, kvh, c0, nc, kTile, tmp)
+			cell := t.idx.Cell(t0, c0)
+			t.scores(scores, act, aRow, rows*terms, kvh, cell, nc, kTile, tmp)
 			// Fold the tile into each row's softmax: rescale when the
 			// maximum grows, then weight the V rows.
 			for r := 0; r < rows; r++ {
@@ -123,7 +133,7 @@ func (t *attentionTask) run(w, lo, hi int) {
 						sc[j] += lo[j] * termScale(1)
 					}
 				}
-				nv := min(t.pos0+t0+r/g+1, t.nkv) - c0 // cells of the tile this row sees
+				nv := t.idx.Pos(t0+r/g) + 1 - c0 // cells of the tile this row sees
 				if nv <= 0 {
 					clear(sc)
 					continue
@@ -154,7 +164,7 @@ func (t *attentionTask) run(w, lo, hi int) {
 			// acc[r] += Σ_j p[r][j]·V[j]: one MatMul of the tile's V,
 			// transposed, by the block's probability rows.
 			for j := 0; j < nc; j++ {
-				v := t.valueRow(vRow, kvh, c0+j, tmp)
+				v := t.valueRow(vRow, kvh, cell+j, tmp)
 				for d, x := range v {
 					vT[d*attnTile+j] = x
 				}
@@ -175,7 +185,7 @@ func (t *attentionTask) run(w, lo, hi int) {
 	}
 }
 
-// scores writes the raw scores q·K[c0+j] of the group's heads (and terms)
+// scores writes the raw scores q·K[c0+j], c0 the tile's first cell, of the group's heads (and terms)
 // into rows of attnTile: one MatMul of the tile's K head rows by the
 // group's queries.
 func (t *attentionTask) scores(scores []float32, act []byte, aRow, nAct, kvh, c0, nc int, kTile, tmp []float32) {
@@ -241,7 +251,7 @@ func (c *CPU) attention(a *cpuArena, n *graph.Tensor) error {
 		return err
 	}
 	t := &c.attn
-	defer func() { t.q, t.out, t.k, t.v = nil, nil, nil, nil }()
+	defer func() { t.q, t.out, t.k, t.v, t.idx.Idx = nil, nil, nil, nil, nil }()
 	if t.q, err = a.floats(n.Src[0]); err != nil {
 		return err
 	}
@@ -253,7 +263,22 @@ func (c *CPU) attention(a *cpuArena, n *graph.Tensor) error {
 	t.k, t.v = kb.data, vb.data
 	t.tk, t.tv, t.rowK, t.rowV = kc.Type, vc.Type, int(rk), int(rv)
 	t.hd, t.nHead, t.nHeadKV, t.group = p.HeadDim, p.NHead, p.NHeadKV, p.NHead/p.NHeadKV
-	t.pos0, t.nkv, t.scale = p.Pos0, p.NKV, p.Scale
+	t.scale = p.Scale
+	t.idx = graph.KVIndex{Idx: n.Src[3].I32s, N: n.Rows()}
+	if _, err := t.idx.Check(p.Page, min(kc.Rows(), vc.Rows())); err != nil {
+		return fmt.Errorf("ATTENTION %s: %w", n.Name, err)
+	}
+	// Jobs: runs of tokens of one sequence (one list of pages), cut
+	// into blocks of attnQBlock.
+	t.blocks = t.blocks[:0]
+	for t0 := 0; t0 < t.idx.N; {
+		t1 := t0 + 1
+		for t1 < t.idx.N && t1-t0 < attnQBlock && t.idx.Base(t1) == t.idx.Base(t0) {
+			t1++
+		}
+		t.blocks = append(t.blocks, [2]int{t0, t1})
+		t0 = t1
+	}
 	blocked := p.HeadDim%32 == 0
 	quantK := kc.Type == quant.Q8_0 || kc.Type == quant.Q4_0
 	t.qTerms = 0
@@ -268,7 +293,6 @@ func (c *CPU) attention(a *cpuArena, n *graph.Tensor) error {
 	}
 	t.vBlocked = blocked
 	c.growScratch(t.scratchSize(), t.rowsPerJob()*2*p.HeadDim/32*q8Bytes)
-	blocks := (n.Rows() + attnQBlock - 1) / attnQBlock
-	c.pool.parallelFor(blocks*p.NHeadKV, 1, t)
+	c.pool.parallelFor(len(t.blocks)*p.NHeadKV, 1, t)
 	return nil
 }

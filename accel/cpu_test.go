@@ -504,8 +504,8 @@ func attentionCase(t *testing.T, c *CPU, r *rand.Rand, tk, tv quant.Type, hd, nH
 	}
 	q := f32In("q", hd*nHead, n)
 	qs := randFloats(r, hd*nHead*n, 1.5)
-	att := opNode(graph.OpAttention, "attn", hd*nHead, n, q, kc, vc)
-	att.Param = graph.Params{HeadDim: hd, NHead: nHead, NHeadKV: nHeadKV, Pos0: pos0, NKV: nkv, Scale: float32(1 / math.Sqrt(float64(hd)))}
+	att := opNode(graph.OpAttention, "attn", hd*nHead, n, q, kc, vc, graph.SeqIndex(pos0, n))
+	att.Param = graph.Params{HeadDim: hd, NHead: nHead, NHeadKV: nHeadKV, Page: graph.PageCells, NKV: pos0 + n, Scale: float32(1 / math.Sqrt(float64(hd)))}
 	a := runOp(t, c, map[*graph.Tensor][]float32{q: qs}, att)
 	got := read(t, c, a, att)
 	want := make([]float32, len(got))
@@ -588,8 +588,8 @@ func TestCPUSupports(t *testing.T) {
 		if got := c.Supports(set); got != want {
 			t.Errorf("Supports(SET_ROWS %s) = %v, want %v", typ, got, want)
 		}
-		att := opNode(graph.OpAttention, "att", 256, 2, x, k, k)
-		att.Param = graph.Params{HeadDim: 64, NHead: 4, NHeadKV: 4, Pos0: 0, NKV: 2, Scale: 0.125}
+		att := opNode(graph.OpAttention, "att", 256, 2, x, k, k, graph.SeqIndex(0, 2))
+		att.Param = graph.Params{HeadDim: 64, NHead: 4, NHeadKV: 4, Page: graph.PageCells, NKV: 2, Scale: 0.125}
 		if got := c.Supports(att); got != want {
 			t.Errorf("Supports(ATTENTION %s) = %v, want %v", typ, got, want)
 		}

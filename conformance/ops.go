@@ -207,7 +207,7 @@ func (e *opEnv) getRows(t quant.Type, width, rows, n int) Case {
 		ids[i] = int32(e.rng.IntN(rows))
 	}
 	in := &graph.Tensor{Name: "ids", Type: graph.I32, Shape: [4]int{n, 1, 1, 1}, Kind: graph.Input, I32s: ids}
-	node := &graph.Tensor{Name: "get_rows", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{width, n, 1, 1}, Src: [3]*graph.Tensor{table, in}}
+	node := &graph.Tensor{Name: "get_rows", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{width, n, 1, 1}, Src: [4]*graph.Tensor{table, in}}
 	all := dequant(table)
 	want := make([]float32, 0, width*n)
 	for _, id := range ids {
@@ -224,7 +224,7 @@ func (e *opEnv) rmsNorm(width, rows int) Case {
 	c := e.newCase(graph.OpRMSNorm, "f32", ExactNMSE, width, rows)
 	x := act("x", width, rows)
 	xv := e.randn(width*rows, 3)
-	node := &graph.Tensor{Name: "rms_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+	node := &graph.Tensor{Name: "rms_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
 	ones := make([]float32, width)
 	for i := range ones {
 		ones[i] = 1
@@ -259,7 +259,7 @@ func (e *opEnv) binary(op graph.Op, width, rows int, broadcast bool) Case {
 		b = act("b", width, rows)
 		srcs[b] = bv
 	}
-	node := &graph.Tensor{Name: op.String(), Op: op, Type: quant.F32, Shape: a.Shape, Src: [3]*graph.Tensor{a, b}}
+	node := &graph.Tensor{Name: op.String(), Op: op, Type: quant.F32, Shape: a.Shape, Src: [4]*graph.Tensor{a, b}}
 	want := make([]float32, width*rows)
 	for i := range want {
 		y := bv[i%len(bv)]
@@ -287,7 +287,7 @@ func (e *opEnv) mulMat(t quant.Type, k, m, n int) Case {
 	}
 	x := act("x", k, n)
 	xv := e.randn(k*n, 1)
-	node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [3]*graph.Tensor{w, x}}
+	node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [4]*graph.Tensor{w, x}}
 	wv := dequant(w)
 	want := make([]float32, m*n)
 	for j := 0; j < n; j++ {
@@ -332,7 +332,7 @@ func (e *opEnv) rope(headDim, nHead, n, pos0 int, freqs bool) Case {
 			return c
 		}
 	}
-	node := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, in, ff},
+	node := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x, in, ff},
 		Param: graph.Params{RopeBase: 500000, HeadDim: headDim}}
 	want := append([]float32(nil), xv...)
 	w := headDim * nHead
@@ -362,7 +362,7 @@ func (e *opEnv) setRows(t quant.Type, width, cells, n int) Case {
 		idx[i] = int32(perm[i])
 	}
 	in := &graph.Tensor{Name: "cells", Type: graph.I32, Shape: [4]int{n, 1, 1, 1}, Kind: graph.Input, I32s: idx}
-	node := &graph.Tensor{Name: "set_rows", Op: graph.OpSetRows, Type: t, Shape: cache.Shape, Src: [3]*graph.Tensor{x, cache, in}}
+	node := &graph.Tensor{Name: "set_rows", Op: graph.OpSetRows, Type: t, Shape: cache.Shape, Src: [4]*graph.Tensor{x, cache, in}}
 	wantBytes := make([]byte, rowBytes*int64(cells))
 	for i, cell := range idx {
 		quant.Quantize(t, wantBytes[int64(cell)*rowBytes:int64(cell+1)*rowBytes], xv[i*width:(i+1)*width])
@@ -420,8 +420,8 @@ func (e *opEnv) attention(tk, tv quant.Type, headDim, nHead, nHeadKV, n, pos0 in
 func (e *opEnv) attentionRun(c Case, kc, vc *graph.Tensor, headDim, nHead, nHeadKV, n, pos0 int) Case {
 	q := act("q", headDim*nHead, n)
 	qv := e.randn(headDim*nHead*n, 1)
-	node := &graph.Tensor{Name: "attention", Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [3]*graph.Tensor{q, kc, vc},
-		Param: graph.Params{HeadDim: headDim, NHead: nHead, NHeadKV: nHeadKV, Pos0: pos0, NKV: pos0 + n, Scale: float32(1 / math.Sqrt(float64(headDim)))}}
+	node := &graph.Tensor{Name: "attention", Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [4]*graph.Tensor{q, kc, vc, graph.SeqIndex(pos0, n)},
+		Param: graph.Params{HeadDim: headDim, NHead: nHead, NHeadKV: nHeadKV, Page: graph.PageCells, NKV: pos0 + n, Scale: float32(1 / math.Sqrt(float64(headDim)))}}
 	if !e.b.Supports(node) {
 		check(&c, nil, nil, "", errUnsupported)
 		return c

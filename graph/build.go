@@ -118,19 +118,21 @@ func (m *Model) Weights() []*Tensor {
 	return out
 }
 
-// KV is one sequence's cache: a K and a V leaf per layer, each
-// [NEmbdKV, NCtx] of its type.
+// KV is a cache of KV cells shared by sequences (see Batch): a K and a
+// V leaf per layer, each [NEmbdKV, Cells] of its type.
 type KV struct {
-	K, V []*Tensor
-	NCtx int
+	K, V  []*Tensor
+	Cells int // a multiple of PageCells
 }
 
-// NewKV describes a cache of nCtx cells (backends allocate it).
-func NewKV(c model.Config, nCtx int, typeK, typeV quant.Type) *KV {
-	kv := &KV{NCtx: nCtx}
+// NewKV describes a cache of at least cells cells, rounded up to whole
+// pages (backends allocate it).
+func NewKV(c model.Config, cells int, typeK, typeV quant.Type) *KV {
+	cells = (cells + PageCells - 1) / PageCells * PageCells
+	kv := &KV{Cells: cells}
 	for l := 0; l < c.NLayer; l++ {
-		kv.K = append(kv.K, &Tensor{Name: fmt.Sprintf("cache_k.%d", l), Type: typeK, Shape: [4]int{c.NEmbdKV(), nCtx, 1, 1}, Kind: Cache, Layer: l})
-		kv.V = append(kv.V, &Tensor{Name: fmt.Sprintf("cache_v.%d", l), Type: typeV, Shape: [4]int{c.NEmbdKV(), nCtx, 1, 1}, Kind: Cache, Layer: l})
+		kv.K = append(kv.K, &Tensor{Name: fmt.Sprintf("cache_k.%d", l), Type: typeK, Shape: [4]int{c.NEmbdKV(), cells, 1, 1}, Kind: Cache, Layer: l})
+		kv.V = append(kv.V, &Tensor{Name: fmt.Sprintf("cache_v.%d", l), Type: typeV, Shape: [4]int{c.NEmbdKV(), cells, 1, 1}, Kind: Cache, Layer: l})
 	}
 	return kv
 }
@@ -154,24 +156,56 @@ func input(name string, v []int32) *Tensor {
 	return &Tensor{Name: name, Type: I32, Shape: [4]int{len(v), 1, 1, 1}, Kind: Input, I32s: v, Layer: -1}
 }
 
-// Build emits one micro-batch of the Llama forward pass: tokens at
-// positions pos0, pos0+1, ..., written into cells of the same numbers of
-// kv, and the logits `want` asks for.
+// Build emits one micro-batch of a single sequence whose position i
+// sits in cell i of kv: tokens at positions pos0, pos0+1, ..., and the
+// logits (or hidden states) `want` asks for.
 func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Graph, error) {
-	c := m.Config
 	n := len(tokens)
-	if n == 0 {
-		return nil, fmt.Errorf("graph: empty batch")
+	if pos0 < 0 || pos0+n > kv.Cells {
+		return nil, fmt.Errorf("graph: %d tokens at position %d exceed the cache of %d cells", n, pos0, kv.Cells)
 	}
-	if pos0 < 0 || pos0+n > kv.NCtx {
-		return nil, fmt.Errorf("graph: %d tokens at position %d exceed the cache of %d cells", n, pos0, kv.NCtx)
+	b := &Batch{Tokens: tokens, Pos: make([]int32, n), Seq: make([]int32, n), Pages: [][]int32{make([]int32, kv.Cells/PageCells)}, Hidden: want == model.Hidden}
+	for i := range b.Pos {
+		b.Pos[i] = int32(pos0 + i)
 	}
-	pos := make([]int32, n)
-	for i := range pos {
-		pos[i] = int32(pos0 + i)
+	for i := range b.Pages[0] {
+		b.Pages[0][i] = int32(i)
 	}
-	ids, positions := input("inp_tokens", append([]int32(nil), tokens...)), input("inp_pos", pos)
-	cells := positions // one sequence: a token's cell is its position
+	switch want {
+	case model.LogitsLast:
+		if n > 0 {
+			b.Out = []int32{int32(n - 1)}
+		}
+	case model.LogitsAll, model.Hidden:
+		b.Out = b.Pos[:0:0]
+		for i := range n {
+			b.Out = append(b.Out, int32(i))
+		}
+	}
+	return BuildBatch(m, kv, b)
+}
+
+// BuildBatch emits the Llama forward pass of one micro-batch of tokens
+// from any number of sequences sharing kv (see Batch): each token's K and
+// V go to its cell, each token attends to its own sequence, and the pass
+// returns the rows b.Out asks for.
+func BuildBatch(m *Model, kv *KV, bt *Batch) (*Graph, error) {
+	c := m.Config
+	if err := bt.check(kv.Cells); err != nil {
+		return nil, err
+	}
+	n := len(bt.Tokens)
+	cellv := make([]int32, n)
+	for t := range cellv {
+		cellv[t] = bt.Cell(t)
+	}
+	ids, positions := input("inp_tokens", append([]int32(nil), bt.Tokens...)), input("inp_pos", append([]int32(nil), bt.Pos...))
+	cells := input("kv_cells", cellv)
+	index := input("kv_index", bt.index())
+	most := 0
+	for _, p := range bt.Pos {
+		most = max(most, int(p)+1)
+	}
 
 	b := &builder{g: &Graph{}, layer: -1}
 	x := b.node(OpGetRows, "inp_embd", rows(c.NEmbd, n), m.TokEmbd, ids)
@@ -197,8 +231,8 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Grap
 		ks := b.node(OpSetRows, w.name(nKStore, l), kv.K[l].Shape, k, kv.K[l], cells)
 		vs := b.node(OpSetRows, w.name(nVStore, l), kv.V[l].Shape, v, kv.V[l], cells)
 		ks.Type, vs.Type = kv.K[l].Type, kv.V[l].Type
-		att := b.node(OpAttention, w.name(nAttn, l), rows(c.NHead*c.HeadDim, n), q, ks, vs)
-		att.Param = Params{HeadDim: c.HeadDim, NHead: c.NHead, NHeadKV: c.NHeadKV, Pos0: pos0, NKV: pos0 + n, Scale: attnScale(c.HeadDim)}
+		att := b.node(OpAttention, w.name(nAttn, l), rows(c.NHead*c.HeadDim, n), q, ks, vs, index)
+		att.Param = Params{HeadDim: c.HeadDim, NHead: c.NHead, NHeadKV: c.NHeadKV, Page: PageCells, NKV: most, Scale: attnScale(c.HeadDim)}
 		o := b.node(OpMulMat, w.name(nAttnOut, l), rows(c.NEmbd, n), w.Wo, att)
 		x = b.node(OpAdd, w.name(nFFNInp, l), rows(c.NEmbd, n), x, o)
 
@@ -212,22 +246,35 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Grap
 		down := b.node(OpMulMat, w.name(nFFNOut, l), rows(c.NEmbd, n), w.WDown, act)
 		x = b.node(OpAdd, w.name(nLOut, l), rows(c.NEmbd, n), x, down)
 	}
-	if want == model.LogitsNone {
+	if len(bt.Out) == 0 {
 		return b.g, nil
 	}
 	b.layer = c.NLayer
-	if want == model.LogitsLast && n > 1 {
-		x = b.node(OpGetRows, "last_row", rows(c.NEmbd, 1), x, input("inp_out_ids", []int32{int32(n - 1)}))
+	if !identity(bt.Out, n) {
+		x = b.node(OpGetRows, "out_rows", rows(c.NEmbd, len(bt.Out)), x, input("inp_out_ids", append([]int32(nil), bt.Out...)))
 	}
 	h := b.node(OpRMSNorm, "result_norm", x.Shape, x)
 	h.Param.Eps = c.RMSEps
 	h = b.node(OpMul, "result_norm_w", x.Shape, h, m.OutputNorm)
-	if want == model.Hidden {
+	if bt.Hidden {
 		b.g.Out = h // the final hidden states, for embeddings
 		return b.g, nil
 	}
 	b.g.Out = b.node(OpMulMat, "result_output", rows(c.NVocab, x.Shape[1]), m.Output, h)
 	return b.g, nil
+}
+
+// identity reports whether out is 0, 1, ..., n-1.
+func identity(out []int32, n int) bool {
+	if len(out) != n {
+		return false
+	}
+	for i, r := range out {
+		if int(r) != i {
+			return false
+		}
+	}
+	return true
 }
 
 func attnScale(headDim int) float32 {

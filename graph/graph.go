@@ -49,11 +49,14 @@ const (
 	// value is Src[1], updated in place.
 	OpSetRows
 	// OpAttention is fused attention: queries Src[0] (f32
-	// [headDim*nHead, n]) against cells [0, Param.NKV) of the K cache
-	// Src[1] and V cache Src[2] (any KV type, [headDim*nHeadKV, cells]),
-	// with the causal mask (token t of the batch sits at position
-	// Param.Pos0+t and sees cells 0..Pos0+t), grouped-query heads and
-	// online softmax scaled by Param.Scale. The result is f32
+	// [headDim*nHead, n]) against the K cache Src[1] and V cache Src[2]
+	// (any KV type, [headDim*nHeadKV, cells]), with grouped-query heads
+	// and online softmax scaled by Param.Scale. The KV index Src[3] (I32,
+	// see KVIndex) says, for each token, its position p in its sequence
+	// and where the sequence's pages of Param.Page cells lie: the token
+	// sees positions 0..p of its own sequence (the causal mask, per
+	// sequence), position j at cell page[j/Page]*Page + j%Page. Param.NKV
+	// is the most positions any token sees. The result is f32
 	// [headDim*nHead, n].
 	OpAttention
 	// OpSwiGLU is silu(Src[0]) * Src[1].
@@ -115,8 +118,8 @@ type Params struct {
 	HeadDim  int     // ROPE, ATTENTION
 	NHead    int     // ATTENTION: query heads
 	NHeadKV  int     // ATTENTION: key/value heads
-	Pos0     int     // ATTENTION: position of the batch's first token
-	NKV      int     // ATTENTION: cache cells read (Pos0 + n)
+	Page     int     // ATTENTION: cells per page of the KV index
+	NKV      int     // ATTENTION: the most positions a token sees (its position + 1)
 	Scale    float32 // ATTENTION: score scale, 1/sqrt(HeadDim)
 	// QuantCacheFeed marks a MUL_MAT whose result is stored, after at
 	// most a ROPE, into a quantized KV cache (the K and V projections):
@@ -131,7 +134,7 @@ type Tensor struct {
 	Op    Op
 	Type  quant.Type
 	Shape [4]int // ggml's ne: Shape[0] is the row length; unused dims are 1
-	Src   [3]*Tensor
+	Src   [4]*Tensor
 	Param Params
 	Kind  Kind
 	// Layer is the transformer block the node belongs to: -1 for the

@@ -59,8 +59,14 @@ func TestBuildShapes(t *testing.T) {
 		t.Errorf("logits shape %v", g.Out.Shape)
 	}
 	for _, n := range g.Nodes {
-		if n.Op == graph.OpAttention && (n.Param.Pos0 != 7 || n.Param.NKV != 12) {
-			t.Errorf("attention params %+v", n.Param)
+		if n.Op == graph.OpAttention {
+			if n.Param.NKV != 12 || n.Param.Page != graph.PageCells {
+				t.Errorf("attention params %+v", n.Param)
+			}
+			x := graph.KVIndex{Idx: n.Src[3].I32s, N: 5}
+			if x.Pos(0) != 7 || x.Pos(4) != 11 || x.Cell(4, 11) != 11 {
+				t.Errorf("KV index %v", x.Idx)
+			}
 		}
 		if n.Op == graph.OpSetRows && n.Src[1].Kind != graph.Cache {
 			t.Errorf("%s writes into %s", n.Name, n.Src[1].Kind)
@@ -76,6 +82,60 @@ func TestBuildShapes(t *testing.T) {
 	}
 	if _, err := graph.Build(m, kv, make([]int32, 10), 60, model.LogitsLast); err == nil {
 		t.Error("batch past the cache accepted")
+	}
+}
+
+// TestBuildBatch checks a batch of two sequences: each token's cell comes
+// from its own sequence's pages, each attention index names its own
+// sequence's pages, and only the rows asked for come out.
+func TestBuildBatch(t *testing.T) {
+	m := tinyModel(t)
+	kv := graph.NewKV(m.Config, 4*graph.PageCells, quant.F16, quant.F16)
+	b := &graph.Batch{
+		Tokens: []int32{1, 2, 3},
+		Pos:    []int32{64, 65, 3},
+		Seq:    []int32{0, 0, 1},
+		Pages:  [][]int32{{2, 0}, {3}},
+		Out:    []int32{1, 2},
+	}
+	g, err := graph.BuildBatch(m, kv, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Out.Shape[1] != 2 {
+		t.Errorf("logits of %d rows, want 2", g.Out.Shape[1])
+	}
+	for _, n := range g.Nodes {
+		switch n.Op {
+		case graph.OpSetRows:
+			if got := n.Src[2].I32s; !slices.Equal(got, []int32{0, 1, 3*graph.PageCells + 3}) {
+				t.Fatalf("cells %v", got)
+			}
+		case graph.OpAttention:
+			x := graph.KVIndex{Idx: n.Src[3].I32s, N: 3}
+			if most, err := x.Check(graph.PageCells, kv.Cells); err != nil || most != 66 {
+				t.Fatalf("index %v: most %d, %v", x.Idx, most, err)
+			}
+			if x.Cell(0, 3) != 2*graph.PageCells+3 || x.Cell(1, 64) != 0 || x.Cell(2, 3) != 3*graph.PageCells+3 || x.Base(0) != x.Base(1) {
+				t.Fatalf("index %v", x.Idx)
+			}
+		}
+	}
+	for _, bad := range []graph.Batch{
+		{Tokens: []int32{1}, Pos: []int32{64}, Seq: []int32{0}, Pages: [][]int32{{0}}}, // past its pages
+		{Tokens: []int32{1}, Pos: []int32{0}, Seq: []int32{1}, Pages: [][]int32{{0}}},  // no such sequence
+		{Tokens: []int32{1}, Pos: []int32{0}, Seq: []int32{0}, Pages: [][]int32{{4}}},  // no such page
+		{Tokens: []int32{1}, Pos: []int32{0}, Seq: []int32{0}, Pages: [][]int32{{0}}, Out: []int32{1}},
+	} {
+		if _, err := graph.BuildBatch(m, kv, &bad); err == nil {
+			t.Errorf("batch %+v accepted", bad)
+		}
+	}
+	// A corrupt index is refused where a backend checks it.
+	for _, idx := range [][]int32{{0, 1}, {0, 2, 5}, {70, 2, 0}, {0, 1, 0}} {
+		if _, err := (graph.KVIndex{Idx: idx, N: 1}).Check(graph.PageCells, kv.Cells); err == nil {
+			t.Errorf("index %v accepted", idx)
+		}
 	}
 }
 

@@ -99,6 +99,7 @@ type api struct {
 	enqueueNDRangeKernel    func(q clQueue, k clKernel, dim uint32, offset, global, local *uintptr, nWait uint32, wait, ev *clEvent) int32
 	enqueueWriteBuffer      func(q clQueue, m clMem, blocking uint32, offset, size uintptr, ptr unsafe.Pointer, nWait uint32, wait, ev *clEvent) int32
 	enqueueReadBuffer       func(q clQueue, m clMem, blocking uint32, offset, size uintptr, ptr unsafe.Pointer, nWait uint32, wait, ev *clEvent) int32
+	enqueueCopyBuffer       func(q clQueue, src, dst clMem, srcOffset, dstOffset, size uintptr, nWait uint32, wait, ev *clEvent) int32
 	finish                  func(q clQueue) int32
 	flush                   func(q clQueue) int32
 	getEventProfilingInfo   func(e clEvent, param uint32, size uintptr, value unsafe.Pointer, sizeRet *uintptr) int32
@@ -669,6 +670,16 @@ func (a *api) read(q clQueue, m clMem, what string, blocking bool, offset int64,
 		st = a.enqueueReadBuffer(q, m, b, uintptr(offset), uintptr(size), dst, 0, nil, ev)
 	}
 	return check("clEnqueueReadBuffer", what, st)
+}
+
+// copy queues a copy of size bytes within device memory, from src at
+// srcOff to dst at dstOff (the regions of one buffer must not overlap).
+func (a *api) copy(q clQueue, src, dst clMem, what string, srcOff, dstOff, size int64) error {
+	st := pre("clEnqueueCopyBuffer")
+	if st == clSuccess {
+		st = a.enqueueCopyBuffer(q, src, dst, uintptr(srcOff), uintptr(dstOff), uintptr(size), 0, nil, nil)
+	}
+	return check("clEnqueueCopyBuffer", what, st)
 }
 
 // zero zeroes size bytes of m from offset; without clEnqueueFillBuffer it

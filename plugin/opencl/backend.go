@@ -540,7 +540,7 @@ func (b *Backend) Supports(n *graph.Tensor) bool {
 			c.Shape[0]%c.Type.BlockSize() == 0 && input(s2, s0.Rows())
 	case graph.OpAttention:
 		p := n.Param
-		if !f32(s0) || s1 == nil || s2 == nil || p.HeadDim <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NHead > maxDim || p.NHead%p.NHeadKV != 0 {
+		if !f32(s0) || s1 == nil || s2 == nil || n.Src[3] == nil || n.Src[3].Type != graph.I32 || n.Src[3].Kind != graph.Input || p.Page != graph.PageCells || p.HeadDim <= 0 || p.NHead <= 0 || p.NHeadKV <= 0 || p.NHead > maxDim || p.NHead%p.NHeadKV != 0 {
 			return false
 		}
 		k, v := s1.Storage(), s2.Storage()
@@ -549,7 +549,7 @@ func (b *Backend) Supports(n *graph.Tensor) bool {
 		w := p.HeadDim * p.NHeadKV
 		return k.Kind == graph.Cache && v.Kind == graph.Cache && kvType(k.Type) && kvType(v.Type) &&
 			k.Shape[0] == w && v.Shape[0] == w && width == p.HeadDim*p.NHead && s0.Shape == n.Shape &&
-			p.NKV <= k.Shape[1] && p.NKV <= v.Shape[1] && p.NKV >= 1 && p.Pos0 >= 0 &&
+			p.NKV >= 1 && int64(n.Src[3].Elements()) <= maxDim &&
 			p.HeadDim <= b.tune.lwsAttn*attDPT && w%k.Type.BlockSize() == 0 && w%v.Type.BlockSize() == 0
 	}
 	return false
@@ -707,6 +707,36 @@ func (b *Backend) Download(t *graph.Tensor, dst []byte) error {
 	}
 	if d.lay.split() {
 		d.lay.fromDevice(dst, buf)
+	}
+	return nil
+}
+
+// CopyRows copies rows [src, src+n) of a resident tensor over rows
+// [dst, dst+n) on the device: each region of the layout in turn.
+func (b *Backend) CopyRows(t *graph.Tensor, dst, src, n int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := devOf(t)
+	if d == nil {
+		return errorf("copy rows of %s: not resident on the device", t.Name)
+	}
+	rows := d.lay.rows
+	if n < 0 || src < 0 || dst < 0 || int64(src)+int64(n) > rows || int64(dst)+int64(n) > rows || src < dst+n && dst < src+n {
+		return errorf("copy rows [%d, %d) of %s over [%d, %d): outside its %d rows or overlapping", src, src+n, t.Name, dst, dst+n, rows)
+	}
+	if n == 0 {
+		return nil
+	}
+	perRow := d.lay.blocks / rows // blocks (elements, for float types) per row
+	regions := parts[d.lay.typ]
+	if len(regions) == 0 {
+		regions = []part{{0, int(d.lay.size / d.lay.blocks)}}
+	}
+	for i, r := range regions {
+		rb := perRow * int64(r.n) // the region's bytes per row
+		if err := b.a.copy(b.q, d.mem, d.mem, d.name, d.lay.off[i]+int64(src)*rb, d.lay.off[i]+int64(dst)*rb, int64(n)*rb); err != nil {
+			return err
+		}
 	}
 	return nil
 }

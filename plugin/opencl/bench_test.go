@@ -158,7 +158,7 @@ func TestGEMVSpeed(t *testing.T) {
 			x := act("x", sh.k, n)
 			x.Offset = 0
 			node := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{sh.m, n, 1, 1},
-				Src: [3]*graph.Tensor{w, x}, Kind: graph.Intermediate, Backend: graph.Accel}
+				Src: [4]*graph.Tensor{w, x}, Kind: graph.Intermediate, Backend: graph.Accel}
 			node.Offset = (x.Bytes() + 255) / 256 * 256
 			ar, err := b.NewArena(node.Offset + node.Bytes())
 			if err != nil {

@@ -663,7 +663,7 @@ func faLocalBytes(d int) int64 {
 // attention splits into: one for prompts (enough work-groups already),
 // more for decoding long contexts, so that every compute unit works.
 func (b *Backend) attnSplit(p graph.Params, rows int) (chunk, nch int) {
-	visible := min(p.Pos0+rows, p.NKV)
+	visible := p.NKV
 	groups := p.NHead * rows
 	units := max(1, b.info.Units)
 	L := b.tune.lwsAttn
@@ -708,7 +708,7 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 	if err != nil {
 		return err
 	}
-	var src [3]loc
+	var src [len(n.Src)]loc
 	for i, s := range n.Src {
 		if s == nil {
 			continue
@@ -801,7 +801,15 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 
 	case graph.OpAttention:
 		p := n.Param
-		k, v := src[1], src[2]
+		k, v, x := src[1], src[2], src[3]
+		idx := graph.KVIndex{Idx: n.Src[3].I32s, N: rows}
+		most, err := idx.Check(p.Page, min(n.Src[1].Storage().Rows(), n.Src[2].Storage().Rows()))
+		if err != nil {
+			return errorf("%w", err)
+		}
+		if most != p.NKV {
+			return errorf("the KV index's tokens see %d positions, the node says %d", most, p.NKV)
+		}
 		if b.tune.faTiled && rows >= b.tune.mmMin && p.HeadDim <= faDMax && p.HeadDim%4 == 0 && b.info.LocalMem >= faLocalBytes(p.HeadDim)+1024 {
 			ld := p.HeadDim + 1
 			return b.launch("attention_tiled", [2]int{p.NHead * 128, (rows + faTQ - 1) / faTQ}, [2]int{128, 1},
@@ -809,7 +817,7 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 				k.mem, k.off[0], k.off[1], int32(k.typ),
 				v.mem, v.off[0], v.off[1], int32(v.typ),
 				dst.mem, dst.off[0],
-				uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), uint32(p.Pos0), uint32(p.NKV), p.Scale, uint32(rows),
+				uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), x.mem, x.off[0], p.Scale, uint32(rows),
 				localMem(4*faTQ*ld), localMem(4*faTK*ld), localMem(4*faTK*ld), localMem(4*faTQ*(faTK+1)))
 		}
 		L := b.tune.lwsAttn
@@ -831,7 +839,7 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 			k.mem, k.off[0], k.off[1], int32(k.typ),
 			v.mem, v.off[0], v.off[1], int32(v.typ),
 			dst.mem, dst.off[0],
-			uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), uint32(p.Pos0), uint32(p.NKV), p.Scale,
+			uint32(p.HeadDim), uint32(p.NHead), uint32(p.NHeadKV), x.mem, x.off[0], uint32(rows), p.Scale,
 			uint32(chunk), uint32(nch), part, uint64(0),
 			localMem(4*p.HeadDim), localMem(4*L), localMem(4*L)); err != nil || nch == 1 {
 			return err

@@ -63,7 +63,7 @@ func TestCallFailures(t *testing.T) {
 			return nil, err
 		}
 		x := act("x", k, n)
-		y := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [3]*graph.Tensor{w, x}, Kind: graph.Intermediate}
+		y := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [4]*graph.Tensor{w, x}, Kind: graph.Intermediate}
 		y.Offset = 1024
 		ar, err := b.NewArena(4096)
 		if err != nil {
@@ -271,7 +271,7 @@ func TestProfile(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 1))
 	w := leaf(t, "w", quant.Q4_0, 256, 64, randn(rng, 256*64, 0.1))
 	x := act("x", 256, 2)
-	y := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{64, 2, 1, 1}, Src: [3]*graph.Tensor{w, x}}
+	y := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{64, 2, 1, 1}, Src: [4]*graph.Tensor{w, x}}
 	runNodes(t, b, []*graph.Tensor{y}, map[*graph.Tensor][]float32{x: randn(rng, 512, 1)})
 	p := b.Profile()
 	if len(p) != 1 || p[0].Kernel != "mul_mv_q4_0" || p[0].Launches != 1 || p[0].Device <= 0 || p[0].Device > time.Minute {

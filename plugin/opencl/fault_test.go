@@ -190,7 +190,9 @@ func TestFaultInjection(t *testing.T) {
 	prompt := []int32{1, 2, 3}
 	const dev = "0" // the device under test, named so that --backend auto takes a CPU OpenCL device too
 	opts := func(backend string, logf func(string, ...any)) ocelot.Options {
-		return ocelot.Options{Backend: backend, Device: dev, NGPULayers: 99, NCtx: 32, Logf: logf}
+		// Every session evaluates its whole prompt, so that its logits
+		// can be compared exactly.
+		return ocelot.Options{Backend: backend, Device: dev, NGPULayers: 99, NCtx: 32, Logf: logf, NoPrefixReuse: true}
 	}
 	evalOnce := func(m *ocelot.Model, toks []int32) ([]float32, error) {
 		s, err := m.NewSession()
@@ -487,9 +489,16 @@ func TestFaultInjection(t *testing.T) {
 					o.cases++
 					what := fmt.Sprintf("NewSession: %s #%d %s", call, n, fc.name)
 					noPanic(t, what, func() {
+						// A model's first session allocates the KV pool
+						// that later ones share: a fresh model each time.
+						m1, err := ocelot.Load(path, opts("opencl", nil))
+						if err != nil {
+							t.Fatal(err)
+						}
+						defer m1.Close()
 						in := &injector{call: call, n: n, code: fc.code}
 						opencl.SetCallHook(in.hook)
-						s, err := m.NewSession()
+						s, err := m1.NewSession()
 						opencl.SetCallHook(nil)
 						switch {
 						case !in.fired:
@@ -506,6 +515,9 @@ func TestFaultInjection(t *testing.T) {
 							if !namesFault(err, call, fc.name, fc.code) {
 								t.Errorf("%s: error %q does not name the call and the status", what, err)
 							}
+						}
+						if got, err := evalOnce(m1, prompt); err != nil || !sameLogits(got, base) {
+							t.Errorf("%s: then a new session: %v", what, err)
 						}
 						healthy(t, what, nil)
 					})

@@ -266,6 +266,12 @@ func (refCPU) Download(t *graph.Tensor, dst []byte) error {
 	copy(dst, t.Bufs[graph.CPU].([]byte))
 	return nil
 }
+func (refCPU) CopyRows(t *graph.Tensor, dst, src, n int) error {
+	b := t.Bufs[graph.CPU].([]byte)
+	rb := len(b) / t.Rows()
+	copy(b[dst*rb:(dst+n)*rb], b[src*rb:(src+n)*rb])
+	return nil
+}
 func (refCPU) NewArena(size int64) (accel.Arena, error) {
 	return &refArena{f: make([]float32, (size+3)/4)}, nil
 }
@@ -389,7 +395,7 @@ func (c refCPU) compute(a accel.Arena, n *graph.Tensor) error {
 			return err
 		}
 		clear(out)
-		ref.Attention(rowsOf(out, w), rowsOf(c.view(a, n.Src[0]), w), keys, vals, p.Pos0, p.NHead, p.NHeadKV, p.HeadDim, 4)
+		ref.Attention(rowsOf(out, w), rowsOf(c.view(a, n.Src[0]), w), keys, vals, int(n.Src[3].I32s[0]), p.NHead, p.NHeadKV, p.HeadDim, 4)
 	default:
 		return fmt.Errorf("op %s not implemented", n.Op)
 	}

@@ -1619,23 +1619,39 @@ FN float kv_axpy(int T, global const uchar* b, ulong o0, ulong o1, size_t j0, ui
 	return s;
 }
 
+#ifndef KV_PAGE // cells per page of the KV index (graph.PageCells)
+#error KV_PAGE must be set by the host (hostDefines in program.go)
+#endif
+
+// kv_cell is the cell holding position j of the sequence whose list of
+// pages starts at idx[base] (see graph.KVIndex).
+FN size_t kv_cell(global const int* idx, uint base, uint j) {
+	return (size_t)(uint)idx[base + j / KV_PAGE] * KV_PAGE + j % KV_PAGE;
+}
+
+// ATTENTION: one work-group per (head, token, chunk of positions). The
+// KV index (ib) holds each token's position, then where its sequence's
+// pages are listed, then the lists: token t sees positions 0..idx[t] of
+// its own sequence.
 kernel void attention(global const uchar* qb, ulong qo,
 		global const uchar* kb, ulong ko0, ulong ko1, int kt,
 		global const uchar* vb, ulong vo0, ulong vo1, int vt,
 		global uchar* ob, ulong oo,
-		uint D, uint NH, uint NHKV, uint pos0, uint nkv, float scale,
+		uint D, uint NH, uint NHKV, global const uchar* ib, ulong io, uint N, float scale,
 		uint chunk, uint nch, global uchar* pb, ulong po,
 		local float* ql, local float* pl, local float* red) {
 	uint h = get_group_id(0), t = get_group_id(1) / nch, c = get_group_id(1) % nch;
 	uint lid = get_local_id(0), L = get_local_size(0);
 	uint kvh = h / (NH / NHKV);
 	uint W = D * NHKV;
+	global const int* idx = GP(const int, ib, io);
+	uint base = (uint)idx[N + t];
 	global const float* q = GP(const float, qb, qo) + (size_t)t * D * NH + h * D;
 	for (uint i = lid; i < D; i += L) {
 		ql[i] = q[i];
 	}
 	barrier(CLK_LOCAL_MEM_FENCE);
-	uint visible = min(pos0 + t + 1u, nkv);
+	uint visible = (uint)idx[t] + 1u;
 	uint jb = c * chunk;
 	visible = min(visible, jb + chunk);
 	float m = -INFINITY, l = 0.0f;
@@ -1647,7 +1663,7 @@ kernel void attention(global const uchar* qb, ulong qo,
 		uint j = j0 + lid;
 		float s = -INFINITY;
 		if (j < visible) {
-			s = kv_dot(kt, kb, ko0, ko1, j, W, kvh * D, D, ql) * scale;
+			s = kv_dot(kt, kb, ko0, ko1, kv_cell(idx, base, j), W, kvh * D, D, ql) * scale;
 		}
 		float mn = fmax(m, wg_max(s, red));
 		float p = j < visible ? exp(s - mn) : 0.0f;
@@ -1655,11 +1671,20 @@ kernel void attention(global const uchar* qb, ulong qo,
 		float ps = wg_sum(p, red); // its barriers also publish pl
 		float alpha = exp(m - mn);
 		l = l * alpha + ps;
+		// The tile's positions lie in at most two pages, each a run of
+		// consecutive cells.
 		uint nj = min(L, visible - j0);
+		uint n1 = min(nj, KV_PAGE - j0 % KV_PAGE);
+		size_t c0 = kv_cell(idx, base, j0);
+		size_t c1 = n1 < nj ? kv_cell(idx, base, j0 + n1) : 0;
 		for (int k = 0; k < ATT_DPT; k++) {
 			uint d = lid + (uint)k * L;
 			if (d < D) {
-				acc[k] = acc[k] * alpha + kv_axpy(vt, vb, vo0, vo1, j0, nj, W, kvh * D + d, pl);
+				float a = kv_axpy(vt, vb, vo0, vo1, c0, n1, W, kvh * D + d, pl);
+				if (n1 < nj) {
+					a += kv_axpy(vt, vb, vo0, vo1, c1, nj - n1, W, kvh * D + d, pl + n1);
+				}
+				acc[k] = acc[k] * alpha + a;
 			}
 		}
 		m = mn;
@@ -1735,81 +1760,95 @@ kernel void attention_tiled(global const uchar* qb, ulong qo,
 		global const uchar* kb, ulong ko0, ulong ko1, int kt,
 		global const uchar* vb, ulong vo0, ulong vo1, int vt,
 		global uchar* ob, ulong oo,
-		uint D, uint NH, uint NHKV, uint pos0, uint nkv, float scale, uint N,
+		uint D, uint NH, uint NHKV, global const uchar* ib, ulong io, float scale, uint N,
 		local float* qs, local float* ks, local float* vs, local float* ps) {
 	uint h = get_group_id(0), t0 = get_group_id(1) * FA_TQ;
 	uint lid = get_local_id(0);
 	uint qi = lid / 4u, part = lid % 4u;
 	uint kvh = h / (NH / NHKV);
 	uint W = D * NHKV, LD = D + 1u;
+	global const int* idx = GP(const int, ib, io);
 	global const float* q = GP(const float, qb, qo);
 	for (uint i = lid; i < FA_TQ * D; i += 128u) {
 		uint r = i / D, d = i % D;
 		qs[r * LD + d] = t0 + r < N ? q[(size_t)(t0 + r) * D * NH + h * D + d] : 0.0f;
 	}
 	uint t = t0 + qi;
-	uint visible = t < N ? min(pos0 + t + 1u, nkv) : 0u;
 	uint last = min(t0 + FA_TQ, N) - 1u;
-	uint end = min(pos0 + last + 1u, nkv); // cells any query of the tile sees
 	float m = -INFINITY, l = 0.0f;
 	float acc[FA_DMAX / 4];
 	for (int k = 0; k < FA_DMAX / 4; k++) {
 		acc[k] = 0.0f;
 	}
 	uint nd = (D + 3u - part) / 4u; // dimensions part, part+4, ... below D
-	for (uint j0 = 0; j0 < end; j0 += FA_TK) {
-		barrier(CLK_LOCAL_MEM_FENCE);
-		for (uint i = lid; i < FA_TK * D; i += 128u) {
-			uint r = i / D, d = i % D;
-			bool in = j0 + r < end;
-			ks[r * LD + d] = in ? kv_at(kt, kb, ko0, ko1, j0 + r, W, kvh * D + d) : 0.0f;
-			vs[r * LD + d] = in ? kv_at(vt, vb, vo0, vo1, j0 + r, W, kvh * D + d) : 0.0f;
+	// The tile's tokens in runs of one sequence (one list of pages): each
+	// run stages its own sequence's cells; the tile's other queries see
+	// none of them, which leaves their sums exactly as they were.
+	for (uint r0 = t0; r0 <= last;) {
+		uint base = (uint)idx[N + r0];
+		uint r1 = r0 + 1u;
+		uint end = (uint)idx[r0] + 1u; // positions any query of the run sees
+		while (r1 <= last && (uint)idx[N + r1] == base) {
+			end = max(end, (uint)idx[r1] + 1u);
+			r1++;
 		}
-		barrier(CLK_LOCAL_MEM_FENCE);
-		// Scores of cells part, part+4, ... of this tile.
-		float s[FA_TK / 4];
-		float mt = -INFINITY;
-		for (uint jj = 0; jj < FA_TK / 4u; jj++) {
-			uint j = part + 4u * jj;
-			float v = 0.0f;
-			for (uint d = 0; d < D; d++) {
-				v = fma(qs[qi * LD + d], ks[j * LD + d], v);
+		uint visible = t >= r0 && t < r1 ? (uint)idx[t] + 1u : 0u;
+		for (uint j0 = 0; j0 < end; j0 += FA_TK) {
+			barrier(CLK_LOCAL_MEM_FENCE);
+			for (uint i = lid; i < FA_TK * D; i += 128u) {
+				uint r = i / D, d = i % D;
+				bool in = j0 + r < end;
+				size_t cell = in ? kv_cell(idx, base, j0 + r) : 0;
+				ks[r * LD + d] = in ? kv_at(kt, kb, ko0, ko1, cell, W, kvh * D + d) : 0.0f;
+				vs[r * LD + d] = in ? kv_at(vt, vb, vo0, vo1, cell, W, kvh * D + d) : 0.0f;
 			}
-			v = j0 + j < visible ? v * scale : -INFINITY;
-			s[jj] = v;
-			mt = fmax(mt, v);
-		}
-		for (uint jj = 0; jj < FA_TK / 4u; jj++) {
-			ps[qi * (FA_TK + 1u) + part + 4u * jj] = s[jj];
-		}
-		barrier(CLK_LOCAL_MEM_FENCE);
-		for (uint j = 0; j < FA_TK; j++) {
-			mt = fmax(mt, ps[qi * (FA_TK + 1u) + j]);
-		}
-		float mn = fmax(m, mt);
-		barrier(CLK_LOCAL_MEM_FENCE);
-		for (uint jj = 0; jj < FA_TK / 4u; jj++) {
-			ps[qi * (FA_TK + 1u) + part + 4u * jj] = mn == -INFINITY ? 0.0f : exp(s[jj] - mn);
-		}
-		barrier(CLK_LOCAL_MEM_FENCE);
-		float alpha = mn == -INFINITY ? 1.0f : exp(m - mn);
-		float ls = 0.0f;
-		for (uint j = 0; j < FA_TK; j++) {
-			ls += ps[qi * (FA_TK + 1u) + j];
-		}
-		l = l * alpha + ls;
-		m = mn;
-		// Constant bounds keep acc in registers.
-		for (int k = 0; k < FA_DMAX / 4; k++) {
-			if ((uint)k < nd) {
-				uint d = part + 4u * (uint)k;
-				float a = acc[k] * alpha;
-				for (uint j = 0; j < FA_TK; j++) {
-					a = fma(ps[qi * (FA_TK + 1u) + j], vs[j * LD + d], a);
+			barrier(CLK_LOCAL_MEM_FENCE);
+			// Scores of cells part, part+4, ... of this tile.
+			float s[FA_TK / 4];
+			float mt = -INFINITY;
+			for (uint jj = 0; jj < FA_TK / 4u; jj++) {
+				uint j = part + 4u * jj;
+				float v = 0.0f;
+				for (uint d = 0; d < D; d++) {
+					v = fma(qs[qi * LD + d], ks[j * LD + d], v);
 				}
-				acc[k] = a;
+				v = j0 + j < visible ? v * scale : -INFINITY;
+				s[jj] = v;
+				mt = fmax(mt, v);
+			}
+			for (uint jj = 0; jj < FA_TK / 4u; jj++) {
+				ps[qi * (FA_TK + 1u) + part + 4u * jj] = s[jj];
+			}
+			barrier(CLK_LOCAL_MEM_FENCE);
+			for (uint j = 0; j < FA_TK; j++) {
+				mt = fmax(mt, ps[qi * (FA_TK + 1u) + j]);
+			}
+			float mn = fmax(m, mt);
+			barrier(CLK_LOCAL_MEM_FENCE);
+			for (uint jj = 0; jj < FA_TK / 4u; jj++) {
+				ps[qi * (FA_TK + 1u) + part + 4u * jj] = mn == -INFINITY ? 0.0f : exp(s[jj] - mn);
+			}
+			barrier(CLK_LOCAL_MEM_FENCE);
+			float alpha = mn == -INFINITY ? 1.0f : exp(m - mn);
+			float ls = 0.0f;
+			for (uint j = 0; j < FA_TK; j++) {
+				ls += ps[qi * (FA_TK + 1u) + j];
+			}
+			l = l * alpha + ls;
+			m = mn;
+			// Constant bounds keep acc in registers.
+			for (int k = 0; k < FA_DMAX / 4; k++) {
+				if ((uint)k < nd) {
+					uint d = part + 4u * (uint)k;
+					float a = acc[k] * alpha;
+					for (uint j = 0; j < FA_TK; j++) {
+						a = fma(ps[qi * (FA_TK + 1u) + j], vs[j * LD + d], a);
+					}
+					acc[k] = a;
+				}
 			}
 		}
+		r0 = r1;
 	}
 	if (t < N) {
 		global float* o = GP(float, ob, oo) + (size_t)t * D * NH + h * D;

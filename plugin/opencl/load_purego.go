@@ -129,6 +129,7 @@ func bind(h uintptr, path string) (*api, error) {
 		{"clEnqueueNDRangeKernel", &a.enqueueNDRangeKernel},
 		{"clEnqueueWriteBuffer", &a.enqueueWriteBuffer},
 		{"clEnqueueReadBuffer", &a.enqueueReadBuffer},
+		{"clEnqueueCopyBuffer", &a.enqueueCopyBuffer},
 		{"clFinish", &a.finish},
 		{"clFlush", &a.flush},
 		{"clGetEventProfilingInfo", &a.getEventProfilingInfo},

@@ -54,12 +54,12 @@ func TestRMSNormAndElementwise(t *testing.T) {
 				ref.RMSNorm(wantMul[r*w:(r+1)*w], xv[r*w:(r+1)*w], wv, 1e-5)
 			}
 			// RMS_NORM alone, and fused with the MUL that follows.
-			norm := &graph.Tensor{Name: "norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+			norm := &graph.Tensor{Name: "norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
 			out := runNodes(t, b, []*graph.Tensor{norm}, map[*graph.Tensor][]float32{x: xv})
 			logNMSE(t, "RMS_NORM "+name, checkNMSE(t, "rms_norm "+name, want, out[norm], exactNMSE))
 			wt := leaf(t, "w", quant.F32, w, 1, wv)
-			norm2 := &graph.Tensor{Name: "norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
-			mul := &graph.Tensor{Name: "mul", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{norm2, wt}}
+			norm2 := &graph.Tensor{Name: "norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+			mul := &graph.Tensor{Name: "mul", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{norm2, wt}}
 			out = runNodes(t, b, []*graph.Tensor{norm2, mul}, map[*graph.Tensor][]float32{x: xv})
 			checkNMSE(t, "rms_norm (fused) "+name, want, out[norm2], exactNMSE)
 			logNMSE(t, "RMS_NORM+MUL "+name, checkNMSE(t, "rms_norm+mul "+name, wantMul, out[mul], exactNMSE))
@@ -81,7 +81,7 @@ func TestRMSNormAndElementwise(t *testing.T) {
 					bt = act("b", w, n)
 					srcs[bt] = bv
 				}
-				node := &graph.Tensor{Name: "op", Op: c.op, Type: quant.F32, Shape: a.Shape, Src: [3]*graph.Tensor{a, bt}}
+				node := &graph.Tensor{Name: "op", Op: c.op, Type: quant.F32, Shape: a.Shape, Src: [4]*graph.Tensor{a, bt}}
 				want := make([]float32, w*n)
 				for i := range want {
 					y := yv[i%len(yv)]
@@ -113,7 +113,7 @@ func TestGetRows(t *testing.T) {
 			for i := range ids {
 				ids[i] = int32(rng.IntN(rows))
 			}
-			node := &graph.Tensor{Name: "get_rows", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{w, n, 1, 1}, Src: [3]*graph.Tensor{table, input("ids", ids)}}
+			node := &graph.Tensor{Name: "get_rows", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{w, n, 1, 1}, Src: [4]*graph.Tensor{table, input("ids", ids)}}
 			all := dequant(t, typ, table.Data, w*rows)
 			var want []float32
 			for _, id := range ids {
@@ -130,7 +130,7 @@ func TestGetRows(t *testing.T) {
 	// From an f32 intermediate (the last-row pick before the output).
 	x := act("x", 37, 5)
 	xv := randn(rng, 37*5, 1)
-	node := &graph.Tensor{Name: "last_row", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{37, 1, 1, 1}, Src: [3]*graph.Tensor{x, input("ids", []int32{4})}}
+	node := &graph.Tensor{Name: "last_row", Op: graph.OpGetRows, Type: quant.F32, Shape: [4]int{37, 1, 1, 1}, Src: [4]*graph.Tensor{x, input("ids", []int32{4})}}
 	got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
 	checkNMSE(t, "get_rows from an intermediate", xv[4*37:], got, 0)
 }
@@ -243,7 +243,7 @@ func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 				}
 				for _, p := range paths {
 					b.tune.mmMin, b.tune.tc, b.tune.mmq = p.mmMin, p.tc && hasTC, p.mmq && hasMMQ
-					node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [3]*graph.Tensor{w, x}}
+					node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [4]*graph.Tensor{w, x}}
 					got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
 					label := fmt.Sprintf("MUL_MAT %s %s k=%d m=%d n=%d", p.name, typ, k, m, n)
 					logNMSE(t, label, checkNMSE(t, label, want, got, matmulNMSE))
@@ -275,7 +275,7 @@ func TestRope(t *testing.T) {
 					}
 					ff = leaf(t, "freqs", quant.F32, hd/2, 1, fv)
 				}
-				node := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, input("pos", pos), ff},
+				node := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x, input("pos", pos), ff},
 					Param: graph.Params{RopeBase: 500000, HeadDim: hd}}
 				want := append([]float32(nil), xv...)
 				for i := 0; i < c.n; i++ {
@@ -336,7 +336,7 @@ func TestSetRows(t *testing.T) {
 					for i := range pos {
 						pos[i] = int32(100 + i)
 					}
-					rope := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, input("pos", pos)},
+					rope := &graph.Tensor{Name: "rope", Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x, input("pos", pos)},
 						Param: graph.Params{RopeBase: 10000, HeadDim: 32}}
 					nodes = append(nodes, rope)
 					rowsIn = rope
@@ -345,7 +345,7 @@ func TestSetRows(t *testing.T) {
 						ref.Rope(rot[i*width:(i+1)*width], 32, 100+i, 10000, nil)
 					}
 				}
-				set := &graph.Tensor{Name: "set_rows", Op: graph.OpSetRows, Type: typ, Shape: cache.Shape, Src: [3]*graph.Tensor{rowsIn, cache, input("cells", idx)}}
+				set := &graph.Tensor{Name: "set_rows", Op: graph.OpSetRows, Type: typ, Shape: cache.Shape, Src: [4]*graph.Tensor{rowsIn, cache, input("cells", idx)}}
 				nodes = append(nodes, set)
 				out := runNodes(t, b, nodes, srcs)
 				if fused {
@@ -412,8 +412,8 @@ func TestAttention(t *testing.T) {
 			}
 			q := act("q", s.hd*s.heads, s.n)
 			qv := randn(rng, s.hd*s.heads*s.n, 1)
-			node := &graph.Tensor{Name: "attention", Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [3]*graph.Tensor{q, kc, vc},
-				Param: graph.Params{HeadDim: s.hd, NHead: s.heads, NHeadKV: s.kvHeads, Pos0: s.pos0, NKV: s.pos0 + s.n, Scale: float32(1 / math.Sqrt(float64(s.hd)))}}
+			node := &graph.Tensor{Name: "attention", Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [4]*graph.Tensor{q, kc, vc, graph.SeqIndex(s.pos0, s.n)},
+				Param: graph.Params{HeadDim: s.hd, NHead: s.heads, NHeadKV: s.kvHeads, Page: graph.PageCells, NKV: s.pos0 + s.n, Scale: float32(1 / math.Sqrt(float64(s.hd)))}}
 			label := fmt.Sprintf("ATTENTION %s/%s hd=%d heads=%d/%d n=%d pos0=%d", p[0], p[1], s.hd, s.heads, s.kvHeads, s.n, s.pos0)
 			if !b.Supports(node) {
 				t.Errorf("%s: not supported", label)
@@ -550,8 +550,8 @@ func TestFusedDecode(t *testing.T) {
 				}
 				nwv := randn(rng, k, 1)
 				nw := leaf(t, name+"_norm.weight", quant.F32, k, 1, nwv)
-				norm := &graph.Tensor{Name: name + "_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
-				mul := &graph.Tensor{Name: name + "_norm_mul", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{norm, nw}}
+				norm := &graph.Tensor{Name: name + "_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+				mul := &graph.Tensor{Name: name + "_norm_mul", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{norm, nw}}
 				var ss float64
 				for _, v := range xv {
 					ss += float64(v) * float64(v)
@@ -566,7 +566,7 @@ func TestFusedDecode(t *testing.T) {
 				return mul, want[mul]
 			}
 			mm := func(name string, w, x *graph.Tensor, m int) *graph.Tensor {
-				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, 1, 1, 1}, Src: [3]*graph.Tensor{w, x}}
+				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, 1, 1, 1}, Src: [4]*graph.Tensor{w, x}}
 			}
 			gemv := func(wv, xv []float32, m int) []float32 {
 				y := make([]float32, m)
@@ -584,9 +584,9 @@ func TestFusedDecode(t *testing.T) {
 			nodes = append(nodes, q, kk, v)
 			fx, fxv := in("ffn")
 			g, u := mm("gate", wg, fx, sh.ff), mm("up", wu, fx, sh.ff)
-			sw := &graph.Tensor{Name: "swiglu", Op: graph.OpSwiGLU, Type: quant.F32, Shape: g.Shape, Src: [3]*graph.Tensor{g, u}}
+			sw := &graph.Tensor{Name: "swiglu", Op: graph.OpSwiGLU, Type: quant.F32, Shape: g.Shape, Src: [4]*graph.Tensor{g, u}}
 			o := mm("o", wo, x, sh.mq)
-			add := &graph.Tensor{Name: "add", Op: graph.OpAdd, Type: quant.F32, Shape: o.Shape, Src: [3]*graph.Tensor{res, o}}
+			add := &graph.Tensor{Name: "add", Op: graph.OpAdd, Type: quant.F32, Shape: o.Shape, Src: [4]*graph.Tensor{res, o}}
 			nodes = append(nodes, g, u, sw, o, add)
 			got := runNodes(t, b, nodes, srcs)
 
@@ -651,19 +651,19 @@ func TestFusedSequences(t *testing.T) {
 				}
 				posIn := input("pos", pos)
 				rope := func(name string, x *graph.Tensor) *graph.Tensor {
-					return &graph.Tensor{Name: name, Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, posIn},
+					return &graph.Tensor{Name: name, Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x, posIn},
 						Param: graph.Params{HeadDim: hd, RopeBase: 500000}}
 				}
 				rq, rk := rope("Qrope", q), rope("Krope", k)
-				sk := &graph.Tensor{Name: "k_store", Op: graph.OpSetRows, Type: kv, Shape: kc.Shape, Src: [3]*graph.Tensor{rk, kc, posIn}}
-				sv := &graph.Tensor{Name: "v_store", Op: graph.OpSetRows, Type: kv, Shape: vc.Shape, Src: [3]*graph.Tensor{v, vc, posIn}}
-				att := &graph.Tensor{Name: "attn", Op: graph.OpAttention, Type: quant.F32, Shape: rq.Shape, Src: [3]*graph.Tensor{rq, sk, sv},
-					Param: graph.Params{HeadDim: hd, NHead: heads, NHeadKV: kvHeads, Pos0: pos0, NKV: pos0 + rows, Scale: 0.125}}
+				sk := &graph.Tensor{Name: "k_store", Op: graph.OpSetRows, Type: kv, Shape: kc.Shape, Src: [4]*graph.Tensor{rk, kc, posIn}}
+				sv := &graph.Tensor{Name: "v_store", Op: graph.OpSetRows, Type: kv, Shape: vc.Shape, Src: [4]*graph.Tensor{v, vc, posIn}}
+				att := &graph.Tensor{Name: "attn", Op: graph.OpAttention, Type: quant.F32, Shape: rq.Shape, Src: [4]*graph.Tensor{rq, sk, sv, graph.SeqIndex(pos0, rows)},
+					Param: graph.Params{HeadDim: hd, NHead: heads, NHeadKV: kvHeads, Page: graph.PageCells, NKV: pos0 + rows, Scale: 0.125}}
 				res := act("res", hd*heads, rows)
-				add := &graph.Tensor{Name: "ffn_inp", Op: graph.OpAdd, Type: quant.F32, Shape: att.Shape, Src: [3]*graph.Tensor{res, att}}
-				norm := &graph.Tensor{Name: "ffn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: add.Shape, Src: [3]*graph.Tensor{add}, Param: graph.Params{Eps: 1e-5}}
+				add := &graph.Tensor{Name: "ffn_inp", Op: graph.OpAdd, Type: quant.F32, Shape: att.Shape, Src: [4]*graph.Tensor{res, att}}
+				norm := &graph.Tensor{Name: "ffn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: add.Shape, Src: [4]*graph.Tensor{add}, Param: graph.Params{Eps: 1e-5}}
 				w := leaf(t, "ffn_norm.weight", quant.F32, hd*heads, 1, randn(r, hd*heads, 1))
-				mul := &graph.Tensor{Name: "ffn_norm_w", Op: graph.OpMul, Type: quant.F32, Shape: norm.Shape, Src: [3]*graph.Tensor{norm, w}}
+				mul := &graph.Tensor{Name: "ffn_norm_w", Op: graph.OpMul, Type: quant.F32, Shape: norm.Shape, Src: [4]*graph.Tensor{norm, w}}
 				nodes := []*graph.Tensor{rq, rk, sk, sv, att, add, norm, mul}
 				got := runNodes(t, b, nodes, map[*graph.Tensor][]float32{
 					q: randn(r, hd*heads*rows, 1), k: randn(r, width*rows, 1), v: randn(r, width*rows, 1), res: randn(r, hd*heads*rows, 1)})
@@ -717,21 +717,21 @@ func TestFusedAttentionInput(t *testing.T) {
 			defer done()
 			x := act("x", embd, 1)
 			posIn := input("pos", []int32{pos0})
-			norm := &graph.Tensor{Name: "attn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
-			mul := &graph.Tensor{Name: "attn_norm_w", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{norm, nw}}
+			norm := &graph.Tensor{Name: "attn_norm", Op: graph.OpRMSNorm, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x}, Param: graph.Params{Eps: 1e-5}}
+			mul := &graph.Tensor{Name: "attn_norm_w", Op: graph.OpMul, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{norm, nw}}
 			mm := func(name string, w *graph.Tensor) *graph.Tensor {
-				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{w.Shape[1], 1, 1, 1}, Src: [3]*graph.Tensor{w, mul}}
+				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{w.Shape[1], 1, 1, 1}, Src: [4]*graph.Tensor{w, mul}}
 			}
 			q, k, v := mm("Qcur", wq), mm("Kcur", wk), mm("Vcur", wv)
 			rope := func(name string, x *graph.Tensor) *graph.Tensor {
-				return &graph.Tensor{Name: name, Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [3]*graph.Tensor{x, posIn},
+				return &graph.Tensor{Name: name, Op: graph.OpRope, Type: quant.F32, Shape: x.Shape, Src: [4]*graph.Tensor{x, posIn},
 					Param: graph.Params{HeadDim: hd, RopeBase: 500000}}
 			}
 			rq, rk := rope("Qrope", q), rope("Krope", k)
-			sk := &graph.Tensor{Name: "k_store", Op: graph.OpSetRows, Type: kv, Shape: kc.Shape, Src: [3]*graph.Tensor{rk, kc, posIn}}
-			sv := &graph.Tensor{Name: "v_store", Op: graph.OpSetRows, Type: kv, Shape: vc.Shape, Src: [3]*graph.Tensor{v, vc, posIn}}
-			att := &graph.Tensor{Name: "attn", Op: graph.OpAttention, Type: quant.F32, Shape: rq.Shape, Src: [3]*graph.Tensor{rq, sk, sv},
-				Param: graph.Params{HeadDim: hd, NHead: heads, NHeadKV: kvHeads, Pos0: pos0, NKV: pos0 + 1, Scale: 0.125}}
+			sk := &graph.Tensor{Name: "k_store", Op: graph.OpSetRows, Type: kv, Shape: kc.Shape, Src: [4]*graph.Tensor{rk, kc, posIn}}
+			sv := &graph.Tensor{Name: "v_store", Op: graph.OpSetRows, Type: kv, Shape: vc.Shape, Src: [4]*graph.Tensor{v, vc, posIn}}
+			att := &graph.Tensor{Name: "attn", Op: graph.OpAttention, Type: quant.F32, Shape: rq.Shape, Src: [4]*graph.Tensor{rq, sk, sv, graph.SeqIndex(pos0, 1)},
+				Param: graph.Params{HeadDim: hd, NHead: heads, NHeadKV: kvHeads, Page: graph.PageCells, NKV: pos0 + 1, Scale: 0.125}}
 			nodes := []*graph.Tensor{norm, mul, q, k, v, rq, rk, sk, sv, att}
 			got := runNodes(t, b, nodes, map[*graph.Tensor][]float32{x: xv})
 			out := map[string][]float32{}

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/ocelot-llm/ocelot/graph"
 )
 
 //go:embed kernels.cl
@@ -82,7 +84,7 @@ func hostDefines(sw switches) []hostDefine {
 		{"MV_R", mvR}, {"MV_NT", mvNT},
 		{"MW_R", mwR}, {"MW_B", sw.mwB},
 		{"MM_TM", mmTM}, {"MM_TN", mmTN},
-		{"ATT_DPT", attDPT},
+		{"ATT_DPT", attDPT}, {"KV_PAGE", graph.PageCells},
 		{"FA_TQ", faTQ}, {"FA_TK", faTK}, {"FA_DMAX", faDMax},
 		{"TC_BM", tcBM}, {"TC_BN", tcBN}, {"TC_LD", tcLD},
 		{"MQ_BM", mqBM}, {"MQ_BN", sw.mqBN}, {"MQ_KB", mqKB}, {"MQ_LD", mqLD},

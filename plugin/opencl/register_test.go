@@ -34,16 +34,17 @@ func TestSupportsBeforeInputs(t *testing.T) {
 		k := &graph.Tensor{Type: quant.F32, Shape: [4]int{256, 1, 1, 1}}
 		q := &graph.Tensor{Type: quant.F32, Shape: [4]int{1024, 1, 1, 1}}
 		pos := &graph.Tensor{Type: graph.I32, Shape: [4]int{1, 1, 1, 1}, Kind: graph.Input}
-		set := &graph.Tensor{Op: graph.OpSetRows, Type: typ, Shape: cache.Shape, Src: [3]*graph.Tensor{k, cache, pos}}
-		att := &graph.Tensor{Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [3]*graph.Tensor{q, set, set},
-			Param: graph.Params{HeadDim: 64, NHead: 16, NHeadKV: 4, NKV: 1, Scale: 1}}
+		set := &graph.Tensor{Op: graph.OpSetRows, Type: typ, Shape: cache.Shape, Src: [4]*graph.Tensor{k, cache, pos}}
+		index := &graph.Tensor{Type: graph.I32, Shape: [4]int{3, 1, 1, 1}, Kind: graph.Input}
+		att := &graph.Tensor{Op: graph.OpAttention, Type: quant.F32, Shape: q.Shape, Src: [4]*graph.Tensor{q, set, set, index},
+			Param: graph.Params{HeadDim: 64, NHead: 16, NHeadKV: 4, Page: graph.PageCells, NKV: 1, Scale: 1}}
 		if !b.Supports(set) || !b.Supports(att) {
 			t.Errorf("%s cache: SET_ROWS %v, ATTENTION %v", typ, b.Supports(set), b.Supports(att))
 		}
 	}
 	// Unsupported: a KV type the kernels do not store.
 	cache := &graph.Tensor{Type: quant.Q6_K, Shape: [4]int{256, 1, 1, 1}, Kind: graph.Cache}
-	set := &graph.Tensor{Op: graph.OpSetRows, Type: quant.Q6_K, Shape: cache.Shape, Src: [3]*graph.Tensor{
+	set := &graph.Tensor{Op: graph.OpSetRows, Type: quant.Q6_K, Shape: cache.Shape, Src: [4]*graph.Tensor{
 		{Type: quant.F32, Shape: [4]int{256, 1, 1, 1}}, cache, {Type: graph.I32, Shape: [4]int{1, 1, 1, 1}, Kind: graph.Input}}}
 	if b.Supports(set) {
 		t.Error("a q6_K cache is supported")

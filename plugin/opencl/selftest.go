@@ -29,7 +29,7 @@ func (b *Backend) selfTest() error {
 		return v
 	}
 
-	const k, m, hd, nHead, nHeadKV, cells = 64, 40, 32, 4, 2, 8
+	const k, m, hd, nHead, nHeadKV, cells = 64, 40, 32, 4, 2, graph.PageCells
 	width := hd * nHeadKV
 	// Tensors. Activations live in the arena at offsets set below.
 	wdata := make([]byte, k/32*18*m)
@@ -74,13 +74,15 @@ func (b *Backend) selfTest() error {
 	for _, t := range []*graph.Tensor{xMV, xMM, rowsIn, q} {
 		t.Op = graph.OpCpy
 	}
-	yMV.Op, yMV.Src = graph.OpMulMat, [3]*graph.Tensor{w, xMV}
-	yMM.Op, yMM.Src = graph.OpMulMat, [3]*graph.Tensor{w, xMM}
+	yMV.Op, yMV.Src = graph.OpMulMat, [4]*graph.Tensor{w, xMV}
+	yMM.Op, yMM.Src = graph.OpMulMat, [4]*graph.Tensor{w, xMM}
 	cellIDs := []int32{5, 0, 2}
 	cellsIn := &graph.Tensor{Name: "cells", Type: graph.I32, Shape: [4]int{nSet, 1, 1, 1}, Kind: graph.Input, I32s: cellIDs}
-	set := &graph.Tensor{Name: "set", Op: graph.OpSetRows, Type: quant.Q8_0, Shape: cache.Shape, Src: [3]*graph.Tensor{rowsIn, cache, cellsIn}}
-	att.Op, att.Src = graph.OpAttention, [3]*graph.Tensor{q, set, set}
-	att.Param = graph.Params{HeadDim: hd, NHead: nHead, NHeadKV: nHeadKV, Pos0: cells - nQ, NKV: cells, Scale: float32(1 / math.Sqrt(hd))}
+	set := &graph.Tensor{Name: "set", Op: graph.OpSetRows, Type: quant.Q8_0, Shape: cache.Shape, Src: [4]*graph.Tensor{rowsIn, cache, cellsIn}}
+	// The queries sit at the last positions of one sequence in page 0.
+	index := &graph.Tensor{Name: "kv_index", Type: graph.I32, Shape: [4]int{2*nQ + 1, 1, 1, 1}, Kind: graph.Input, I32s: []int32{cells - 2, cells - 1, 2 * nQ, 2 * nQ, 0}}
+	att.Op, att.Src = graph.OpAttention, [4]*graph.Tensor{q, set, set, index}
+	att.Param = graph.Params{HeadDim: hd, NHead: nHead, NHeadKV: nHeadKV, Page: graph.PageCells, NKV: cells, Scale: float32(1 / math.Sqrt(hd))}
 
 	ar, err := b.NewArena(off)
 	if err != nil {
