@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ocelot-llm/ocelot"
@@ -45,6 +46,13 @@ type benchRow struct {
 	TPSMean    float64 `json:"tps_mean"`
 	TPSStd     float64 `json:"tps_std"`
 	MsPerToken float64 `json:"ms_per_token"`
+	// NParallel sequences ran the test together (--parallel), each with
+	// its own prompt: t/s counts the tokens of all of them, as
+	// llama-batched-bench's aggregate speed. TTFTMs is the mean time
+	// from the start of a run to a sequence's first logits (its prompt
+	// evaluated) under that load; 0 without a prompt.
+	NParallel int     `json:"n_parallel"`
+	TTFTMs    float64 `json:"ttft_ms"`
 
 	// llama-bench's names.
 	ModelFilename string    `json:"model_filename"` // the path as given
@@ -120,6 +128,7 @@ type benchTest struct {
 	nPrompt    int
 	nGen       int
 	reportOnly bool
+	parallel   int // sequences run together (1: one)
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
@@ -143,9 +152,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "md", "output: md, csv, json or jsonl (one JSON object per line)")
 	report := fs.Bool("report", false, "print the prompt-evaluation report of the original analysis for each prompt test")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (host-side cost of a backend)")
+	parFlag := fs.String("parallel", "1", "sequences evaluated together, comma-separated (like llama-batched-bench's -npl): t/s is their aggregate speed")
+	fs.StringVar(parFlag, "npl", "1", "the same as --parallel")
 	profile := fs.Bool("profile", false, "time every op of the measured runs (not the warm-up) and print a per-op table for each test on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--backend auto] [-r 3] [-o md|csv|json|jsonl] [--report] [--profile] [--cpuprofile F]")
+		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--parallel 1,2,4,8] [--backend auto] [-r 3] [-o md|csv|json|jsonl] [--report] [--profile] [--cpuprofile F]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -201,6 +212,15 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pars, err := intList("--parallel", *parFlag, false)
+	if err != nil {
+		return err
+	}
+	for _, v := range pars {
+		if v < 1 || v > ocelot.MaxParallel {
+			return usagef("--parallel must lie in 1..%d, got %d", ocelot.MaxParallel, v)
+		}
+	}
 	var tests []benchTest
 	for _, p := range ps {
 		if p < 0 {
@@ -255,7 +275,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var rows []benchRow
-	total := len(models) * len(strList(*backends)) * len(ngls) * len(ts) * len(strList(*ctkFlag)) * len(strList(*ctvFlag)) * len(nkvos) * len(bs) * len(ubs) * len(tests)
+	total := len(models) * len(strList(*backends)) * len(ngls) * len(ts) * len(strList(*ctkFlag)) * len(strList(*ctvFlag)) * len(nkvos) * len(bs) * len(ubs) * len(tests) * len(pars)
 	done := 0
 	for _, model := range models {
 		for _, be := range strList(*backends) {
@@ -267,14 +287,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 								for _, b := range bs {
 									for _, ub := range ubs {
 										for _, test := range tests {
-											done++
-											fmt.Fprintf(stderr, "bench [%d/%d] %s %s ngl=%s t=%d kv=%s/%s nkvo=%d b=%d ub=%s\n", done, total, filepath.Base(model), test.name, autoStr(ngl), t, ctk, ctv, nkvo, b, autoStr(ub))
-											row, err := benchOne(model, be, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, *profile, stderr)
-											if err != nil {
-												return err
+											for _, np := range pars {
+												done++
+												fmt.Fprintf(stderr, "bench [%d/%d] %s %s ngl=%s t=%d kv=%s/%s nkvo=%d b=%d ub=%s parallel=%d\n", done, total, filepath.Base(model), test.name, autoStr(ngl), t, ctk, ctv, nkvo, b, autoStr(ub), np)
+												test.parallel = np
+												row, err := benchOne(model, be, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, *profile, stderr)
+												if err != nil {
+													return err
+												}
+												row.ModelSize, row.ModelNParams = stats[model].size, stats[model].params
+												rows = append(rows, row)
 											}
-											row.ModelSize, row.ModelNParams = stats[model].size, stats[model].params
-											rows = append(rows, row)
 										}
 									}
 								}
@@ -351,7 +374,8 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 		}
 	}
 	nUbatch = min(nUbatch, nBatch)
-	opts := ocelot.Options{NCtx: nCtx, NBatch: nBatch, NUbatch: nUbatch, NGPULayers: max(ngl, 0), Threads: threads,
+	np := max(test.parallel, 1)
+	opts := ocelot.Options{NCtx: nCtx, Parallel: np, NBatch: nBatch, NUbatch: nUbatch, NGPULayers: max(ngl, 0), Threads: threads,
 		TypeK: ctk, TypeV: ctv, Backend: backend, Device: device, NoKVOffload: nkvo, Profile: profile}
 	if ngl < 0 {
 		opts.NGPULayers = ocelot.AutoGPULayers
@@ -363,39 +387,71 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	defer m.Close()
 	o := m.Options()
 	row := benchRow{Model: filepath.Base(model), Backend: m.Backend(), Device: m.Device(), Threads: threads, NBatch: o.NBatch, NUbatch: o.NUbatch,
-		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen,
+		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen, NParallel: np,
 		ModelFilename: model, NoKVOffload: nkvo, TestTime: time.Now().UTC().Format(time.RFC3339)}
 	row.kvPlace = strings.TrimSuffix(m.KVPlace(), " memory")
-	s, err := m.NewSession()
-	if err != nil {
-		return row, err
+	sessions := make([]*ocelot.Session, np)
+	prompts := make([][]int32, np)
+	for i := range sessions {
+		s, err := m.NewSession()
+		if err != nil {
+			return row, err
+		}
+		defer s.Close()
+		sessions[i] = s
+		// Each sequence its own prompt, so that none reuses another's
+		// cache.
+		prompts[i] = benchTokens(m, test.nPrompt)
+		for j := 1; j < len(prompts[i]); j++ {
+			prompts[i][j] = (prompts[i][j] + int32(i)) % int32(m.Config().NVocab)
+		}
 	}
-	defer s.Close()
-	prompt := benchTokens(m, test.nPrompt)
 	gen := benchTokens(m, test.nGen) // BOS first, as llama-bench's test_gen
 	var last ocelot.Timings
 	var measured time.Duration
+	var ttft time.Duration
 	for r := 0; r <= reps; r++ { // run 0 is the warm-up
 		if r == 1 {
 			m.ResetProfile()
 		}
-		s.Reset()
+		for _, s := range sessions {
+			s.Reset()
+		}
 		runtime.GC()
-		t, err := benchRun(s, prompt, gen)
-		if err != nil {
-			return row, err
+		times := make([]ocelot.Timings, np)
+		errs := make([]error, np)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i, s := range sessions {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				times[i], errs[i] = benchRun(s, prompts[i], gen)
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		for _, err := range errs {
+			if err != nil {
+				return row, err
+			}
 		}
 		if r > 0 {
-			elapsed := t.Prompt + t.Gen
 			row.SamplesNs = append(row.SamplesNs, elapsed.Nanoseconds())
-			row.SamplesTs = append(row.SamplesTs, float64(test.nPrompt+test.nGen)/elapsed.Seconds())
-			last = t
+			row.SamplesTs = append(row.SamplesTs, float64(np*(test.nPrompt+test.nGen))/elapsed.Seconds())
+			last = times[0]
 			measured += elapsed
+			for _, t := range times {
+				ttft += t.Prompt
+			}
 		}
+	}
+	if test.nPrompt > 0 {
+		row.TTFTMs = float64(ttft.Microseconds()) / 1000 / float64(reps*np)
 	}
 	if profile {
 		fmt.Fprintf(stderr, "--- profile: %s, %s, %d runs ---\n", test.name, m.Backend(), reps)
-		ocelot.WriteProfile(stderr, m.Profile(), measured, reps*(test.nPrompt+test.nGen))
+		ocelot.WriteProfile(stderr, m.Profile(), measured, reps*np*(test.nPrompt+test.nGen))
 	}
 	row.TPSMean, row.TPSStd = meanStd(row.SamplesTs)
 	row.AvgTs, row.StddevTs = row.TPSMean, row.TPSStd
@@ -488,7 +544,7 @@ func writeBench(w io.Writer, format string, rows []benchRow) error {
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"model", "backend", "device", "n_threads", "n_batch", "n_ubatch", "n_gpu_layers", "type_k", "type_v", "kv_offload", "test", "n_prompt", "n_gen", "tps_mean", "tps_std", "ms_per_token",
-			"model_filename", "model_size", "model_n_params", "no_kv_offload", "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts"})
+			"n_parallel", "ttft_ms", "model_filename", "model_size", "model_n_params", "no_kv_offload", "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts"})
 		for _, r := range rows {
 			ns := make([]string, len(r.SamplesNs))
 			for i, v := range r.SamplesNs {
@@ -501,18 +557,30 @@ func writeBench(w io.Writer, format string, rows []benchRow) error {
 			cw.Write([]string{r.Model, r.Backend, r.Device, fmt.Sprint(r.Threads), fmt.Sprint(r.NBatch), fmt.Sprint(r.NUbatch), fmt.Sprint(r.NGPULayers),
 				r.TypeK, r.TypeV, fmt.Sprint(r.KVOffload), r.Test, fmt.Sprint(r.NPrompt), fmt.Sprint(r.NGen),
 				fmt.Sprintf("%.3f", r.TPSMean), fmt.Sprintf("%.3f", r.TPSStd), fmt.Sprintf("%.3f", r.MsPerToken),
-				r.ModelFilename, fmt.Sprint(r.ModelSize), fmt.Sprint(r.ModelNParams), fmt.Sprint(r.NoKVOffload), r.TestTime,
+				fmt.Sprint(r.NParallel), fmt.Sprintf("%.3f", r.TTFTMs), r.ModelFilename, fmt.Sprint(r.ModelSize), fmt.Sprint(r.ModelNParams), fmt.Sprint(r.NoKVOffload), r.TestTime,
 				fmt.Sprint(r.AvgNs), fmt.Sprint(r.StddevNs), fmt.Sprintf("%.3f", r.AvgTs), fmt.Sprintf("%.3f", r.StddevTs),
 				strings.Join(ns, ","), strings.Join(ts, ",")})
 		}
 		cw.Flush()
 		return cw.Error()
 	}
-	fmt.Fprintln(w, "| model | backend | threads | n_batch | n_ubatch | ngl | type_k | type_v | kv | test | t/s | ms/token |")
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |")
+	par := false // the parallel columns, where a row ran several sequences
+	for _, r := range rows {
+		par = par || r.NParallel > 1
+	}
+	head, rule := "| model | backend | threads | n_batch | n_ubatch | ngl | type_k | type_v | kv | test | t/s | ms/token |", "| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- | ---: | ---: |"
+	if par {
+		head, rule = head+" parallel | ttft ms |", rule+" ---: | ---: |"
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, rule)
 	for _, r := range rows {
 		kv := r.kvPlace
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %.2f ± %.2f | %.2f |\n", r.Model, r.Backend, r.Threads, r.NBatch, r.NUbatch, r.NGPULayers, r.TypeK, r.TypeV, kv, r.Test, r.TPSMean, r.TPSStd, r.MsPerToken)
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %.2f ± %.2f | %.2f |", r.Model, r.Backend, r.Threads, r.NBatch, r.NUbatch, r.NGPULayers, r.TypeK, r.TypeV, kv, r.Test, r.TPSMean, r.TPSStd, r.MsPerToken)
+		if par {
+			fmt.Fprintf(w, " %d | %.1f |", r.NParallel, r.TTFTMs)
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
