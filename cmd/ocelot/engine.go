@@ -22,6 +22,7 @@ type engineFlags struct {
 	ctk, ctv, backend, chatTmpl   string
 	device, cpuPrecision, fa      string
 	nkvo, profile, quiet, escape  bool
+	parallel                      int // sequences the KV pool holds at first (serve's --parallel; 0: one)
 }
 
 // alias registers a second name for a flag already defined, as llama.cpp
@@ -182,7 +183,7 @@ func (e *engineFlags) options(stderr io.Writer) ocelot.Options {
 				up.done()
 			}
 		},
-		NCtx: e.nCtx, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,
+		NCtx: e.nCtx, Parallel: e.parallel, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,
 		TypeK: e.ctk, TypeV: e.ctv, Backend: e.backend, ChatTemplate: e.chatTmpl,
 		Device: e.device, NoKVOffload: e.nkvo, Profile: e.profile, CPUPrecision: e.cpuPrecision,
 		Logf: func(format string, a ...any) {

@@ -32,6 +32,8 @@ const (
 	serveMaxBody   = 1 << 20 // bytes of a request body
 	serveMaxStops  = 8       // stop strings of a request
 	serveMaxInputs = 64      // inputs of an embeddings request
+	serveMaxTopLP  = 20      // top_logprobs (OpenAI's bound)
+	serveMaxBias   = 1024    // logit_bias entries
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
@@ -42,14 +44,15 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	port := fs.Int("port", 8080, "port to listen on")
 	apiKey := fs.String("api-key", "", "require this Bearer token on every endpoint but /health (default: $OCELOT_API_KEY)")
 	alias := fs.String("alias", "", "the model's name in the API (default: the file's name)")
-	parallel := fs.Int("parallel", 1, "requests generating at once (each has its own KV cache)")
+	parallel := fs.Int("parallel", 4, "requests generating at once, batched together (the KV pool holds this many sequences of -c tokens at first)")
+	fs.IntVar(parallel, "np", 4, "the same as --parallel")
 	queue := fs.Int("queue", 16, "requests waiting for a slot, at most; more get 503 with Retry-After")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot serve -m M.gguf [--host 127.0.0.1] [--port 8080] [--parallel 1] [--queue 16] [--api-key KEY] [--alias NAME] [-c N] [-ngl auto] [-ctk f16] [-ctv f16] [--backend auto]")
+		fmt.Fprintln(stderr, "usage: ocelot serve -m M.gguf [--host 127.0.0.1] [--port 8080] [--parallel 4] [--queue 16] [--api-key KEY] [--alias NAME] [-c N] [-ngl auto] [-ctk f16] [-ctv f16] [--backend auto]")
 		fmt.Fprintln(stderr, "\nServes POST /v1/completions, /v1/chat/completions (OpenAI's request and response shapes, stream")
 		fmt.Fprintln(stderr, "as server-sent events) and /v1/embeddings, GET /v1/models, /metrics and /health. Requests run one session")
-		fmt.Fprintln(stderr, "each, continuing the idle session that shares the longest prefix with the prompt (the prompt cache); with")
-		fmt.Fprintln(stderr, "--parallel above 1 they share the engine in turn (they are not yet batched into one forward pass).")
+		fmt.Fprintln(stderr, "each, continuing the idle session that shares the longest prefix with the prompt (the prompt cache); up to")
+		fmt.Fprintln(stderr, "--parallel requests generate at once, their tokens batched into shared forward passes.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -68,6 +71,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if key == "" {
 		key = os.Getenv("OCELOT_API_KEY")
 	}
+	e.parallel = *parallel
 	m, err := e.load(stderr)
 	if err != nil {
 		return err
@@ -126,6 +130,7 @@ type server struct {
 
 	// metrics, for /metrics.
 	requests, promptTokens, cachedTokens, genTokens, rejected atomic.Int64
+	promptMicros, genMicros                                   atomic.Int64 // time evaluating prompts and generating
 }
 
 func newServer(m *ocelot.Model, name, key string, parallel, queue int) *server {
@@ -184,8 +189,12 @@ type completionRequest struct {
 	PresencePenalty     float32            `json:"presence_penalty"`
 	FrequencyPenalty    float32            `json:"frequency_penalty"`
 	LogitBias           map[string]float32 `json:"logit_bias"`
-	Stream              bool               `json:"stream"`
-	StreamOptions       struct {
+	// Logprobs is a number in completions (the alternatives per token)
+	// and a boolean in chat completions, with TopLogprobs the number.
+	Logprobs      json.RawMessage `json:"logprobs"`
+	TopLogprobs   *int            `json:"top_logprobs"`
+	Stream        bool            `json:"stream"`
+	StreamOptions struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	ResponseFormat struct {
@@ -209,6 +218,110 @@ func (q *completionRequest) stops() ([]string, error) {
 		return nil, fmt.Errorf("stop has %d strings, at most %d", len(many), serveMaxStops)
 	}
 	return many, nil
+}
+
+// logprobs reads logprobs and top_logprobs: whether to report the
+// chosen tokens' log-probabilities, and how many alternatives each. A
+// completion's logprobs is the number of alternatives; a chat
+// completion's is a boolean, with top_logprobs the number.
+func (q *completionRequest) logprobs(chat bool) (bool, int, error) {
+	raw := string(q.Logprobs)
+	if raw == "" || raw == "null" {
+		if q.TopLogprobs != nil && *q.TopLogprobs > 0 {
+			return false, 0, errors.New("top_logprobs needs logprobs: true")
+		}
+		return false, 0, nil
+	}
+	var on bool
+	n := 0
+	if chat {
+		if err := json.Unmarshal(q.Logprobs, &on); err != nil {
+			return false, 0, errors.New("logprobs must be true or false in a chat completion")
+		}
+		if q.TopLogprobs != nil {
+			n = *q.TopLogprobs
+		}
+	} else {
+		if err := json.Unmarshal(q.Logprobs, &n); err != nil {
+			return false, 0, errors.New("logprobs must be a number of alternatives in a completion")
+		}
+		on = true
+	}
+	if n < 0 || n > serveMaxTopLP {
+		return false, 0, fmt.Errorf("top_logprobs must lie in 0..%d, got %d", serveMaxTopLP, n)
+	}
+	return on, n, nil
+}
+
+// lpSampler records, after every Sample, the chosen token's
+// log-probability and the top alternatives, for the tokens the
+// generation keeps (Accept counts them; the end-of-generation token it
+// never accepts is not reported).
+type lpSampler struct {
+	ocelot.Sampler
+	lp interface {
+		LastLogprobs(n int) (sample.TokenLogprob, []sample.TokenLogprob)
+	}
+	top      int
+	pending  []ocelot.TokenLogprobs // sampled, not yet sent
+	accepted int                    // tokens kept (Accept after Sample)
+	sampled  bool
+}
+
+func (l *lpSampler) Sample(logits []float32) int32 {
+	id := l.Sampler.Sample(logits)
+	chosen, top := l.lp.LastLogprobs(max(l.top, 1))
+	l.pending = append(l.pending, ocelot.TokenLogprobs{Chosen: chosen, Top: top[:min(len(top), l.top)]})
+	l.sampled = true
+	return id
+}
+
+func (l *lpSampler) Accept(id int32) {
+	l.Sampler.Accept(id)
+	if l.sampled { // the prompt's tokens are accepted before any Sample
+		l.accepted++
+	}
+}
+
+// take returns the records of the kept tokens not yet taken.
+func (l *lpSampler) take() []ocelot.TokenLogprobs {
+	n := min(len(l.pending), l.accepted)
+	out := l.pending[:n:n]
+	l.pending, l.accepted = l.pending[n:], l.accepted-n
+	return out
+}
+
+// logprobsJSON renders records as OpenAI's logprobs object: chat's
+// content list, or a completion's parallel arrays.
+func (s *server) logprobsJSON(chat bool, recs []ocelot.TokenLogprobs) any {
+	text := func(id int32) string {
+		t, _ := s.m.Detokenize([]int32{id})
+		return t
+	}
+	if chat {
+		content := make([]any, 0, len(recs))
+		for _, r := range recs {
+			top := make([]any, 0, len(r.Top))
+			for _, a := range r.Top {
+				t := text(a.ID)
+				top = append(top, map[string]any{"token": t, "logprob": a.Logprob, "bytes": []byte(t)})
+			}
+			t := text(r.Chosen.ID)
+			content = append(content, map[string]any{"token": t, "logprob": r.Chosen.Logprob, "bytes": []byte(t), "top_logprobs": top})
+		}
+		return map[string]any{"content": content}
+	}
+	tokens, lps, tops := []string{}, []float32{}, []any{}
+	for _, r := range recs {
+		tokens = append(tokens, text(r.Chosen.ID))
+		lps = append(lps, r.Chosen.Logprob)
+		top := map[string]float32{}
+		for _, a := range r.Top {
+			top[text(a.ID)] = a.Logprob
+		}
+		tops = append(tops, top)
+	}
+	return map[string]any{"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops}
 }
 
 // stringOrList reads a JSON string or array of strings as a list.
@@ -246,10 +359,24 @@ func (s *server) sampler(q *completionRequest) (ocelot.Sampler, error) {
 	p := sample.Params{Temp: 1, TopP: 1, RepeatPenalty: 1, Seed: sample.RandomSeed(),
 		PresencePenalty: q.PresencePenalty, FrequencyPenalty: q.FrequencyPenalty}
 	if q.Temperature != nil {
+		if t := *q.Temperature; !(t >= 0 && t <= 2) {
+			return nil, fmt.Errorf("temperature must lie in 0..2, got %v", t)
+		}
 		p.Temp = *q.Temperature
 	}
 	if q.TopP != nil {
+		if t := *q.TopP; !(t > 0 && t <= 1) {
+			return nil, fmt.Errorf("top_p must lie in (0, 1], got %v", t)
+		}
 		p.TopP = *q.TopP
+	}
+	for name, v := range map[string]float32{"presence_penalty": q.PresencePenalty, "frequency_penalty": q.FrequencyPenalty} {
+		if !(v >= -2 && v <= 2) {
+			return nil, fmt.Errorf("%s must lie in -2..2, got %v", name, v)
+		}
+	}
+	if len(q.LogitBias) > serveMaxBias {
+		return nil, fmt.Errorf("logit_bias has %d entries, at most %d", len(q.LogitBias), serveMaxBias)
 	}
 	if q.Seed != nil {
 		p.Seed = *q.Seed
@@ -258,8 +385,11 @@ func (s *server) sampler(q *completionRequest) (ocelot.Sampler, error) {
 		p.LogitBias = map[int32]float32{}
 		for k, v := range q.LogitBias {
 			id, err := strconv.ParseInt(k, 10, 32)
-			if err != nil {
-				return nil, fmt.Errorf("logit_bias: %q is not a token id", k)
+			if err != nil || id < 0 || int(id) >= s.m.Config().NVocab {
+				return nil, fmt.Errorf("logit_bias: %q is not a token id of this model (0..%d)", k, s.m.Config().NVocab-1)
+			}
+			if !(v >= -100 && v <= 100) {
+				return nil, fmt.Errorf("logit_bias of token %s must lie in -100..100, got %v", k, v)
 			}
 			p.LogitBias[int32(id)] = v
 		}
@@ -316,6 +446,23 @@ func (s *server) completions(chat bool) http.HandlerFunc {
 			apiError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 			return
 		}
+		wantLP, topLP, err := q.logprobs(chat)
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
+			return
+		}
+		var lps *lpSampler
+		if wantLP {
+			lp, ok := smp.(interface {
+				LastLogprobs(n int) (sample.TokenLogprob, []sample.TokenLogprob)
+			})
+			if !ok {
+				apiError(w, http.StatusBadRequest, "invalid_request_error", "logprobs are not available with this sampler")
+				return
+			}
+			lps = &lpSampler{Sampler: smp, lp: lp, top: topLP}
+			smp = lps
+		}
 		ids, err := s.m.Tokenize(text, true, chat)
 		if err != nil {
 			apiError(w, http.StatusBadRequest, "invalid_request_error", "prompt: "+err.Error())
@@ -359,13 +506,13 @@ func (s *server) completions(chat bool) http.HandlerFunc {
 		case <-ctx.Done():
 			return
 		}
-		s.generate(ctx, w, chat, q.Stream, q.StreamOptions.IncludeUsage, ids, smp, limit, stops)
+		s.generate(ctx, w, chat, q.Stream, q.StreamOptions.IncludeUsage, ids, smp, lps, limit, stops)
 	}
 }
 
 // generate runs one request's generation and writes its response, whole
 // or as server-sent events.
-func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stream, includeUsage bool, ids []int32, smp ocelot.Sampler, limit int, stops []string) {
+func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stream, includeUsage bool, ids []int32, smp ocelot.Sampler, lps *lpSampler, limit int, stops []string) {
 	id := fmt.Sprintf("cmpl-%d", s.nextID.Add(1))
 	object := "text_completion"
 	if chat {
@@ -394,6 +541,9 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 	flusher, _ := w.(http.Flusher)
 	chunk := func(delta string, finish *string) map[string]any {
 		c := map[string]any{"index": 0, "finish_reason": finish}
+		if lps != nil && finish == nil {
+			c["logprobs"] = s.logprobsJSON(chat, lps.take())
+		}
 		if chat {
 			c["delta"] = map[string]string{"content": delta}
 		} else {
@@ -437,10 +587,19 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 	}
 	res, err := sess.GenerateWith(ctx, rest, opt)
 	s.genTokens.Add(int64(len(res.Tokens)))
+	s.promptMicros.Add(res.Timings.Prompt.Microseconds())
+	s.genMicros.Add(res.Timings.Gen.Microseconds())
 	keep = err == nil
 	if err != nil && ctx.Err() == nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ocelot.ErrKVFull) {
+			// Memory, not the request: the pool is full of sequences.
+			s.dropIdle()
+			code = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
+		}
 		if !stream {
-			apiError(w, http.StatusInternalServerError, "server_error", err.Error())
+			apiError(w, code, "server_error", err.Error())
 		} else {
 			event(map[string]any{"error": map[string]string{"message": err.Error(), "type": "server_error"}})
 		}
@@ -471,6 +630,9 @@ func (s *server) generate(ctx context.Context, w http.ResponseWriter, chat, stre
 		return
 	}
 	choice := map[string]any{"index": 0, "finish_reason": finish}
+	if lps != nil {
+		choice["logprobs"] = s.logprobsJSON(chat, lps.take())
+	}
 	if chat {
 		choice["message"] = map[string]string{"role": "assistant", "content": res.Text}
 	} else {
@@ -526,6 +688,17 @@ func (s *server) release(sess *ocelot.Session, keep bool) {
 	}
 	s.mu.Unlock()
 	if sess != nil {
+		sess.Close()
+	}
+}
+
+// dropIdle closes the idle sessions, giving their KV cells back.
+func (s *server) dropIdle() {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	for _, sess := range idle {
 		sess.Close()
 	}
 }
@@ -586,21 +759,29 @@ func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	idle := len(s.idle)
 	s.mu.Unlock()
+	st := s.m.Stats()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	for _, m := range []struct {
 		name, kind, help string
-		v                int64
+		v                float64
 	}{
-		{"ocelot_requests_total", "counter", "completion, chat and embedding requests accepted for work", s.requests.Load()},
-		{"ocelot_requests_rejected_total", "counter", "requests answered 503 because the queue was full", s.rejected.Load()},
-		{"ocelot_prompt_tokens_total", "counter", "prompt tokens of the requests", s.promptTokens.Load()},
-		{"ocelot_prompt_tokens_cached_total", "counter", "prompt tokens the prompt cache already held", s.cachedTokens.Load()},
-		{"ocelot_generated_tokens_total", "counter", "tokens generated", s.genTokens.Load()},
-		{"ocelot_requests_waiting", "gauge", "requests queued or generating", int64(len(s.queue))},
-		{"ocelot_requests_running", "gauge", "requests generating", int64(len(s.slots))},
-		{"ocelot_sessions_idle", "gauge", "idle sessions kept for the prompt cache", int64(idle)},
+		{"ocelot_requests_total", "counter", "completion, chat and embedding requests accepted for work", float64(s.requests.Load())},
+		{"ocelot_requests_rejected_total", "counter", "requests answered 503 because the queue was full", float64(s.rejected.Load())},
+		{"ocelot_prompt_tokens_total", "counter", "prompt tokens of the requests", float64(s.promptTokens.Load())},
+		{"ocelot_prompt_tokens_cached_total", "counter", "prompt tokens the prompt cache already held", float64(s.cachedTokens.Load())},
+		{"ocelot_generated_tokens_total", "counter", "tokens generated", float64(s.genTokens.Load())},
+		{"ocelot_requests_waiting", "gauge", "requests queued or generating", float64(len(s.queue))},
+		{"ocelot_requests_running", "gauge", "requests generating", float64(len(s.slots))},
+		{"ocelot_sessions_idle", "gauge", "idle sessions kept for the prompt cache", float64(idle)},
+		{"ocelot_kv_cells", "gauge", "KV cells in the pool", float64(st.KVCells)},
+		{"ocelot_kv_cells_used", "gauge", "KV cells held by sequences", float64(st.KVCellsUsed)},
+		{"ocelot_batch_steps_total", "counter", "micro-batches evaluated", float64(st.Steps)},
+		{"ocelot_batch_sequences_total", "counter", "sequences over all micro-batches (divided by steps: sequences batched together)", float64(st.StepSeqs)},
+		{"ocelot_batch_tokens_total", "counter", "tokens over all micro-batches", float64(st.StepTokens)},
+		{"ocelot_prompt_seconds_total", "counter", "seconds requests spent evaluating their prompts (prompt tokens / this: prompt tokens/s per request)", float64(s.promptMicros.Load()) / 1e6},
+		{"ocelot_generation_seconds_total", "counter", "seconds requests spent generating (generated tokens / this: tokens/s per request)", float64(s.genMicros.Load()) / 1e6},
 	} {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.kind, m.name, m.v)
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", m.name, m.help, m.name, m.kind, m.name, strconv.FormatFloat(m.v, 'g', -1, 64))
 	}
 }
 

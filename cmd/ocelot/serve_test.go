@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 // serveTest starts the API over the model at path.
 func serveTest(t *testing.T, path, key string, parallel, queue int) (*server, *httptest.Server, *ocelot.Model) {
 	t.Helper()
-	m, err := ocelot.Load(path, ocelot.Options{Backend: "cpu", NCtx: 128})
+	m, err := ocelot.Load(path, ocelot.Options{Backend: "cpu", NCtx: 128, Parallel: parallel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +333,150 @@ func TestServeCompletionStreamUsage(t *testing.T) {
 	}
 	if n < 2 || !usage {
 		t.Errorf("%d events, usage %v", n, usage)
+	}
+}
+
+// stream posts a streamed (chat) completion to path and returns its
+// text, whether it ended with [DONE], and its events.
+func stream(t *testing.T, hs *httptest.Server, path, body string) (string, bool, []map[string]any) {
+	t.Helper()
+	resp, err := hs.Client().Post(hs.URL+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return "", false, nil
+	}
+	defer resp.Body.Close()
+	var text strings.Builder
+	var events []map[string]any
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if line == "[DONE]" {
+			return text.String(), true, events
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("event %q: %v", line, err)
+			return "", false, nil
+		}
+		events = append(events, v)
+		if ch, ok := v["choices"].([]any); ok && len(ch) > 0 {
+			c := ch[0].(map[string]any)
+			if d, ok := c["delta"].(map[string]any); ok {
+				s, _ := d["content"].(string)
+				text.WriteString(s)
+			} else if s, ok := c["text"].(string); ok {
+				text.WriteString(s)
+			}
+		}
+	}
+	return text.String(), false, events
+}
+
+// Sixteen clients streaming at once, eight generating together: every
+// stream completes with what its request gives alone, and their tokens
+// shared forward passes.
+func TestServeConcurrentStreams(t *testing.T) {
+	_, hs, m := serveTest(t, trainedModel, "", 8, 16)
+	const clients = 16
+	bodies := make([]string, clients)
+	want := make([]string, clients)
+	for i := range clients {
+		prompt := fmt.Sprintf("package p\n\nfunc f%d(", i)
+		bodies[i] = fmt.Sprintf(`{"prompt":%q,"max_tokens":10,"temperature":0,"stream":true}`, prompt)
+		ids, err := m.Tokenize(prompt, true, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := m.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Generate(context.Background(), ids, nil, 10, nil)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = res.Text
+	}
+	before := m.Stats()
+	var wg sync.WaitGroup
+	got := make([]string, clients)
+	done := make([]bool, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], done[i], _ = stream(t, hs, "/v1/completions", bodies[i])
+		}()
+	}
+	wg.Wait()
+	for i := range clients {
+		if !done[i] || got[i] != want[i] {
+			t.Errorf("client %d: [DONE] %v, text %q, want %q", i, done[i], got[i], want[i])
+		}
+	}
+	st := m.Stats()
+	steps, seqs := st.Steps-before.Steps, st.StepSeqs-before.StepSeqs
+	if steps == 0 || seqs < 2*steps {
+		t.Errorf("%d micro-batches held %d sequences: fewer than two each on average", steps, seqs)
+	}
+	t.Logf("%d micro-batches, %.1f sequences each", steps, float64(seqs)/float64(steps))
+}
+
+// logprobs: chat's content list and a completion's arrays, one record per
+// generated token, the chosen token the most likely one under greedy
+// decoding, the alternatives as many as asked for.
+func TestServeLogprobs(t *testing.T) {
+	_, hs, _ := serveTest(t, testmodel.Preset(t, "tiny"), "", 1, 4)
+	code, v, _ := post(t, hs, "/v1/chat/completions", "", `{"messages":[{"role":"user","content":"func main() {"}],"max_tokens":5,"temperature":0,"logprobs":true,"top_logprobs":3}`)
+	if code != 200 {
+		t.Fatalf("code %d: %v", code, v)
+	}
+	choice := v["choices"].([]any)[0].(map[string]any)
+	content := choice["logprobs"].(map[string]any)["content"].([]any)
+	var text strings.Builder
+	for _, c := range content {
+		e := c.(map[string]any)
+		top := e["top_logprobs"].([]any)
+		if len(top) != 3 || top[0].(map[string]any)["token"] != e["token"] || e["logprob"].(float64) > 0 {
+			t.Errorf("record %v", e)
+		}
+		text.WriteString(e["token"].(string))
+	}
+	if n := int(v["usage"].(map[string]any)["completion_tokens"].(float64)); len(content) != n {
+		t.Errorf("%d records for %d tokens", len(content), n)
+	}
+	if msg := choice["message"].(map[string]any)["content"].(string); text.String() != msg {
+		t.Errorf("the records' tokens spell %q, the message is %q", text.String(), msg)
+	}
+	code, v, _ = post(t, hs, "/v1/completions", "", `{"prompt":"package main","max_tokens":4,"temperature":0,"logprobs":2}`)
+	if code != 200 {
+		t.Fatalf("code %d: %v", code, v)
+	}
+	lp := v["choices"].([]any)[0].(map[string]any)["logprobs"].(map[string]any)
+	if len(lp["tokens"].([]any)) != 4 || len(lp["token_logprobs"].([]any)) != 4 || len(lp["top_logprobs"].([]any)[0].(map[string]any)) != 2 {
+		t.Errorf("completion logprobs %v", lp)
+	}
+	for _, bad := range []string{
+		`{"prompt":"x","logprobs":true}`,
+		`{"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":21}`,
+		`{"messages":[{"role":"user","content":"x"}],"top_logprobs":2}`,
+		`{"prompt":"x","temperature":3}`,
+		`{"prompt":"x","top_p":0}`,
+		`{"prompt":"x","presence_penalty":5}`,
+		`{"prompt":"x","logit_bias":{"99999999":1}}`,
+		`{"prompt":"x","logit_bias":{"1":500}}`,
+	} {
+		path := "/v1/completions"
+		if strings.Contains(bad, "messages") {
+			path = "/v1/chat/completions"
+		}
+		if code, v, _ := post(t, hs, path, "", bad); code != 400 || v["error"] == nil {
+			t.Errorf("%s: code %d, %v", bad, code, v)
+		}
 	}
 }
