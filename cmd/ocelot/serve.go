@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/quant"
 	"github.com/ocelot-llm/ocelot/sample"
 )
 
@@ -87,7 +89,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(serveContext, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(stderr, "ocelot serve: %s on http://%s (model %q, %d parallel, queue %d, API key %v)\n", e.model, ln.Addr(), name, *parallel, *queue, key != "")
 	done := make(chan error, 1)
@@ -109,6 +111,10 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// serveContext is the parent of serve's lifetime: cancelling it shuts
+// the server down as SIGINT does (tests do).
+var serveContext = context.Background()
 
 // server answers the API for one model.
 type server struct {
@@ -707,10 +713,15 @@ func (s *server) dropIdle() {
 // each input, scaled to unit length.
 func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	var q struct {
-		Model string          `json:"model"`
-		Input json.RawMessage `json:"input"`
+		Model          string          `json:"model"`
+		Input          json.RawMessage `json:"input"`
+		EncodingFormat string          `json:"encoding_format"` // float (default) or base64
 	}
 	if !s.readRequest(w, r, &q, &q.Model) {
+		return
+	}
+	if q.EncodingFormat != "" && q.EncodingFormat != "float" && q.EncodingFormat != "base64" {
+		apiError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("encoding_format %q: use float or base64", q.EncodingFormat))
 		return
 	}
 	inputs, err := stringOrList(q.Input)
@@ -748,7 +759,12 @@ func (s *server) embeddings(w http.ResponseWriter, r *http.Request) {
 	s.promptTokens.Add(int64(total))
 	data := make([]any, len(vecs))
 	for i, v := range vecs {
-		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": v}
+		var e any = v
+		if q.EncodingFormat == "base64" {
+			// The float32s' little-endian bytes, as OpenAI sends them.
+			e = base64.StdEncoding.EncodeToString(quant.Float32sToBytes(v))
+		}
+		data[i] = map[string]any{"object": "embedding", "index": i, "embedding": e}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "model": s.name,
 		"usage": map[string]int{"prompt_tokens": total, "total_tokens": total}})

@@ -208,6 +208,8 @@ func TestFromJSONSchema(t *testing.T) {
 		{"const", `{"const":"x<&>\"y"}`, []string{`"x<&>\"y"`}, []string{`"x\u003c&>\"y"`}},
 		{"odd names", `{"type":"object","properties":{"a b/c~\"é":{"type":"null"},"":{"type":"null"}},"required":["a b/c~\"é",""]}`,
 			[]string{`{"a b/c~\"é":null,"":null}`}, []string{`{"":null}`}},
+		{"string lengths", `{"type":"string","minLength":1,"maxLength":3}`, []string{`"a"`, `"abc"`, `"é\n"`}, []string{`""`, `"abcd"`}},
+		{"string at least", `{"type":["string","null"],"minLength":2}`, []string{`"ab"`, `"abcdef"`, `null`}, []string{`"a"`}},
 		{"annotations", `{"title":"T","description":"D","$schema":"x","type":"integer","default":1,"examples":[1]}`, []string{`5`}, []string{`"5"`}},
 	}
 	for _, tc := range tests {
@@ -240,7 +242,10 @@ func TestFromJSONSchema(t *testing.T) {
 func TestFromJSONSchemaRefuses(t *testing.T) {
 	tests := []struct{ schema, want string }{
 		{`{"type":"string","pattern":"a+"}`, `at #: keyword "pattern" is not supported`},
-		{`{"type":"object","properties":{"a":{"minLength":1}}}`, `at #/properties/a: keyword "minLength"`},
+		{`{"type":"object","properties":{"a":{"minLength":1}}}`, `at #/properties/a: minLength and maxLength apply to strings`},
+		{`{"type":"string","maxLength":-1}`, `at #/maxLength: maxLength must be an integer`},
+		{`{"type":"string","maxLength":5000}`, `maxLength must be an integer in 0..4096`},
+		{`{"type":"string","minLength":3,"maxLength":2}`, `maxLength 2 is less than minLength 3`},
 		{`{"anyOf":[{"type":"string"}]}`, `keyword "anyOf"`},
 		{`{"$ref":"#/$defs/x"}`, `keyword "$ref"`},
 		{`{"type":"array","items":{"format":"date"}}`, `at #/items: keyword "format"`},

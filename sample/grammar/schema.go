@@ -24,13 +24,16 @@ import (
 //     without properties, which then takes any members);
 //   - items: the schema of every element of an array;
 //   - enum and const: the values allowed, written as compact JSON;
+//   - minLength and maxLength of a string, in characters (at most 4096),
+//     so that a string, and with it the whole value, ends within a length
+//     (a generation cut off by its token limit cannot close the JSON);
 //   - description, title, $schema, $id, $comment, examples and default are
 //     annotations and are ignored.
 //
 // Without type, a schema with properties, required or additionalProperties
 // is an object, one with items an array, and one with none of them any
 // JSON value; the schema true is any value. Any other keyword (pattern,
-// minLength, anyOf, $ref, ...) is refused with an error naming it and where
+// anyOf, $ref, ...) is refused with an error naming it and where
 // it is, rather than ignored: the output would not match the schema.
 //
 // Whitespace, the integer part of numbers and the order of members are
@@ -294,10 +297,10 @@ func (g *schemaGen) schema(v jval, path, base string) (string, error) {
 	}
 	for _, m := range v.obj {
 		switch m.key {
-		case "type", "properties", "required", "items", "enum", "const", "additionalProperties":
+		case "type", "properties", "required", "items", "enum", "const", "additionalProperties", "minLength", "maxLength":
 		default:
 			if !slices.Contains(annotations, m.key) {
-				return "", schemaError(path, "keyword %q is not supported (supported: type, properties, required, items, enum, const, additionalProperties; ignored: %s)",
+				return "", schemaError(path, "keyword %q is not supported (supported: type, properties, required, items, enum, const, additionalProperties, minLength, maxLength; ignored: %s)",
 					m.key, strings.Join(annotations, ", "))
 			}
 		}
@@ -324,6 +327,15 @@ func (g *schemaGen) schema(v jval, path, base string) (string, error) {
 				types = append(types, x.str)
 			}
 		}
+	}
+	lengths, err := stringLengths(v, path)
+	if err != nil {
+		return "", err
+	}
+	_, hasMin := v.get("minLength")
+	_, hasMax := v.get("maxLength")
+	if (hasMin || hasMax) && !slices.Contains(types, "string") {
+		return "", schemaError(path, "minLength and maxLength apply to strings: give type string")
 	}
 	_, hasProps := v.get("properties")
 	_, hasReq := v.get("required")
@@ -366,6 +378,12 @@ func (g *schemaGen) schema(v jval, path, base string) (string, error) {
 	var alts []string
 	for _, t := range types {
 		switch t {
+		case "string":
+			if lengths != "" {
+				alts = append(alts, g.named(base+"-string", `"\"" char`+lengths+` "\"" ws`))
+				continue
+			}
+			alts = append(alts, t)
 		case "object":
 			body, err := g.object(v, path, base)
 			if err != nil {
@@ -386,6 +404,40 @@ func (g *schemaGen) schema(v jval, path, base string) (string, error) {
 		return alts[0], nil
 	}
 	return "( " + strings.Join(alts, " | ") + " )", nil
+}
+
+// maxStringLength bounds minLength and maxLength (the grammar repeats a
+// character rule that many times).
+const maxStringLength = 4096
+
+// stringLengths reads minLength and maxLength as a GBNF repetition
+// ("{2,10}"), or "" when neither is given.
+func stringLengths(v jval, path string) (string, error) {
+	lo, hi := 0, -1
+	for _, k := range []string{"minLength", "maxLength"} {
+		x, ok := v.get(k)
+		if !ok {
+			continue
+		}
+		n, err := x.num.Int64()
+		if x.kind != 'n' || err != nil || n < 0 || n > maxStringLength {
+			return "", schemaError(path+"/"+k, "%s must be an integer in 0..%d, not %s", k, maxStringLength, x.appendJSON(nil))
+		}
+		if k == "minLength" {
+			lo = int(n)
+		} else {
+			hi = int(n)
+		}
+	}
+	switch {
+	case hi < 0 && lo == 0:
+		return "", nil // no bound
+	case hi < 0:
+		return fmt.Sprintf("{%d,}", lo), nil
+	case hi < lo:
+		return "", schemaError(path, "maxLength %d is less than minLength %d", hi, lo)
+	}
+	return fmt.Sprintf("{%d,%d}", lo, hi), nil
 }
 
 // enum returns alternatives of the values' compact JSON.
