@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ocelot-llm/ocelot"
 	"github.com/ocelot-llm/ocelot/graph"
@@ -160,4 +161,47 @@ func loadOpenCL(t *testing.T, opt ocelot.Options) *ocelot.Model {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// BenchmarkPrefixReuse times a 501-token prompt in a first session and
+// then in a second whose prompt shares its first 500 tokens: the second
+// starts from the first's cache (issue 18's goal: at most 10% of the
+// first's time). The model is $OCELOT_BENCH_MODEL, else the small preset.
+func BenchmarkPrefixReuse(b *testing.B) {
+	path := os.Getenv("OCELOT_BENCH_MODEL")
+	if path == "" {
+		path = testmodel.Preset(b, "small")
+	}
+	m, err := ocelot.Load(path, ocelot.Options{NCtx: 640, Backend: os.Getenv("OCELOT_BENCH_BACKEND"), NGPULayers: ocelot.AutoGPULayers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	prefix := longPrompt(m, 500, 0)
+	var first, second time.Duration
+	for b.Loop() {
+		s1, err := m.NewSession()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s2, err := m.NewSession()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := s1.Eval(context.Background(), append(slices.Clone(prefix), 7)); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := s2.Eval(context.Background(), append(slices.Clone(prefix), 8)); err != nil {
+			b.Fatal(err)
+		}
+		first, second = first+t1.Sub(t0), second+time.Since(t1)
+		s1.Close()
+		s2.Close()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(first.Microseconds())/1000/n, "first-ms")
+	b.ReportMetric(float64(second.Microseconds())/1000/n, "second-ms")
+	b.ReportMetric(float64(second)/float64(first), "second/first")
 }

@@ -96,6 +96,7 @@ type tuning struct {
 	mmMin                                   int  // batches of this many tokens or more use the GEMM
 	mw                                      bool // the row-group GEMV serves one-token products ($OCELOT_OPENCL_MW=0 turns it off)
 	mwGroups                                int  // row groups per work-group of the row-group GEMV
+	mwt                                     bool // the row-group GEMV serves products of 2 to mmMin-1 tokens too ($OCELOT_OPENCL_MWT=0 turns it off)
 	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
 	faTiled                                 bool // prompts use the tiled attention kernel ($OCELOT_OPENCL_ATTN_TILED=0 turns it off)
 	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
@@ -365,8 +366,9 @@ func (b *Backend) chooseTuning() error {
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
 	b.tune.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
-	b.tune.mwGroups = min(b.env.mwGroups, minOf(32*b.env.mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0", "mul_mw3n_q4_0", "mul_mw_swiglun_q4_0", "mul_mw3nr_f32", "mul_mw3nr_f16")/32)
+	b.tune.mwGroups = min(b.env.mwGroups, minOf(32*b.env.mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0", "mul_mw3n_q4_0", "mul_mw_swiglun_q4_0", "mul_mw3nr_f32", "mul_mw3nr_f16", "mul_mwt_q4_0", "mul_mwt_q6_K")/32)
 	b.tune.mw = b.tune.mwGroups >= 1 && b.env.mw
+	b.tune.mwt = b.tune.mw && b.env.mwt
 	b.tune.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
 	if b.tune.lwsAttn < 8 {
 		return errorf("the attention kernel allows only %d work-items per group", b.tune.lwsAttn)
@@ -380,6 +382,7 @@ func (b *Backend) chooseTuning() error {
 // environment again.
 type switches struct {
 	mw        bool // the row-group GEMV may serve one-token products ($OCELOT_OPENCL_MW=0: no)
+	mwt       bool // and products of a few tokens ($OCELOT_OPENCL_MWT=0: no)
 	attnTiled bool // prompts may use attention_tiled ($OCELOT_OPENCL_ATTN_TILED=0: no)
 	attnSplit bool // decode attention may split over work-groups ($OCELOT_OPENCL_ATTN_SPLIT=0: no)
 	// mqBN is the integer GEMM's tokens per work-group (MQ_BN): 128, or
@@ -407,6 +410,7 @@ type switches struct {
 func readSwitches() (switches, error) {
 	e := switches{
 		mw:        os.Getenv("OCELOT_OPENCL_MW") != "0",
+		mwt:       os.Getenv("OCELOT_OPENCL_MWT") != "0",
 		attnTiled: os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0",
 		attnSplit: os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") != "0",
 		mqBN:      128,

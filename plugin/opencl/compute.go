@@ -477,6 +477,26 @@ func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, er
 		r.mem, r.off[0], z.mem, z.off[0], addres, localMem(4*32*mwR*g), localMem(16*256*b.env.mwB))
 }
 
+// mulMatRowGroupsN runs a product of a few tokens (batched decode) with
+// the row-group GEMV for several tokens (mul_mwt_*), where the weights
+// suit it.
+func (b *Backend) mulMatRowGroupsN(a *arena, n *graph.Tensor) (bool, error) {
+	w := n.Src[0]
+	l, err := b.locateAll(a, w, n.Src[1], n)
+	if err != nil {
+		return false, err
+	}
+	if !b.rowGroupable(w, l[0], l[1]) || !b.tune.mwt {
+		return false, nil
+	}
+	k, m := w.Shape[0], w.Shape[1]
+	s := l[0]
+	g := b.tune.mwGroups
+	return true, b.launch("mul_mwt_"+kernelSuffix(w.Type), [2]int{32, (m + mwR - 1) / mwR}, [2]int{32, g},
+		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
+		localMem(4*32*mwR*g))
+}
+
 // normArgs locates the RMS_NORM norm and its MUL mul that a row-group
 // GEMV computes before its product (norm nil: none) and returns the
 // kernel's extra arguments, or ok false where the places do not suit its
@@ -737,6 +757,11 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 		w := n.Src[0]
 		if rows == 1 {
 			if ok, err := b.mulMatRowGroups(a, n, nil, nil); ok || err != nil {
+				return err
+			}
+		}
+		if rows > 1 && rows < b.tune.mmMin {
+			if ok, err := b.mulMatRowGroupsN(a, n); ok || err != nil {
 				return err
 			}
 		}

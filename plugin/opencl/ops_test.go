@@ -253,6 +253,38 @@ func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 	}
 }
 
+// TestFewTokensMatchOneToken: a product of a few tokens (batched decode,
+// the row-group GEMV for several tokens) gives each token the bits the
+// one-token product gives it, so that a sequence decodes the same alone
+// and batched.
+func TestFewTokensMatchOneToken(t *testing.T) {
+	b := testBackend(t)
+	if !b.tune.mwt {
+		t.Skip("no row-group GEMV on this device")
+	}
+	rng := rand.New(rand.NewPCG(5, 1))
+	for _, typ := range []quant.Type{quant.Q4_0, quant.Q6_K} {
+		k, m := 512, 70
+		w := leaf(t, "w", typ, k, m, randn(rng, k*m, 0.05))
+		for _, n := range []int{2, 5, 8, 11} {
+			x := act("x", k, n)
+			xv := randn(rng, k*n, 1)
+			node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [4]*graph.Tensor{w, x}}
+			got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
+			for j := range n {
+				x1 := act("x1", k, 1)
+				one := &graph.Tensor{Name: "mul_mat1", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, 1, 1, 1}, Src: [4]*graph.Tensor{w, x1}}
+				want := runNodes(t, b, []*graph.Tensor{one}, map[*graph.Tensor][]float32{x1: xv[j*k : (j+1)*k]})[one]
+				for i := range m {
+					if got[j*m+i] != want[i] {
+						t.Fatalf("%s n=%d: token %d row %d: %v batched, %v alone", typ, n, j, i, got[j*m+i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestRope(t *testing.T) {
 	b := testBackend(t)
 	rng := rand.New(rand.NewPCG(4, 1))
