@@ -362,7 +362,7 @@ func (b *Backend) chooseTuning() error {
 	b.tune.gemm = minOf(64, mm...) == 64 && b.info.LocalMem >= mmLocalBytes+1024
 	// The tensor-core GEMM needs 4 warps and its f16 tiles.
 	b.tune.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
-	b.tune.mmMin = 16
+	b.tune.mmMin = b.env.mmMin
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
 	b.tune.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
@@ -383,6 +383,9 @@ func (b *Backend) chooseTuning() error {
 type switches struct {
 	mw        bool // the row-group GEMV may serve one-token products ($OCELOT_OPENCL_MW=0: no)
 	mwt       bool // and products of a few tokens ($OCELOT_OPENCL_MWT=0: no)
+	// mmMin is the fewest tokens a product takes the GEMM for: 16, or
+	// $OCELOT_OPENCL_MM_MIN (2 to 1024) for tuning.
+	mmMin int
 	attnTiled bool // prompts may use attention_tiled ($OCELOT_OPENCL_ATTN_TILED=0: no)
 	attnSplit bool // decode attention may split over work-groups ($OCELOT_OPENCL_ATTN_SPLIT=0: no)
 	// mqBN is the integer GEMM's tokens per work-group (MQ_BN): 128, or
@@ -411,6 +414,7 @@ func readSwitches() (switches, error) {
 	e := switches{
 		mw:        os.Getenv("OCELOT_OPENCL_MW") != "0",
 		mwt:       os.Getenv("OCELOT_OPENCL_MWT") != "0",
+		mmMin:     16,
 		attnTiled: os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0",
 		attnSplit: os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") != "0",
 		mqBN:      128,
@@ -423,6 +427,9 @@ func readSwitches() (switches, error) {
 	}
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MW_G")); err == nil && v >= 1 && v <= 32 {
 		e.mwGroups = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MM_MIN")); err == nil && v >= 2 && v <= 1024 {
+		e.mmMin = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MQ_BN")); err == nil && v >= 8 && v <= 128 && v%8 == 0 {
 		e.mqBN = v
@@ -464,6 +471,7 @@ const (
 	faDMax         = 256    // largest head size of attention_tiled (FA_DMAX)
 	mqKB           = 4      // blocks per step of the integer GEMM (MQ_KB)
 	mwR            = 2      // rows per row group of the row-group GEMV (MW_R)
+	mwtR           = 4      // rows per row group of the GEMV for a few tokens (MWT_R in kernels.cl)
 	mwGroups       = 8      // row groups per work-group wanted (switches.mwGroups)
 	mwB            = 1      // blocks per lane and x tile of the row-group GEMV (switches.mwB, MW_B)
 )

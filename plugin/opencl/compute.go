@@ -492,9 +492,9 @@ func (b *Backend) mulMatRowGroupsN(a *arena, n *graph.Tensor) (bool, error) {
 	k, m := w.Shape[0], w.Shape[1]
 	s := l[0]
 	g := b.tune.mwGroups
-	return true, b.launch("mul_mwt_"+kernelSuffix(w.Type), [2]int{32, (m + mwR - 1) / mwR}, [2]int{32, g},
+	return true, b.launch("mul_mwt_"+kernelSuffix(w.Type), [2]int{32, (m + mwtR - 1) / mwtR}, [2]int{32, g},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
-		localMem(4*32*mwR*g))
+		localMem(4*32*g))
 }
 
 // normArgs locates the RMS_NORM norm and its MUL mul that a row-group

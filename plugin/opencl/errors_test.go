@@ -274,7 +274,7 @@ func TestProfile(t *testing.T) {
 	y := &graph.Tensor{Name: "y", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{64, 2, 1, 1}, Src: [4]*graph.Tensor{w, x}}
 	runNodes(t, b, []*graph.Tensor{y}, map[*graph.Tensor][]float32{x: randn(rng, 512, 1)})
 	p := b.Profile()
-	if len(p) != 1 || p[0].Kernel != "mul_mv_q4_0" || p[0].Launches != 1 || p[0].Device <= 0 || p[0].Device > time.Minute {
+	if len(p) != 1 || p[0].Kernel != "mul_mwt_q4_0" || p[0].Launches != 1 || p[0].Device <= 0 || p[0].Device > time.Minute {
 		t.Fatalf("profile %+v", p)
 	}
 }

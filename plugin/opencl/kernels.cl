@@ -950,118 +950,143 @@ kernel void mul_mw_q6_K(MW_ARGS) {
 	mw_store(acc, r0, M, yb, yo, rb, ro, zb, zo, addres);
 }
 
-// MUL_MAT for a few tokens (batched decode: 2 to MV_NT sequences, one
-// token each), row-group form: as mul_mw_*, a row group of 32 lanes per
-// MW_R weight rows, but each lane's weight blocks, loaded once, are
-// multiplied by every token's activations (read through the read-only
-// cache), MV_NT tokens per pass over the weights. A lane sums its blocks
-// in the order mul_mw_* does, and the lanes' sums are reduced alike, so a
-// token's result is the one-token product's, bit for bit. Global (32,
-// ceil(M/MW_R)), local (32, G); red holds 32·MW_R floats per row group.
+// MUL_MAT for a few tokens (batched decode: 2 to 15 sequences, one token
+// each), row-group form: as mul_mw_*, 32 lanes per row group, each lane
+// taking blocks lane, lane+32, ... of its rows, but a row group has MWT_R
+// rows, and each lane's weight blocks, loaded once, are multiplied by
+// every token's activations (read through the read-only cache), MV_NT
+// tokens per pass over the weights: the activations a lane reads serve
+// MWT_R rows. A lane sums its blocks in the order mul_mw_* does and the
+// lanes' sums are reduced alike, so a token's result is the one-token
+// product's, bit for bit. Global (32, ceil(M/MWT_R)), local (32, G); red
+// holds 32 floats per row group.
+#define MWT_R 4
 #define MWT_ARGS global const uchar *w, ulong o0, ulong o1, ulong o2, ulong o3, global const uchar *xb, ulong xo, global uchar *yb, ulong yo, uint K, uint M, uint N, local float *red
 
-// mwt_store writes row group r0's sums for token t (lane 0).
-FN void mwt_store(const float* acc, uint r0, uint M, uint t, global uchar* yb, ulong yo) {
-	if (get_local_id(0) != 0u) {
-		return;
+// lanes_sum sums v over the 32 lanes of a row group as rows_sum does (in
+// the same order); every work-item of the group must call it.
+FN float lanes_sum(float v, local float* red) {
+#ifdef OCL_NVIDIA
+	for (int o = 16; o > 0; o >>= 1) {
+		float t;
+		asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(t) : "f"(v), "r"(o));
+		v += t;
 	}
-	for (uint r = 0; r < MW_R; r++) {
-		if (r0 + r < M) {
-			GP(float, yb, yo)[(size_t)t * M + r0 + r] = acc[r];
+	return v;
+#else
+	uint lane = get_local_id(0);
+	local float* rd = red + get_local_id(1) * 32u;
+	rd[lane] = v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (uint s = 16u; s > 0u; s >>= 1) {
+		if (lane < s) {
+			rd[lane] += rd[lane + s];
 		}
+		barrier(CLK_LOCAL_MEM_FENCE);
 	}
+	v = rd[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return v;
+#endif
 }
 
+// mwt_store reduces the row group's sums s[t][r] over its lanes and
+// writes the valid ones (lane 0), tokens t0.. of nt.
+// (Every token's sums are reduced, also the unused ones', so that the
+// barriers of the reduction sit outside any condition.)
+#define MWT_STORE(s) \
+	for (int t = 0; t < MV_NT; t++) { \
+		for (int r = 0; r < MWT_R; r++) { \
+			float v = lanes_sum(s[t][r], red); \
+			if (get_local_id(0) == 0u && (uint)t < nt && (uint)r < nv) { \
+				GP(float, yb, yo)[(size_t)(t0 + (uint)t) * M + r0 + (uint)r] = v; \
+			} \
+		} \
+	}
+
 kernel void mul_mwt_q4_0(MWT_ARGS) {
-	uint r0 = (uint)get_global_id(1) * MW_R;
-	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
+	uint r0 = (uint)get_global_id(1) * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
 	uint nb = K / 32u, lane = get_local_id(0);
 	global const uint4* q = GP(const uint4, w, o0);
 	global const half* d = GP(const half, w, o1);
 	global const float4* x = GP(const float4, xb, xo);
 	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
 		uint nt = min((uint)MV_NT, N - t0);
-		float s[MV_NT][MW_R];
+		float s[MV_NT][MWT_R];
+#pragma unroll
 		for (int t = 0; t < MV_NT; t++) {
-			for (int r = 0; r < MW_R; r++) {
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
 				s[t][r] = 0.0f;
 			}
 		}
 		for (uint i = lane; i < nb; i += 32u) {
-			uint4 qv[MW_R];
-			float dv[MW_R];
-			for (int r = 0; r < MW_R; r++) {
-				if ((uint)r < nv) {
-					size_t b = (size_t)(r0 + (uint)r) * nb + i;
-					qv[r] = q[b];
-					dv[r] = vload_half(b, d);
-				}
+			uint4 qv[MWT_R];
+			float dv[MWT_R];
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
+				size_t b = (size_t)min(r0 + (uint)r, M - 1u) * nb + i; // rows past M read the last one
+				qv[r] = q[b];
+				dv[r] = vload_half(b, d);
 			}
+#pragma unroll
 			for (int t = 0; t < MV_NT; t++) {
 				if ((uint)t < nt) {
 					float4 xv[8];
 					global const float4* xt = x + (size_t)(t0 + (uint)t) * (K / 4u) + 8u * i;
+#pragma unroll
 					for (int k = 0; k < 8; k++) {
 						xv[k] = ldx(xt + k);
 					}
-					for (int r = 0; r < MW_R; r++) {
-						if ((uint)r < nv) {
-							s[t][r] += dv[r] * q4_dot(qv[r], xv);
-						}
+#pragma unroll
+					for (int r = 0; r < MWT_R; r++) {
+						s[t][r] += dv[r] * q4_dot(qv[r], xv);
 					}
 				}
 			}
 		}
-		for (int t = 0; t < MV_NT; t++) {
-			if ((uint)t < nt) {
-				rows_sum(s[t], red);
-				mwt_store(s[t], r0, M, t0 + (uint)t, yb, yo);
-			}
-		}
+		MWT_STORE(s)
 	}
 }
 
 kernel void mul_mwt_q6_K(MWT_ARGS) {
-	uint r0 = (uint)get_global_id(1) * MW_R;
-	uint nv = r0 < M ? min((uint)MW_R, M - r0) : 0u;
+	uint r0 = (uint)get_global_id(1) * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
 	uint np = K / 8u;
 	global const float* xs = GP(const float, xb, xo);
 	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
 		uint nt = min((uint)MV_NT, N - t0);
-		float s[MV_NT][MW_R];
+		float s[MV_NT][MWT_R];
+#pragma unroll
 		for (int t = 0; t < MV_NT; t++) {
-			for (int r = 0; r < MW_R; r++) {
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
 				s[t][r] = 0.0f;
 			}
 		}
 		for (uint p = get_local_id(0); p < np; p += 32u) {
 			uint e0, e1;
 			mv_pos(T_Q6_K, p, &e0, &e1);
-			float4 lo[MW_R], hi[MW_R];
-			float dl[MW_R], dh[MW_R];
-			for (int r = 0; r < MW_R; r++) {
-				if ((uint)r < nv) {
-					mv_piece(T_Q6_K, w, o0, o1, o2, o3, r0 + (uint)r, K, p, &lo[r], &hi[r], &dl[r], &dh[r]);
-				}
+			float4 lo[MWT_R], hi[MWT_R];
+			float dl[MWT_R], dh[MWT_R];
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
+				mv_piece(T_Q6_K, w, o0, o1, o2, o3, min(r0 + (uint)r, M - 1u), K, p, &lo[r], &hi[r], &dl[r], &dh[r]);
 			}
+#pragma unroll
 			for (int t = 0; t < MV_NT; t++) {
 				if ((uint)t < nt) {
-					global const float* x = xs + (size_t)(t0 + (uint)t) * K;
-					float4 xl = ldx((global const float4*)(x + e0)), xh = ldx((global const float4*)(x + e1));
-					for (int r = 0; r < MW_R; r++) {
-						if ((uint)r < nv) {
-							s[t][r] += dl[r] * dot(lo[r], xl) + dh[r] * dot(hi[r], xh);
-						}
+					global const float* xr = xs + (size_t)(t0 + (uint)t) * K;
+					float4 xl = ldx((global const float4*)(xr + e0)), xh = ldx((global const float4*)(xr + e1));
+#pragma unroll
+					for (int r = 0; r < MWT_R; r++) {
+						s[t][r] += dl[r] * dot(lo[r], xl) + dh[r] * dot(hi[r], xh);
 					}
 				}
 			}
 		}
-		for (int t = 0; t < MV_NT; t++) {
-			if ((uint)t < nt) {
-				rows_sum(s[t], red);
-				mwt_store(s[t], r0, M, t0 + (uint)t, yb, yo);
-			}
-		}
+		MWT_STORE(s)
 	}
 }
 

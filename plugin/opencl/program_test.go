@@ -55,14 +55,16 @@ func TestHostDefined(t *testing.T) {
 }
 
 func TestReadSwitches(t *testing.T) {
-	for _, k := range []string{"MW", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "DEFINES"} {
+	for _, k := range []string{"MW", "MWT", "MM_MIN", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "DEFINES"} {
 		t.Setenv("OCELOT_OPENCL_"+k, "")
 	}
 	e, err := readSwitches()
-	if err != nil || e != (switches{mw: true, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups}) {
+	if err != nil || e != (switches{mw: true, mwt: true, mmMin: 16, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups}) {
 		t.Fatalf("defaults: %+v, %v", e, err)
 	}
 	t.Setenv("OCELOT_OPENCL_MW", "0")
+	t.Setenv("OCELOT_OPENCL_MWT", "0")
+	t.Setenv("OCELOT_OPENCL_MM_MIN", "4")
 	t.Setenv("OCELOT_OPENCL_ATTN_TILED", "0")
 	t.Setenv("OCELOT_OPENCL_ATTN_SPLIT", "0")
 	t.Setenv("OCELOT_OPENCL_MQ_BN", "64")
@@ -72,7 +74,7 @@ func TestReadSwitches(t *testing.T) {
 	t.Setenv("OCELOT_OPENCL_MV_THREADS", "1000")
 	t.Setenv("OCELOT_OPENCL_DEFINES", "-DX=1")
 	e, err = readSwitches()
-	if err != nil || e != (switches{mqBN: 64, mwB: 4, mwGroups: 16, mvLanes: 32, mvPerCU: 1000, defines: "-DX=1"}) {
+	if err != nil || e != (switches{mmMin: 4, mqBN: 64, mwB: 4, mwGroups: 16, mvLanes: 32, mvPerCU: 1000, defines: "-DX=1"}) {
 		t.Fatalf("set: %+v, %v", e, err)
 	}
 	for _, bad := range []string{"12", "136", "0", "x"} {
