@@ -381,11 +381,11 @@ func (b *Backend) chooseTuning() error {
 // defines are build options), and the backend never reads the
 // environment again.
 type switches struct {
-	mw        bool // the row-group GEMV may serve one-token products ($OCELOT_OPENCL_MW=0: no)
-	mwt       bool // and products of a few tokens ($OCELOT_OPENCL_MWT=0: no)
+	mw  bool // the row-group GEMV may serve one-token products ($OCELOT_OPENCL_MW=0: no)
+	mwt bool // and products of a few tokens ($OCELOT_OPENCL_MWT=0: no)
 	// mmMin is the fewest tokens a product takes the GEMM for: 16, or
 	// $OCELOT_OPENCL_MM_MIN (2 to 1024) for tuning.
-	mmMin int
+	mmMin     int
 	attnTiled bool // prompts may use attention_tiled ($OCELOT_OPENCL_ATTN_TILED=0: no)
 	attnSplit bool // decode attention may split over work-groups ($OCELOT_OPENCL_ATTN_SPLIT=0: no)
 	// mqBN is the integer GEMM's tokens per work-group (MQ_BN): 128, or
