@@ -97,6 +97,7 @@ type tuning struct {
 	mw                                      bool // the row-group GEMV serves one-token products ($OCELOT_OPENCL_MW=0 turns it off)
 	mwGroups                                int  // row groups per work-group of the row-group GEMV
 	mwt                                     bool // the row-group GEMV serves products of 2 to mmMin-1 tokens too ($OCELOT_OPENCL_MWT=0 turns it off)
+	mwq                                     bool // and takes Q4_0 ones on int8 activations with dp4a (NVIDIA; $OCELOT_OPENCL_MWQ=0 turns it off)
 	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
 	faTiled                                 bool // prompts use the tiled attention kernel ($OCELOT_OPENCL_ATTN_TILED=0 turns it off)
 	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
@@ -362,13 +363,20 @@ func (b *Backend) chooseTuning() error {
 	b.tune.gemm = minOf(64, mm...) == 64 && b.info.LocalMem >= mmLocalBytes+1024
 	// The tensor-core GEMM needs 4 warps and its f16 tiles.
 	b.tune.tc = b.variant.mma && minOf(128, tc...) == 128 && b.info.LocalMem >= tcLocalBytes+1024
-	b.tune.mmMin = b.env.mmMin
+	b.tune.mmMin = 16
 	// The integer tensor-core GEMM: 4 warps and its int8 tiles.
 	b.tune.mmq = b.variant.mmq && minOf(128, "mul_mmq_q4_0") == 128 && b.info.LocalMem >= mqLocalBytes(b.env.mqBN)+1024
 	// The row-group GEMV needs work-groups of 32 by a few row groups.
 	b.tune.mwGroups = min(b.env.mwGroups, minOf(32*b.env.mwGroups, "mul_mw_q4_0", "mul_mw_q6_K", "mul_mw3_q4_0", "mul_mw_swiglu_q4_0", "mul_mw3n_q4_0", "mul_mw_swiglun_q4_0", "mul_mw3nr_f32", "mul_mw3nr_f16", "mul_mwt_q4_0", "mul_mwt_q6_K")/32)
 	b.tune.mw = b.tune.mwGroups >= 1 && b.env.mw
 	b.tune.mwt = b.tune.mw && b.env.mwt
+	b.tune.mwq = b.tune.mwt && b.env.mwq && b.variant.nvidia && minOf(32*b.tune.mwGroups, "mul_mwq_q4_0") >= 32*b.tune.mwGroups
+	if b.tune.mwq {
+		b.tune.mmMin = 33
+	}
+	if b.env.mmMin > 0 {
+		b.tune.mmMin = b.env.mmMin
+	}
 	b.tune.faTiled = minOf(128, "attention_tiled") == 128 && b.env.attnTiled
 	if b.tune.lwsAttn < 8 {
 		return errorf("the attention kernel allows only %d work-items per group", b.tune.lwsAttn)
@@ -383,8 +391,11 @@ func (b *Backend) chooseTuning() error {
 type switches struct {
 	mw  bool // the row-group GEMV may serve one-token products ($OCELOT_OPENCL_MW=0: no)
 	mwt bool // and products of a few tokens ($OCELOT_OPENCL_MWT=0: no)
-	// mmMin is the fewest tokens a product takes the GEMM for: 16, or
-	// $OCELOT_OPENCL_MM_MIN (2 to 1024) for tuning.
+	mwq bool // those on int8 activations where dp4a exists ($OCELOT_OPENCL_MWQ=0: no)
+	// mmMin is the fewest tokens a product takes the GEMM for:
+	// $OCELOT_OPENCL_MM_MIN (2 to 1024) for tuning, or 0: chosen (16; 33
+	// where the int8 few-token GEMV runs, which on the H200 decoded 16
+	// sequences at 743 tok/s against the GEMM's 239, 8b).
 	mmMin     int
 	attnTiled bool // prompts may use attention_tiled ($OCELOT_OPENCL_ATTN_TILED=0: no)
 	attnSplit bool // decode attention may split over work-groups ($OCELOT_OPENCL_ATTN_SPLIT=0: no)
@@ -414,7 +425,7 @@ func readSwitches() (switches, error) {
 	e := switches{
 		mw:        os.Getenv("OCELOT_OPENCL_MW") != "0",
 		mwt:       os.Getenv("OCELOT_OPENCL_MWT") != "0",
-		mmMin:     16,
+		mwq:       os.Getenv("OCELOT_OPENCL_MWQ") != "0",
 		attnTiled: os.Getenv("OCELOT_OPENCL_ATTN_TILED") != "0",
 		attnSplit: os.Getenv("OCELOT_OPENCL_ATTN_SPLIT") != "0",
 		mqBN:      128,

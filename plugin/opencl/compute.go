@@ -492,6 +492,14 @@ func (b *Backend) mulMatRowGroupsN(a *arena, n *graph.Tensor) (bool, error) {
 	k, m := w.Shape[0], w.Shape[1]
 	s := l[0]
 	g := b.tune.mwGroups
+	if w.Type == quant.Q4_0 && b.tune.mwq {
+		if err := b.quantizeActs(n.Src[1], l[1], k, n.Rows()); err != nil {
+			return true, err
+		}
+		return true, b.launch("mul_mwq_q4_0", [2]int{32, (m + mwtR - 1) / mwtR}, [2]int{32, g},
+			s.mem, s.off[0], s.off[1], b.scratch.actQ, uint64(0), l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
+			localMem(4*32*g))
+	}
 	return true, b.launch("mul_mwt_"+kernelSuffix(w.Type), [2]int{32, (m + mwtR - 1) / mwtR}, [2]int{32, g},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
 		localMem(4*32*g))
@@ -630,6 +638,17 @@ func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw, norm, mul *graph.Tensor) 
 // scratch.actQFor remembers the tensor the buffer holds, within one
 // Compute call.
 func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) error {
+	if err := b.quantizeActs(xt, x, k, rows); err != nil {
+		return err
+	}
+	return b.launchMMQ(w, y, k, m, rows)
+}
+
+// quantizeActs makes scratch.actQ hold xt's rows (at x) quantized to
+// Q8_0 by quantize_act_q8, reusing the buffer's contents when they are
+// xt's already (Q, K and V read one tensor). scratch.actQFor remembers
+// the tensor the buffer holds, within one Compute call.
+func (b *Backend) quantizeActs(xt *graph.Tensor, x loc, k, rows int) error {
 	// Q8_0: 34 bytes per 32 activations, rounded up to 16 bytes.
 	size, err := quant.MulSize(int64(rows), int64(k), 32+2)
 	if err != nil {
@@ -637,7 +656,7 @@ func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) err
 	}
 	size = (size/32 + 15) / 16 * 16
 	if b.scratch.actQFor == xt && size <= b.scratch.actQSize {
-		return b.launchMMQ(w, y, k, m, rows)
+		return nil
 	}
 	b.scratch.actQFor = nil
 	if size > b.scratch.actQSize {
@@ -656,7 +675,7 @@ func (b *Backend) mulMatQ(w loc, xt *graph.Tensor, x, y loc, k, m, rows int) err
 		return err
 	}
 	b.scratch.actQFor = xt
-	return b.launchMMQ(w, y, k, m, rows)
+	return nil
 }
 
 // mqLocalBytes is the integer GEMM's local memory with mqBN tokens per

@@ -1050,6 +1050,79 @@ kernel void mul_mwt_q4_0(MWT_ARGS) {
 	}
 }
 
+// dot4 is c plus the dot product of the four unsigned bytes of a with
+// the four signed bytes of b (dp4a on NVIDIA).
+FN int dot4(uint a, int b, int c) {
+#ifdef OCL_NVIDIA
+	int d;
+	asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+	return d;
+#else
+	uchar4 x = as_uchar4(a);
+	char4 y = as_char4(b);
+	return c + (int)x.x * (int)y.x + (int)x.y * (int)y.y + (int)x.z * (int)y.z + (int)x.w * (int)y.w;
+#endif
+}
+
+// mul_mwq_q4_0 is mul_mwt_q4_0 on activations quantized to Q8_0
+// (quantize_act_q8: N·K quants at qo, then N·K/32 f16 scales): each
+// block's product is integer dot products of the nibbles with the int8
+// activations (dp4a), scaled once, so the weights are unpacked for no
+// token and the activations read are a quarter of the floats'. As
+// llama.cpp's batched GEMV it rounds the activations to int8, as the
+// CPU backend's default products do.
+kernel void mul_mwq_q4_0(global const uchar* w, ulong o0, ulong o1, global const uchar* qb, ulong qo,
+		global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
+	uint r0 = (uint)get_global_id(1) * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
+	uint nb = K / 32u, lane = get_local_id(0);
+	global const uint4* q = GP(const uint4, w, o0);
+	global const half* d = GP(const half, w, o1);
+	global const int4* xq = GP(const int4, qb, qo);
+	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
+	const uint m = 0x0f0f0f0fu;
+	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
+		uint nt = min((uint)MV_NT, N - t0);
+		float s[MV_NT][MWT_R];
+#pragma unroll
+		for (int t = 0; t < MV_NT; t++) {
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
+				s[t][r] = 0.0f;
+			}
+		}
+		for (uint i = lane; i < nb; i += 32u) {
+			uint4 qv[MWT_R];
+			float dv[MWT_R];
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
+				size_t b = (size_t)min(r0 + (uint)r, M - 1u) * nb + i;
+				qv[r] = q[b];
+				dv[r] = vload_half(b, d);
+			}
+#pragma unroll
+			for (int t = 0; t < MV_NT; t++) {
+				if ((uint)t < nt) {
+					size_t xb = (size_t)(t0 + (uint)t) * nb + i;
+					int4 lo = xq[2u * xb], hi = xq[2u * xb + 1u];
+					float dx = vload_half(xb, xd);
+					// Σx, for the nibbles' offset of 8.
+					int xs = dot4(0x01010101u, lo.x, dot4(0x01010101u, lo.y, dot4(0x01010101u, lo.z, dot4(0x01010101u, lo.w, 0))));
+					xs = dot4(0x01010101u, hi.x, dot4(0x01010101u, hi.y, dot4(0x01010101u, hi.z, dot4(0x01010101u, hi.w, xs))));
+#pragma unroll
+					for (int r = 0; r < MWT_R; r++) {
+						uint4 v = qv[r];
+						int is = dot4(v.x & m, lo.x, dot4(v.y & m, lo.y, dot4(v.z & m, lo.z, dot4(v.w & m, lo.w, 0))));
+						is = dot4((v.x >> 4) & m, hi.x, dot4((v.y >> 4) & m, hi.y, dot4((v.z >> 4) & m, hi.z, dot4((v.w >> 4) & m, hi.w, is))));
+						s[t][r] += dv[r] * dx * (float)(is - 8 * xs);
+					}
+				}
+			}
+		}
+		MWT_STORE(s)
+	}
+}
+
 kernel void mul_mwt_q6_K(MWT_ARGS) {
 	uint r0 = (uint)get_global_id(1) * MWT_R;
 	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;

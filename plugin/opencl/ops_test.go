@@ -142,18 +142,19 @@ type mmPath struct {
 	mmMin int
 	tc    bool
 	mmq   bool // the integer tensor-core GEMM for Q4_0
+	mwq   bool // the few-token GEMV on int8 activations (forced: its generic dot4 on any device)
 }
 
 func mmPaths(b *Backend) []mmPath {
-	paths := []mmPath{{"gemv", 1 << 30, false, false}}
+	paths := []mmPath{{"gemv", 1 << 30, false, false, false}, {"gemv-int8", 1 << 30, false, false, true}}
 	if b.tune.gemm {
-		paths = append(paths, mmPath{"gemm", 1, false, false})
+		paths = append(paths, mmPath{"gemm", 1, false, false, false})
 	}
 	if b.tune.tc {
-		paths = append(paths, mmPath{"gemm-tc", 1, true, false})
+		paths = append(paths, mmPath{"gemm-tc", 1, true, false, false})
 	}
 	if b.tune.mmq {
-		paths = append(paths, mmPath{"gemm-mmq", 1, false, true})
+		paths = append(paths, mmPath{"gemm-mmq", 1, false, true, false})
 	}
 	return paths
 }
@@ -171,7 +172,7 @@ func TestTensorCoreEmulated(t *testing.T) {
 	if !b.tune.tc {
 		t.Skip("the device cannot run 128 work-items with the tiles")
 	}
-	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true, false}}, true)
+	testMulMat(t, b, []mmPath{{"gemm-tc-emulated", 1, true, false, false}}, true)
 }
 
 // emulatedBackend opens a backend of variant v (with mma.sync emulated),
@@ -201,14 +202,14 @@ func TestIntTensorCoreEmulated(t *testing.T) {
 	if !b.tune.mmq {
 		t.Skip("the device cannot run 128 work-items with the tiles")
 	}
-	testMulMat(t, b, []mmPath{{"gemm-mmq-emulated", 1, false, true}}, true)
+	testMulMat(t, b, []mmPath{{"gemm-mmq-emulated", 1, false, true, false}}, true)
 }
 
 // testMulMat compares products of every weight type on the given paths
 // with a float64 reference; quick runs fewer shapes.
 func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 	rng := rand.New(rand.NewPCG(3, 1))
-	defer func(v int, tc, mmq bool) { b.tune.mmMin, b.tune.tc, b.tune.mmq = v, tc, mmq }(b.tune.mmMin, b.tune.tc, b.tune.mmq)
+	defer func(v int, tc, mmq, mwq bool) { b.tune.mmMin, b.tune.tc, b.tune.mmq, b.tune.mwq = v, tc, mmq, mwq }(b.tune.mmMin, b.tune.tc, b.tune.mmq, b.tune.mwq)
 	hasTC, hasMMQ := b.tune.tc, b.tune.mmq
 	for _, typ := range weightTypes {
 		bs := typ.BlockSize()
@@ -242,7 +243,7 @@ func testMulMat(t *testing.T, b *Backend, paths []mmPath, quick bool) {
 					}
 				}
 				for _, p := range paths {
-					b.tune.mmMin, b.tune.tc, b.tune.mmq = p.mmMin, p.tc && hasTC, p.mmq && hasMMQ
+					b.tune.mmMin, b.tune.tc, b.tune.mmq, b.tune.mwq = p.mmMin, p.tc && hasTC, p.mmq && hasMMQ, p.mwq && b.tune.mwt
 					node := &graph.Tensor{Name: "mul_mat", Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{m, n, 1, 1}, Src: [4]*graph.Tensor{w, x}}
 					got := runNodes(t, b, []*graph.Tensor{node}, map[*graph.Tensor][]float32{x: xv})[node]
 					label := fmt.Sprintf("MUL_MAT %s %s k=%d m=%d n=%d", p.name, typ, k, m, n)
@@ -262,6 +263,8 @@ func TestFewTokensMatchOneToken(t *testing.T) {
 	if !b.tune.mwt {
 		t.Skip("no row-group GEMV on this device")
 	}
+	defer func(v bool) { b.tune.mwq = v }(b.tune.mwq)
+	b.tune.mwq = false // the float GEMV (the int8 one rounds the activations)
 	rng := rand.New(rand.NewPCG(5, 1))
 	for _, typ := range []quant.Type{quant.Q4_0, quant.Q6_K} {
 		k, m := 512, 70

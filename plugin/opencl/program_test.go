@@ -55,15 +55,16 @@ func TestHostDefined(t *testing.T) {
 }
 
 func TestReadSwitches(t *testing.T) {
-	for _, k := range []string{"MW", "MWT", "MM_MIN", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "DEFINES"} {
+	for _, k := range []string{"MW", "MWT", "MWQ", "MM_MIN", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "DEFINES"} {
 		t.Setenv("OCELOT_OPENCL_"+k, "")
 	}
 	e, err := readSwitches()
-	if err != nil || e != (switches{mw: true, mwt: true, mmMin: 16, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups}) {
+	if err != nil || e != (switches{mw: true, mwt: true, mwq: true, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups}) {
 		t.Fatalf("defaults: %+v, %v", e, err)
 	}
 	t.Setenv("OCELOT_OPENCL_MW", "0")
 	t.Setenv("OCELOT_OPENCL_MWT", "0")
+	t.Setenv("OCELOT_OPENCL_MWQ", "0")
 	t.Setenv("OCELOT_OPENCL_MM_MIN", "4")
 	t.Setenv("OCELOT_OPENCL_ATTN_TILED", "0")
 	t.Setenv("OCELOT_OPENCL_ATTN_SPLIT", "0")
