@@ -79,6 +79,10 @@ func main() {
 	fmt.Println(string(out))
 }
 
+// client opens a connection per request: a server may close an idle
+// kept-alive one just as the next request goes out on it.
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 // prompt is request i's text: distinct from the first word on.
 func prompt(i, words int) string {
 	var b strings.Builder
@@ -103,7 +107,7 @@ func one(url, key, prompt string, n int) (time.Duration, int, error) {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	t0 := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, 0, err
 	}
