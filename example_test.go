@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/ocelot-llm/ocelot"
 	"github.com/ocelot-llm/ocelot/sample"
@@ -118,4 +119,54 @@ func ExampleModel_Embed() {
 	}
 	fmt.Println(len(es), len(es[0]) == m.Config().NEmbd)
 	// Output: 2 true
+}
+
+// Sessions generating at the same time are batched together: their tokens
+// share forward passes over one KV pool (Options.Parallel sizes it at
+// first), and each gets what it would get alone.
+func ExampleOptions_parallel() {
+	m, done := exampleModel()
+	defer done()
+	prompts := []string{"one", "two", "three", "four"}
+	out := make([]int, len(prompts))
+	var wg sync.WaitGroup
+	for i, p := range prompts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := m.NewSession()
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			ids, _ := m.Tokenize(p, true, false)
+			res, _ := s.Generate(context.Background(), ids, nil, 6, nil)
+			out[i] = len(res.Tokens)
+		}()
+	}
+	wg.Wait()
+	st := m.Stats()
+	fmt.Println(out, st.StepSeqs >= st.Steps, st.KVCellsUsed)
+	// Output: [6 6 6 6] true 0
+}
+
+// A second session whose prompt begins as a live session's does starts
+// from that session's cache of the common prefix: it evaluates only the
+// rest (Timings.PromptTokens).
+func ExampleSession_prefixReuse() {
+	m, done := exampleModel()
+	defer done()
+	system, _ := m.Tokenize("You are a helpful assistant. Answer briefly.", true, false)
+	first, _ := m.NewSession()
+	defer first.Close()
+	if _, err := first.Eval(context.Background(), system); err != nil {
+		fmt.Println(err)
+		return
+	}
+	second, _ := m.NewSession()
+	defer second.Close()
+	q, _ := m.Tokenize(" Why?", false, false)
+	res, _ := second.Generate(context.Background(), append(system, q...), nil, 2, nil)
+	fmt.Println(res.Timings.PromptTokens == len(q))
+	// Output: true
 }
