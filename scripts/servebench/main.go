@@ -58,7 +58,9 @@ func main() {
 					failed++
 					fmt.Fprintln(os.Stderr, "servebench:", err)
 				} else {
-					ttfts = append(ttfts, ttft)
+					if ttft > 0 { // 0: no text came (a model of random weights may stream none)
+						ttfts = append(ttfts, ttft)
+					}
 					tokens += got
 				}
 				mu.Unlock()
