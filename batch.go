@@ -69,8 +69,8 @@ type request struct {
 // piece is the part of a request one step evaluates.
 type piece struct {
 	r    *request
-	n    int  // tokens
-	rows bool // the step returns rows for it
+	n    int // tokens
+	rows int // output rows the step returns for it: its last (or every) token's, or none
 }
 
 // copyPage is a copy on write the step makes before its graph runs.
@@ -193,7 +193,13 @@ func (e *graphEngine) pick() ([]piece, []copyPage) {
 		}
 		copies = append(copies, cp...)
 		hidden = r.hidden
-		rows := r.all || r.hidden || r.done+n == len(r.tokens)
+		rows := 0
+		switch {
+		case r.all || r.hidden:
+			rows = n
+		case r.done+n == len(r.tokens):
+			rows = 1
+		}
 		pieces = append(pieces, piece{r: r, n: n, rows: rows})
 		budget -= n
 	}
@@ -219,9 +225,16 @@ func boolInt(b bool) int {
 
 // fail finishes a request with an error and takes it off the queue.
 func (e *graphEngine) fail(r *request, err error) {
-	r.err, r.over, r.s.queued = err, true, false
-	e.queue = slices.DeleteFunc(e.queue, func(q *request) bool { return q == r })
+	r.err = err
+	e.dequeue(r)
 	e.trim(r.s)
+}
+
+// dequeue finishes a request (done, or failed with r.err) and takes it
+// off the queue.
+func (e *graphEngine) dequeue(r *request) {
+	r.over, r.s.queued = true, false
+	e.queue = slices.DeleteFunc(e.queue, func(q *request) bool { return q == r })
 }
 
 // reserve makes sure s holds its own pages for positions [pos, pos+n):
@@ -333,13 +346,8 @@ func (e *graphEngine) step(pieces []piece, copies []copyPage) ([]float32, error)
 			bt.Seq = append(bt.Seq, int32(i))
 		}
 		bt.Pages = append(bt.Pages, r.s.pages)
-		switch {
-		case r.all || r.hidden:
-			for j := range pc.n {
-				bt.Out = append(bt.Out, int32(first+j))
-			}
-		case pc.rows:
-			bt.Out = append(bt.Out, int32(first+pc.n-1))
+		for j := pc.n - pc.rows; j < pc.n; j++ { // the piece's last pc.rows tokens
+			bt.Out = append(bt.Out, int32(first+j))
 		}
 		bt.Hidden = r.hidden
 	}
@@ -367,23 +375,15 @@ func (e *graphEngine) settle(pieces []piece, out []float32, err error) {
 		}
 		r.s.toks = append(r.s.toks, r.tokens[r.done:r.done+pc.n]...)
 		r.done += pc.n
-		rows := 0
-		switch {
-		case r.all || r.hidden:
-			rows = pc.n
-		case pc.rows:
-			rows = 1
-		}
-		for range rows {
+		for range pc.rows {
 			r.out = append(r.out, out[:width:width])
 			out = out[width:]
 		}
 		if r.done == len(r.tokens) {
-			r.over, r.s.queued = true, false
+			e.dequeue(r)
 			if len(r.tokens) == 1 {
 				r.s.decoded = time.Now()
 			}
-			e.queue = slices.DeleteFunc(e.queue, func(q *request) bool { return q == r })
 		}
 	}
 }

@@ -417,20 +417,20 @@ func (e *graphEngine) newSeq() (seq, error) {
 }
 
 func (s *graphSeq) eval(ctx context.Context, tokens []int32, all bool, progress func(done int)) ([][]float32, error) {
-	if n := s.pos() + len(tokens); n > s.e.opt.NCtx {
-		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d positions, but n_ctx is %d", len(tokens), s.pos(), n, s.e.opt.NCtx)
-	}
-	r := &request{s: s, ctx: ctx, tokens: tokens, all: all}
-	err := s.e.submit(r, progress)
-	return r.out, err
+	return s.request(&request{s: s, ctx: ctx, tokens: tokens, all: all}, progress)
 }
 
 func (s *graphSeq) hidden(ctx context.Context, tokens []int32) ([][]float32, error) {
-	if n := s.pos() + len(tokens); n > s.e.opt.NCtx {
-		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d positions, but n_ctx is %d", len(tokens), s.pos(), n, s.e.opt.NCtx)
+	return s.request(&request{s: s, ctx: ctx, tokens: tokens, hidden: true}, nil)
+}
+
+// request submits r, whose tokens must fit the sequence's n_ctx.
+func (s *graphSeq) request(r *request, progress func(done int)) ([][]float32, error) {
+	pos := s.pos()
+	if n := pos + len(r.tokens); n > s.e.opt.NCtx {
+		return nil, fmt.Errorf("ocelot: %d tokens after %d cached need %d positions, but n_ctx is %d", len(r.tokens), pos, n, s.e.opt.NCtx)
 	}
-	r := &request{s: s, ctx: ctx, tokens: tokens, hidden: true}
-	err := s.e.submit(r, nil)
+	err := s.e.submit(r, progress)
 	return r.out, err
 }
 
@@ -450,11 +450,10 @@ func (s *graphSeq) exportKV(n int) (k, v [][]byte, err error) {
 					return fmt.Errorf("ocelot: %s: read %s: %w", b.Name(), t.Name, err)
 				}
 				rb := rowBytes(t)
-				rows := make([]byte, 0, n*rb)
-				for j := 0; j < n; j += graph.PageCells {
-					c := int(s.pages[j/graph.PageCells]) * graph.PageCells
-					rows = append(rows, buf[c*rb:(c+min(graph.PageCells, n-j))*rb]...)
-				}
+				rows := make([]byte, n*rb)
+				s.pageRuns(n, func(pos, cell, cells int) {
+					copy(rows[pos*rb:], buf[cell*rb:(cell+cells)*rb])
+				})
 				if i == 0 {
 					k = append(k, rows)
 				} else {
@@ -493,9 +492,10 @@ func (s *graphSeq) importKV(n int, k, v [][]byte) error {
 				if err == nil {
 					err = b.Download(t, buf)
 				}
-				for j := 0; j < n && err == nil; j += graph.PageCells {
-					c := int(s.pages[j/graph.PageCells]) * graph.PageCells
-					copy(buf[c*rb:], src[j*rb:(j+min(graph.PageCells, n-j))*rb])
+				if err == nil {
+					s.pageRuns(n, func(pos, cell, cells int) {
+						copy(buf[cell*rb:], src[pos*rb:(pos+cells)*rb])
+					})
 				}
 				if err == nil {
 					err = b.Upload(t, buf)
@@ -518,6 +518,14 @@ func (s *graphSeq) importKV(n int, k, v [][]byte) error {
 		}
 		return nil
 	})
+}
+
+// pageRuns calls f for each run of consecutive cells holding positions
+// [0, n) of the sequence: its first position, first cell and length.
+func (s *graphSeq) pageRuns(n int, f func(pos, cell, cells int)) {
+	for j := 0; j < n; j += graph.PageCells {
+		f(j, int(s.pages[j/graph.PageCells])*graph.PageCells, min(graph.PageCells, n-j))
+	}
 }
 
 func (s *graphSeq) pos() int {

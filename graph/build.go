@@ -164,13 +164,8 @@ func Build(m *Model, kv *KV, tokens []int32, pos0 int, want model.Logits) (*Grap
 	if pos0 < 0 || pos0+n > kv.Cells {
 		return nil, fmt.Errorf("graph: %d tokens at position %d exceed the cache of %d cells", n, pos0, kv.Cells)
 	}
-	b := &Batch{Tokens: tokens, Pos: make([]int32, n), Seq: make([]int32, n), Pages: [][]int32{make([]int32, kv.Cells/PageCells)}, Hidden: want == model.Hidden}
-	for i := range b.Pos {
-		b.Pos[i] = int32(pos0 + i)
-	}
-	for i := range b.Pages[0] {
-		b.Pages[0][i] = int32(i)
-	}
+	b := seqBatch(tokens, pos0, kv.Cells/PageCells)
+	b.Hidden = want == model.Hidden
 	switch want {
 	case model.LogitsLast:
 		if n > 0 {

@@ -143,12 +143,20 @@ func (x KVIndex) Check(page, cells int) (int, error) {
 // SeqIndex is the KV index input of n tokens of one sequence at
 // positions pos0, pos0+1, ..., whose position i sits in cell i.
 func SeqIndex(pos0, n int) *Tensor {
-	b := &Batch{Tokens: make([]int32, n), Pos: make([]int32, n), Seq: make([]int32, n), Pages: [][]int32{make([]int32, (pos0+n+PageCells-1)/PageCells)}}
+	return input("kv_index", seqBatch(make([]int32, n), pos0, (pos0+n+PageCells-1)/PageCells).index())
+}
+
+// seqBatch is tokens of one sequence at positions pos0, pos0+1, ...,
+// whose pages 0..pages-1 are the cache's pages of the same numbers
+// (position i in cell i).
+func seqBatch(tokens []int32, pos0, pages int) *Batch {
+	n := len(tokens)
+	b := &Batch{Tokens: tokens, Pos: make([]int32, n), Seq: make([]int32, n), Pages: [][]int32{make([]int32, pages)}}
 	for i := range b.Pos {
 		b.Pos[i] = int32(pos0 + i)
 	}
 	for i := range b.Pages[0] {
 		b.Pages[0][i] = int32(i)
 	}
-	return input("kv_index", b.index())
+	return b
 }
