@@ -12,15 +12,9 @@ set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$root/out}
 mkdir -p "$OUT"
-icd=$(mktemp -d)
-echo libnvidia-opencl.so.1 >"$icd/nvidia.icd"
-export OCL_ICD_VENDORS=$icd
-B=$root/.devrun/ocelot
-M=/tmp/peer-models
-mkdir -p "$M"
-dev=$("$B" devices --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print([x["index"] for x in d if x["type"]=="GPU"][0])')
+. "$root/scripts/device/lib.sh"
 for m in ${PAR_MODELS:-1b 8b}; do
-	[ -f $M/$m.gguf ] || "$B" gen --preset $m --fast -o $M/$m.gguf >/dev/null
+	model $m
 	echo "== $m tg64 ($(date +%T))"
 	timeout 240 "$B" bench -m $M/$m.gguf -p 0 -n 64 --parallel ${PAR_N:-1,2,4,8,16} -ngl 99 -r 2 --backend opencl --device "$dev" -o json >"$OUT/parallel-$m-tg.json" 2>"$OUT/parallel-$m-tg.err"
 	python3 -c 'import json,sys; [print("  '$m'",r["test"],"np",r["n_parallel"],round(r["tps_mean"],1),"t/s") for r in json.load(open(sys.argv[1]))]' "$OUT/parallel-$m-tg.json"

@@ -7,14 +7,8 @@
 # and run there with .devrun/ocelot and .devrun/servebench carried.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
-icd=$(mktemp -d)
-echo libnvidia-opencl.so.1 >"$icd/nvidia.icd"
-export OCL_ICD_VENDORS=$icd
-B=$root/.devrun/ocelot
-M=/tmp/peer-models
-mkdir -p "$M"
-[ -f $M/8b.gguf ] || "$B" gen --preset 8b --fast -o $M/8b.gguf >/dev/null
-dev=$("$B" devices --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print([x["index"] for x in d if x["type"]=="GPU"][0])')
+. "$root/scripts/device/lib.sh"
+model 8b
 n=${SERVE_CLIENTS:-32}
 "$B" serve -m $M/8b.gguf -c 512 --parallel $n --queue 64 -ngl 99 --backend opencl --device "$dev" --port 8090 -q 2>/tmp/serve.log &
 P=$!

@@ -16,15 +16,9 @@ OUT=${OUT:-$root/out}
 mkdir -p "$OUT"
 R=$(mktemp -d)
 pack() { tar -C "$R" -czf "$OUT/sweep.tgz" .; }
-icd=$(mktemp -d)
-echo libnvidia-opencl.so.1 >"$icd/nvidia.icd"
-export OCL_ICD_VENDORS=$icd
-B=$root/.devrun/ocelot
-M=/tmp/peer-models
-mkdir -p "$M"
-[ -f $M/1b.gguf ] || "$B" gen --preset 1b --fast -o $M/1b.gguf >/dev/null
-[ -f $M/8b.gguf ] || "$B" gen --preset 8b --fast -o $M/8b.gguf >/dev/null
-dev=$("$B" devices --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print([x["index"] for x in d if x["type"]=="GPU"][0])')
+. "$root/scripts/device/lib.sh"
+model 1b
+model 8b
 for mwb in ${SWEEP_B:-1 2 4}; do
 	for mwg in ${SWEEP_G:-4 8 16}; do
 		export OCELOT_OPENCL_MW_B=$mwb OCELOT_OPENCL_MW_G=$mwg
