@@ -33,32 +33,20 @@ mkdir -p "$OUT"
 R=$(mktemp -d)
 pack() { tar -C "$R" -czf "$OUT/peer.tgz" .; }
 log() { echo "== $* ($(date +%T))" | tee -a "$R/log.txt"; }
-icd=$(mktemp -d)
-echo libnvidia-opencl.so.1 >"$icd/nvidia.icd"
-export OCL_ICD_VENDORS=$icd
-export PATH=/usr/local/cuda/bin:$PATH
-B=$root/.devrun/ocelot
+. "$root/scripts/device/lib.sh"
 A=$root/.devrun/ocelot-a
-M=/tmp/peer-models
-mkdir -p "$M"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >"$R/gpu.txt" 2>&1
 
 log build llama-bench
 L=/tmp/llsrc
-if [ ! -x $L/build/bin/llama-bench ]; then
-	tar xJf "$root/.devrun/llama-src.tar.xz" -C /tmp
-	cmake -S $L -B $L/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
-		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DCMAKE_BUILD_TYPE=Release >"$R/cmake.txt" 2>&1
-	cmake --build $L/build --target llama-bench -j 16 >"$R/build.txt" 2>&1
-fi
+[ -x $L/build/bin/llama-bench ] || llama_build llama-bench >"$R/build.txt" 2>&1
 LB=$L/build/bin/llama-bench
 [ -x $LB ] || { echo "llama-bench did not build"; tail -30 "$R/build.txt"; pack; exit 1; }
 pack
 
 log generate models
-[ -f $M/1b.gguf ] || "$B" gen --preset 1b --fast -o $M/1b.gguf >/dev/null
-[ -f $M/8b.gguf ] || "$B" gen --preset 8b --fast -o $M/8b.gguf >/dev/null
-dev=$("$B" devices --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["devices"]; print([x["index"] for x in d if x["type"]=="GPU"][0])')
+model 1b
+model 8b
 
 # PEER_WAIT names a file to wait for (up to 10 minutes) before timing
 # anything: work that shares the machine (a training run during the
