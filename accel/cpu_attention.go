@@ -146,7 +146,7 @@ func (t *attentionTask) run(w, lo, hi int) {
 				}
 				if tmax > ms[r] {
 					if ls[r] != 0 {
-						f := expf(ms[r] - tmax)
+						f := quant.Exp(ms[r] - tmax)
 						ls[r] *= f
 						a := acc[r*hd : (r+1)*hd]
 						for i := range a {
@@ -155,9 +155,9 @@ func (t *attentionTask) run(w, lo, hi int) {
 					}
 					ms[r] = tmax
 				}
-				for j := 0; j < nv; j++ {
-					sc[j] = expf(sc[j] - ms[r])
-					ls[r] += sc[j]
+				quant.ExpSub(sc[:nv], ms[r])
+				for _, p := range sc[:nv] {
+					ls[r] += p
 				}
 				clear(sc[nv:])
 			}

@@ -100,9 +100,7 @@ func (t *rowsTask) run(_, lo, hi int) {
 		}
 	case graph.OpSwiGLU:
 		x, y, out := t.x[lo*w:hi*w], t.y[lo*w:hi*w], t.out[lo*w:hi*w]
-		for i := range out {
-			out[i] = silu(x[i]) * y[i]
-		}
+		quant.SwiGLU(out, x, y)
 	case graph.OpRope:
 		half := t.hd / 2
 		for r := lo; r < hi; r++ {
@@ -142,9 +140,6 @@ func rmsNorm(out, x []float32, eps float32) {
 		out[i] = v * scale
 	}
 }
-
-// silu is x·sigmoid(x) with the fast exponential.
-func silu(x float32) float32 { return x / (1 + expf(-x)) }
 
 func (c *CPU) getRows(a *cpuArena, n *graph.Tensor) error {
 	table, ids := n.Src[0], n.Src[1].I32s

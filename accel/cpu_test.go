@@ -235,30 +235,6 @@ func TestCPUElementwise(t *testing.T) {
 	}
 }
 
-func TestExpf(t *testing.T) {
-	worst := 0.0
-	for x := float32(-87); x < 88.7; x += 0.0137 {
-		want := math.Exp(float64(x))
-		got := float64(expf(x))
-		worst = max(worst, math.Abs(got-want)/want)
-	}
-	t.Logf("expf: worst relative error %.3g", worst)
-	if worst > 3e-7 {
-		t.Errorf("expf: relative error %g", worst)
-	}
-	for _, x := range []float32{-1000, -88, 89, 1000} {
-		want := float32(math.Exp(float64(x)))
-		if x > -87 && x < 88 {
-			continue
-		}
-		if got := expf(x); !(got == want || (want < 1.2e-38 && got == 0)) {
-			t.Errorf("expf(%g) = %g, want %g", x, got, want)
-		}
-	}
-	if v := expf(float32(math.NaN())); v == v {
-		t.Error("expf(NaN) is not NaN")
-	}
-}
 
 func TestCPUMulMat(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))

@@ -86,6 +86,11 @@ type kernels struct {
 	// Float tile kernels for F32, F16 and BF16 weights (see ftypeOf);
 	// nil where MatMul computes one dot product per output instead.
 	ftile [3]*floatTile
+
+	// Element-wise float kernels (see SwiGLU and ExpSub), bit-identical
+	// with the generic loops.
+	swiglu func(dst, x, y []float32)
+	expSub func(x []float32, m float32)
 }
 
 // floatTile is a kernel that computes a block of rows×acts outputs of a
@@ -154,6 +159,12 @@ func register(ks *kernels) {
 	}
 	if ks.dotBF16 == nil {
 		ks.dotBF16 = g.dotBF16
+	}
+	if ks.swiglu == nil {
+		ks.swiglu = g.swiglu
+	}
+	if ks.expSub == nil {
+		ks.expSub = g.expSub
 	}
 	for i := range ks.gemv {
 		if ks.gemv[i] == nil {

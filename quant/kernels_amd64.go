@@ -40,6 +40,8 @@ func registerArch() {
 	q4Y := gemvAsm(gemvQ4_0Avx2R4, gemvQ4_0Avx2R1, QK4_0)
 	q8Y := gemvAsm(gemvQ8_0Avx2R4, gemvQ8_0Avx2R1, QK8_0)
 	q6Y := gemvAsm(nil, gemvQ6_KAvx2, QK_K)
+	swiglu := swigluAsm(swigluAvx2, 8) // the AVX2 kernels serve the 512-bit paths too
+	expSub := expSubAsm(expSubAvx2, 8)
 	ftY := [3]*floatTile{
 		{rows: 4, acts: 2, step: 8, run: ftileF32Avx2},
 		{rows: 4, acts: 2, step: 8, run: ftileF16Avx2},
@@ -53,6 +55,8 @@ func registerArch() {
 		dotF16:    dotF16Y,
 		dotBF16:   dotBF16Y,
 		ftile:     ftY,
+		swiglu:    swiglu,
+		expSub:    expSub,
 		gemv:      [numQTypes]func(int, []byte, int, int, []byte, []float32){q4Y, q8Y, q6Y},
 		tile: [numQTypes]*tileKernel{
 			qQ4_0: {rows: 8, tmax: 4, groups: 8, off: 8, minAct: 2, run: tileAvx2G8, pack: packQ4_0Avx2},
@@ -67,6 +71,8 @@ func registerArch() {
 			dotF16:    dotF16Y,
 			dotBF16:   dotBF16Y,
 			ftile:     ftY,
+			swiglu:    swiglu,
+			expSub:    expSub,
 			gemv: [numQTypes]func(int, []byte, int, int, []byte, []float32){
 				gemvAsm(gemvQ4_0AvxVnniR4, gemvQ4_0AvxVnniR1, QK4_0),
 				gemvAsm(gemvQ8_0AvxVnniR4, gemvQ8_0AvxVnniR1, QK8_0),
@@ -98,6 +104,8 @@ func registerArch() {
 		dotF16:    dotF16Z,
 		dotBF16:   dotBF16Z,
 		ftile:     ftZ,
+		swiglu:    swiglu,
+		expSub:    expSub,
 		gemv: [numQTypes]func(int, []byte, int, int, []byte, []float32){
 			gemvAsm(gemvQ4_0Avx512R4, gemvQ4_0Avx512R1, QK4_0),
 			q8Y,
@@ -116,6 +124,8 @@ func registerArch() {
 			dotF16:    dotF16Z,
 			dotBF16:   dotBF16Z,
 			ftile:     ftZ,
+			swiglu:    swiglu,
+			expSub:    expSub,
 			gemv: [numQTypes]func(int, []byte, int, int, []byte, []float32){
 				gemvAsm(gemvQ4_0Vnni512R4, gemvQ4_0Vnni512R1, QK4_0),
 				gemvAsm(gemvQ8_0Vnni512R4, gemvQ8_0Vnni512R1, QK8_0),

@@ -71,3 +71,27 @@ func quantQ8_0Asm(quant func(dst *byte, src *float32, nb int) int) func(dst []by
 		}
 	}
 }
+
+// swigluAsm adapts an assembly SwiGLU of a multiple of step elements; the
+// rest are done in Go.
+func swigluAsm(run func(dst, x, y *float32, n int), step int) func(dst, x, y []float32) {
+	return func(dst, x, y []float32) {
+		n := len(dst)
+		m := n &^ (step - 1)
+		if m > 0 {
+			run(&dst[0], &x[0], &y[0], m)
+		}
+		swigluGeneric(dst[m:], x[m:n], y[m:n])
+	}
+}
+
+// expSubAsm adapts an assembly ExpSub likewise.
+func expSubAsm(run func(x *float32, n int, m *float32), step int) func(x []float32, m float32) {
+	return func(x []float32, m float32) {
+		k := len(x) &^ (step - 1)
+		if k > 0 {
+			run(&x[0], k, &m)
+		}
+		expSubGeneric(x[k:], m)
+	}
+}

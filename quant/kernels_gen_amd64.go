@@ -423,6 +423,16 @@ func dotBF16Avx512(w *byte, a *float32, n int) float32
 //go:noescape
 func quantQ8_0Avx2(dst *byte, src *float32, nb int) int
 
+// swigluAvx2 writes dst[i] = SiLU(x[i])·y[i] for i < n; n is a positive multiple of 8.
+//
+//go:noescape
+func swigluAvx2(dst, x, y *float32, n int)
+
+// expSubAvx2 replaces x[i] with Exp(x[i]-*m) for i < n; n is a positive multiple of 8.
+//
+//go:noescape
+func expSubAvx2(x *float32, n int, m *float32)
+
 // packQ4_0Avx512 packs 16 Q4_0 rows (rowBytes apart) of nb blocks into a tile panel, with quants offset by 8.
 //
 //go:noescape

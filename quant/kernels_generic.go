@@ -17,6 +17,8 @@ var genericSet = &kernels{
 	dotF32:    dotF32Generic,
 	dotF16:    dotF16Generic,
 	dotBF16:   dotBF16Generic,
+	swiglu:    swigluGeneric,
+	expSub:    expSubGeneric,
 	gemv: [numQTypes]func(k int, w []byte, rowBytes, rows int, a []byte, out []float32){
 		qQ4_0: gemvQ4_0Generic,
 		qQ8_0: gemvQ8_0Generic,

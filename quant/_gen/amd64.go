@@ -105,6 +105,8 @@ func genAMD64(f *file) {
 		genDotFloat(f, x, "BF16")
 	}
 	genQuantQ8_0(f)
+	genSwiGLUAvx2(f)
+	genExpSubAvx2(f)
 	genPack(f, avx512, false)
 	genPack(f, avx512, true)
 	genPack(f, avx2, false)
