@@ -235,7 +235,6 @@ func TestCPUElementwise(t *testing.T) {
 	}
 }
 
-
 func TestCPUMulMat(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	type shape struct{ k, m int }

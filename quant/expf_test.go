@@ -32,7 +32,9 @@ func TestExp(t *testing.T) {
 // and -126, signed zeros, infinities, NaNs, subnormals and random values
 // of every magnitude.
 func expInputs() []float32 {
-	next := func(x float32, d int) float32 { return math.Float32frombits(uint32(int32(math.Float32bits(x)) + int32(d))) }
+	next := func(x float32, d int) float32 {
+		return math.Float32frombits(uint32(int32(math.Float32bits(x)) + int32(d)))
+	}
 	xs := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, -0.5,
 		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), -float32(math.NaN()),
 		math.Float32frombits(1), math.Float32frombits(0x807fffff), math.MaxFloat32, -math.MaxFloat32}

@@ -7921,6 +7921,119 @@ done:
 	MOVQ R8, ret+24(FP)
 	RET
 
+// func swigluAvx2(dst, x, y *float32, n int)
+TEXT ·swigluAvx2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+loop:
+	VMOVUPS (SI), Y7
+	VXORPS signbit<>(SB), Y7, Y0
+	VMOVAPS Y0, Y6
+	VMINPS exphi<>(SB), Y0, Y0
+	VMAXPS explo<>(SB), Y0, Y0
+	VMULPS explog2e<>(SB), Y0, Y1
+	VADDPS exphalf<>(SB), Y1, Y1
+	VROUNDPS $1, Y1, Y2
+	VMULPS expc1<>(SB), Y2, Y3
+	VSUBPS Y3, Y0, Y3
+	VMULPS expc2<>(SB), Y2, Y4
+	VSUBPS Y4, Y3, Y3
+	VMULPS Y3, Y3, Y4
+	VMULPS expp0<>(SB), Y3, Y5
+	VADDPS expp1<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp2<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp3<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp4<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp5<>(SB), Y5, Y5
+	VMULPS Y4, Y5, Y5
+	VADDPS Y3, Y5, Y5
+	VADDPS one<>(SB), Y5, Y5
+	VCMPPS $0x1e, exp127<>(SB), Y2, Y1
+	VADDPS Y5, Y5, Y3
+	VBLENDVPS Y1, Y3, Y5, Y5
+	VMINPS exp127<>(SB), Y2, Y2
+	VCVTTPS2DQ Y2, Y2
+	VPADDD expbias<>(SB), Y2, Y2
+	VPSLLD $23, Y2, Y2
+	VMULPS Y2, Y5, Y0
+	VCMPPS $0x1e, exphi<>(SB), Y6, Y1
+	VBLENDVPS Y1, expinf<>(SB), Y0, Y0
+	VCMPPS $0x11, explo<>(SB), Y6, Y1
+	VANDNPS Y0, Y1, Y0
+	VCMPPS $3, Y6, Y6, Y1
+	VBLENDVPS Y1, Y6, Y0, Y0
+	VADDPS one<>(SB), Y0, Y0
+	VDIVPS Y0, Y7, Y0
+	VMULPS (DI), Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $8, CX
+	JNZ loop
+	VZEROUPPER
+	RET
+
+// func expSubAvx2(x *float32, n int, m *float32)
+TEXT ·expSubAvx2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ m+16(FP), AX
+	VBROADCASTSS (AX), Y7
+loop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y7, Y0, Y0
+	VMOVAPS Y0, Y6
+	VMINPS exphi<>(SB), Y0, Y0
+	VMAXPS explo<>(SB), Y0, Y0
+	VMULPS explog2e<>(SB), Y0, Y1
+	VADDPS exphalf<>(SB), Y1, Y1
+	VROUNDPS $1, Y1, Y2
+	VMULPS expc1<>(SB), Y2, Y3
+	VSUBPS Y3, Y0, Y3
+	VMULPS expc2<>(SB), Y2, Y4
+	VSUBPS Y4, Y3, Y3
+	VMULPS Y3, Y3, Y4
+	VMULPS expp0<>(SB), Y3, Y5
+	VADDPS expp1<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp2<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp3<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp4<>(SB), Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS expp5<>(SB), Y5, Y5
+	VMULPS Y4, Y5, Y5
+	VADDPS Y3, Y5, Y5
+	VADDPS one<>(SB), Y5, Y5
+	VCMPPS $0x1e, exp127<>(SB), Y2, Y1
+	VADDPS Y5, Y5, Y3
+	VBLENDVPS Y1, Y3, Y5, Y5
+	VMINPS exp127<>(SB), Y2, Y2
+	VCVTTPS2DQ Y2, Y2
+	VPADDD expbias<>(SB), Y2, Y2
+	VPSLLD $23, Y2, Y2
+	VMULPS Y2, Y5, Y0
+	VCMPPS $0x1e, exphi<>(SB), Y6, Y1
+	VBLENDVPS Y1, expinf<>(SB), Y0, Y0
+	VCMPPS $0x11, explo<>(SB), Y6, Y1
+	VANDNPS Y0, Y1, Y0
+	VCMPPS $3, Y6, Y6, Y1
+	VBLENDVPS Y1, Y6, Y0, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JNZ loop
+	VZEROUPPER
+	RET
+
 // func packQ4_0Avx512(dst, w *byte, rowBytes, nb int)
 TEXT ·packQ4_0Avx512(SB), NOSPLIT, $0-32
 	MOVQ dst+0(FP), DI
@@ -10460,6 +10573,108 @@ DATA q80perm<>+8(SB)/8, $0x0000000500000001
 DATA q80perm<>+16(SB)/8, $0x0000000600000002
 DATA q80perm<>+24(SB)/8, $0x0000000700000003
 GLOBL q80perm<>(SB), RODATA|NOPTR, $32
+
+DATA signbit<>+0(SB)/8, $0x8000000080000000
+DATA signbit<>+8(SB)/8, $0x8000000080000000
+DATA signbit<>+16(SB)/8, $0x8000000080000000
+DATA signbit<>+24(SB)/8, $0x8000000080000000
+GLOBL signbit<>(SB), RODATA|NOPTR, $32
+
+DATA exphi<>+0(SB)/8, $0x42b1721742b17217
+DATA exphi<>+8(SB)/8, $0x42b1721742b17217
+DATA exphi<>+16(SB)/8, $0x42b1721742b17217
+DATA exphi<>+24(SB)/8, $0x42b1721742b17217
+GLOBL exphi<>(SB), RODATA|NOPTR, $32
+
+DATA explo<>+0(SB)/8, $0xc2aeac4fc2aeac4f
+DATA explo<>+8(SB)/8, $0xc2aeac4fc2aeac4f
+DATA explo<>+16(SB)/8, $0xc2aeac4fc2aeac4f
+DATA explo<>+24(SB)/8, $0xc2aeac4fc2aeac4f
+GLOBL explo<>(SB), RODATA|NOPTR, $32
+
+DATA explog2e<>+0(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA explog2e<>+8(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA explog2e<>+16(SB)/8, $0x3fb8aa3b3fb8aa3b
+DATA explog2e<>+24(SB)/8, $0x3fb8aa3b3fb8aa3b
+GLOBL explog2e<>(SB), RODATA|NOPTR, $32
+
+DATA exphalf<>+0(SB)/8, $0x3f0000003f000000
+DATA exphalf<>+8(SB)/8, $0x3f0000003f000000
+DATA exphalf<>+16(SB)/8, $0x3f0000003f000000
+DATA exphalf<>+24(SB)/8, $0x3f0000003f000000
+GLOBL exphalf<>(SB), RODATA|NOPTR, $32
+
+DATA expc1<>+0(SB)/8, $0x3f3180003f318000
+DATA expc1<>+8(SB)/8, $0x3f3180003f318000
+DATA expc1<>+16(SB)/8, $0x3f3180003f318000
+DATA expc1<>+24(SB)/8, $0x3f3180003f318000
+GLOBL expc1<>(SB), RODATA|NOPTR, $32
+
+DATA expc2<>+0(SB)/8, $0xb95e8083b95e8083
+DATA expc2<>+8(SB)/8, $0xb95e8083b95e8083
+DATA expc2<>+16(SB)/8, $0xb95e8083b95e8083
+DATA expc2<>+24(SB)/8, $0xb95e8083b95e8083
+GLOBL expc2<>(SB), RODATA|NOPTR, $32
+
+DATA expp0<>+0(SB)/8, $0x3950696739506967
+DATA expp0<>+8(SB)/8, $0x3950696739506967
+DATA expp0<>+16(SB)/8, $0x3950696739506967
+DATA expp0<>+24(SB)/8, $0x3950696739506967
+GLOBL expp0<>(SB), RODATA|NOPTR, $32
+
+DATA expp1<>+0(SB)/8, $0x3ab743ce3ab743ce
+DATA expp1<>+8(SB)/8, $0x3ab743ce3ab743ce
+DATA expp1<>+16(SB)/8, $0x3ab743ce3ab743ce
+DATA expp1<>+24(SB)/8, $0x3ab743ce3ab743ce
+GLOBL expp1<>(SB), RODATA|NOPTR, $32
+
+DATA expp2<>+0(SB)/8, $0x3c0889083c088908
+DATA expp2<>+8(SB)/8, $0x3c0889083c088908
+DATA expp2<>+16(SB)/8, $0x3c0889083c088908
+DATA expp2<>+24(SB)/8, $0x3c0889083c088908
+GLOBL expp2<>(SB), RODATA|NOPTR, $32
+
+DATA expp3<>+0(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expp3<>+8(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expp3<>+16(SB)/8, $0x3d2aa9c13d2aa9c1
+DATA expp3<>+24(SB)/8, $0x3d2aa9c13d2aa9c1
+GLOBL expp3<>(SB), RODATA|NOPTR, $32
+
+DATA expp4<>+0(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expp4<>+8(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expp4<>+16(SB)/8, $0x3e2aaaaa3e2aaaaa
+DATA expp4<>+24(SB)/8, $0x3e2aaaaa3e2aaaaa
+GLOBL expp4<>(SB), RODATA|NOPTR, $32
+
+DATA expp5<>+0(SB)/8, $0x3f0000003f000000
+DATA expp5<>+8(SB)/8, $0x3f0000003f000000
+DATA expp5<>+16(SB)/8, $0x3f0000003f000000
+DATA expp5<>+24(SB)/8, $0x3f0000003f000000
+GLOBL expp5<>(SB), RODATA|NOPTR, $32
+
+DATA one<>+0(SB)/8, $0x3f8000003f800000
+DATA one<>+8(SB)/8, $0x3f8000003f800000
+DATA one<>+16(SB)/8, $0x3f8000003f800000
+DATA one<>+24(SB)/8, $0x3f8000003f800000
+GLOBL one<>(SB), RODATA|NOPTR, $32
+
+DATA exp127<>+0(SB)/8, $0x42fe000042fe0000
+DATA exp127<>+8(SB)/8, $0x42fe000042fe0000
+DATA exp127<>+16(SB)/8, $0x42fe000042fe0000
+DATA exp127<>+24(SB)/8, $0x42fe000042fe0000
+GLOBL exp127<>(SB), RODATA|NOPTR, $32
+
+DATA expbias<>+0(SB)/8, $0x0000007f0000007f
+DATA expbias<>+8(SB)/8, $0x0000007f0000007f
+DATA expbias<>+16(SB)/8, $0x0000007f0000007f
+DATA expbias<>+24(SB)/8, $0x0000007f0000007f
+GLOBL expbias<>(SB), RODATA|NOPTR, $32
+
+DATA expinf<>+0(SB)/8, $0x7f8000007f800000
+DATA expinf<>+8(SB)/8, $0x7f8000007f800000
+DATA expinf<>+16(SB)/8, $0x7f8000007f800000
+DATA expinf<>+24(SB)/8, $0x7f8000007f800000
+GLOBL expinf<>(SB), RODATA|NOPTR, $32
 
 DATA iota16<>+0(SB)/8, $0x0000000100000000
 DATA iota16<>+8(SB)/8, $0x0000000300000002
