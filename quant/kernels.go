@@ -79,6 +79,11 @@ type kernels struct {
 	// exactly long enough: w holds (rows-1)*rowBytes plus one row.
 	gemv [numQTypes]func(k int, w []byte, rowBytes, rows int, a []byte, out []float32)
 
+	// Small-batch GEMV kernels by weight type; nil where the path has
+	// none. MatMul prefers them to the tile kernels for 2..max
+	// activation rows (where the benchmarks found them faster).
+	gemvN [numQTypes]*gemvNKernel
+
 	// Tile (GEMM) kernels by weight type; nil where the path has none
 	// and MatMul multiplies one activation row at a time with gemv.
 	tile [numQTypes]*tileKernel
@@ -110,6 +115,15 @@ func ftypeOf(t Type) int {
 		return 2
 	}
 	return 0
+}
+
+// gemvNKernel multiplies weight rows by 2..max activation rows at once,
+// unpacking each weight block once for all of them: out[t*outStride+r]
+// for t < nAct, activation rows aRowBytes apart, bit-identical with nAct
+// calls of the path's gemv.
+type gemvNKernel struct {
+	max int
+	run func(k int, w []byte, rowBytes, rows int, a []byte, aRowBytes, nAct int, out []float32, outStride int)
 }
 
 // qtype indexes the per-type kernel arrays.

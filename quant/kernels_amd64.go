@@ -40,6 +40,7 @@ func registerArch() {
 	q4Y := gemvAsm(gemvQ4_0Avx2R4, gemvQ4_0Avx2R1, QK4_0)
 	q8Y := gemvAsm(gemvQ8_0Avx2R4, gemvQ8_0Avx2R1, QK8_0)
 	q6Y := gemvAsm(nil, gemvQ6_KAvx2, QK_K)
+	q6YN := gemvNAsm(gemvQ6_KAvx2N, QK_K)
 	swiglu := swigluAsm(swigluAvx2, 8) // the AVX2 kernels serve the 512-bit paths too
 	expSub := expSubAsm(expSubAvx2, 8)
 	ftY := [3]*floatTile{
@@ -58,6 +59,7 @@ func registerArch() {
 		swiglu:    swiglu,
 		expSub:    expSub,
 		gemv:      [numQTypes]func(int, []byte, int, int, []byte, []float32){q4Y, q8Y, q6Y},
+		gemvN:     [numQTypes]*gemvNKernel{qQ6_K: q6YN},
 		tile: [numQTypes]*tileKernel{
 			qQ4_0: {rows: 8, tmax: 4, groups: 8, off: 8, minAct: 2, run: tileAvx2G8, pack: packQ4_0Avx2},
 			qQ6_K: {rows: 8, tmax: 8, groups: 4, off: 32, minAct: 2, run: tileAvx2G4, pack: packQ6_KAvx2},

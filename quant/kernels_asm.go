@@ -95,3 +95,11 @@ func expSubAsm(run func(x *float32, n int, m *float32), step int) func(x []float
 		expSubGeneric(x[k:], m)
 	}
 }
+
+// gemvNAsm adapts a table of assembly small-batch GEMV kernels (tab[T] for
+// T = 2..len(tab)-1 activation rows) of blk-element blocks.
+func gemvNAsm(tab []func(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int), blk int) *gemvNKernel {
+	return &gemvNKernel{max: len(tab) - 1, run: func(k int, w []byte, rowBytes, rows int, a []byte, aRowBytes, nAct int, out []float32, outStride int) {
+		tab[nAct](&w[0], rowBytes, &a[0], aRowBytes, k/blk, &out[0], outStride, rows)
+	}}
+}

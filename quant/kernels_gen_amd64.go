@@ -388,6 +388,34 @@ func gemvQ6_KAvx512(w *byte, rowBytes int, a *byte, nb int, out *float32, rows i
 //go:noescape
 func gemvQ6_KAvx2(w *byte, rowBytes int, a *byte, nb int, out *float32, rows int)
 
+// gemvQ6_KAvx2N2 multiplies Q6_K rows by 2 Q8_K activation rows aRowBytes apart, writing out[t*outStride+r]; bit-identical with 2 calls of gemvQ6_KAvx2.
+//
+//go:noescape
+func gemvQ6_KAvx2N2(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int)
+
+// gemvQ6_KAvx2N3 multiplies Q6_K rows by 3 Q8_K activation rows aRowBytes apart, writing out[t*outStride+r]; bit-identical with 3 calls of gemvQ6_KAvx2.
+//
+//go:noescape
+func gemvQ6_KAvx2N3(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int)
+
+// gemvQ6_KAvx2N4 multiplies Q6_K rows by 4 Q8_K activation rows aRowBytes apart, writing out[t*outStride+r]; bit-identical with 4 calls of gemvQ6_KAvx2.
+//
+//go:noescape
+func gemvQ6_KAvx2N4(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int)
+
+// gemvQ6_KAvx2N5 multiplies Q6_K rows by 5 Q8_K activation rows aRowBytes apart, writing out[t*outStride+r]; bit-identical with 5 calls of gemvQ6_KAvx2.
+//
+//go:noescape
+func gemvQ6_KAvx2N5(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int)
+
+// gemvQ6_KAvx2N6 multiplies Q6_K rows by 6 Q8_K activation rows aRowBytes apart, writing out[t*outStride+r]; bit-identical with 6 calls of gemvQ6_KAvx2.
+//
+//go:noescape
+func gemvQ6_KAvx2N6(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int)
+
+// gemvQ6_KAvx2N[T] is the Q6_K GEMV of T activation rows, for T in 2..6.
+var gemvQ6_KAvx2N = []func(w *byte, rowBytes int, a *byte, aRowBytes int, nb int, out *float32, outStride int, rows int){nil, nil, gemvQ6_KAvx2N2, gemvQ6_KAvx2N3, gemvQ6_KAvx2N4, gemvQ6_KAvx2N5, gemvQ6_KAvx2N6}
+
 // dotF32Avx2 returns the dot product of n F32 weights and n float32 activations; n is a multiple of 32.
 //
 //go:noescape

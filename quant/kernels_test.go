@@ -857,3 +857,52 @@ func TestRefDotMatchesDequantize(t *testing.T) {
 		}
 	}
 }
+
+// TestGemvNMatchesGemv checks every path's small-batch GEMV kernels (what
+// MatMul runs for 2..max activation rows) bit for bit against one GEMV per
+// activation row on the same path, with padded rows and strides.
+func TestGemvNMatchesGemv(t *testing.T) {
+	for _, p := range AvailablePaths() {
+		restore, err := SetKernelPath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks := active()
+		for q, g := range ks.gemvN {
+			if g == nil {
+				continue
+			}
+			wt := qTypes[q]
+			for _, sh := range []struct{ k, rows, wpad, apad int }{{256, 1, 0, 0}, {512, 5, 6, 4}, {2048, 17, 0, 12}} {
+				r := newRNG(uint64(sh.k + sh.rows))
+				w, rowBytes := randWeights(t, r, wt, sh.k, sh.rows, sh.wpad, false)
+				a, aRowBytes := randActs(t, r, wt, sh.k, g.max, sh.apad, false)
+				ar := rowSize(actTypeOf(wt), sh.k)
+				stride := sh.rows + 3
+				for n := 2; n <= g.max; n++ {
+					got := make([]float32, (n-1)*stride+sh.rows)
+					if err := MatMul(wt, sh.k, w, rowBytes, sh.rows, a, aRowBytes, n, got, stride); err != nil {
+						t.Fatal(err)
+					}
+					want := make([]float32, sh.rows)
+					for i := range n {
+						ks.gemv[q](sh.k, w, rowBytes, sh.rows, a[i*aRowBytes:i*aRowBytes+ar], want)
+						for j, v := range want {
+							if math.Float32bits(got[i*stride+j]) != math.Float32bits(v) {
+								t.Fatalf("%s %s k=%d rows=%d n=%d: out[%d][%d] = %g, the GEMV gives %g", p, wt, sh.k, sh.rows, n, i, j, got[i*stride+j], v)
+							}
+						}
+					}
+					for i := range n - 1 { // the gaps between output rows stay untouched
+						for _, v := range got[i*stride+sh.rows : (i+1)*stride] {
+							if v != 0 {
+								t.Fatalf("%s %s n=%d: wrote past row %d", p, wt, n, i)
+							}
+						}
+					}
+				}
+			}
+		}
+		restore()
+	}
+}

@@ -69,6 +69,10 @@ func MatMul(wt Type, k int, w []byte, rowBytes, rows int, a []byte, aRowBytes, n
 		matMulFloat(ks, wt, k, w, rowBytes, rows, a, aRowBytes, nAct, out, outStride)
 		return nil
 	}
+	if g := ks.gemvN[q]; g != nil && nAct >= 2 && nAct <= g.max {
+		g.run(k, w, rowBytes, rows, a, aRowBytes, nAct, out, outStride)
+		return nil
+	}
 	if tk := ks.tile[q]; tk != nil && nAct >= tk.minAct {
 		s := getScratch()
 		matMulTiled(tk, q, k, w, rowBytes, rows, a, aRowBytes, nAct, out, outStride, s)

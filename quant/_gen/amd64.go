@@ -99,6 +99,7 @@ func genAMD64(f *file) {
 	}
 	genGemvQ6_KZmm(f)
 	genGemvQ6_KYmm(f)
+	genGemvQ6_KAvx2Ns(f)
 	for _, x := range []isa{avx2, avx512} {
 		genDotFloat(f, x, "F32")
 		genDotFloat(f, x, "F16")

@@ -77,6 +77,16 @@ func (f *file) fn(name, params string, doc string) {
 	fmt.Fprintf(&f.decls, "//\n//go:noescape\nfunc %s(%s)\n\n", name, params)
 }
 
+// fnFrame is fn for a function with a local frame of the given size,
+// addressed from the hardware SP (0(SP) up).
+func (f *file) fnFrame(name, params string, frame int, doc string) {
+	f.fn(name, params, doc)
+	s := f.s.String()
+	i := strings.LastIndex(s, ", NOSPLIT, $0-")
+	f.s.Reset()
+	f.s.WriteString(s[:i] + fmt.Sprintf(", NOSPLIT, $%d-", frame) + s[i+len(", NOSPLIT, $0-"):])
+}
+
 // fnRet is fn for a function with one 8-byte result.
 func (f *file) fnRet(name, params, result string, doc string) {
 	size := 8 * (strings.Count(params, ",") + 1)
