@@ -410,6 +410,10 @@ type switches struct {
 	// mwGroups are its row groups per work-group: mwGroups, or
 	// $OCELOT_OPENCL_MW_G (1 to 32) for tuning.
 	mwGroups int
+	// mwqLanes are the lanes of a row group of the few-token GEMV on
+	// int8 activations (MWQ_LANES): mwqLanes, or $OCELOT_OPENCL_MWQ_LANES
+	// (32, 64, 128 or 256) for tuning.
+	mwqLanes int
 	// GEMV shape overrides ($OCELOT_OPENCL_MV_LANES,
 	// $OCELOT_OPENCL_MV_THREADS): lanes per unit (a power of two) and
 	// work-items wanted per compute unit; 0 chooses from the device.
@@ -431,6 +435,7 @@ func readSwitches() (switches, error) {
 		mqBN:      128,
 		mwB:       mwB,
 		mwGroups:  mwGroups,
+		mwqLanes:  mwqLanes,
 		defines:   os.Getenv("OCELOT_OPENCL_DEFINES"),
 	}
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MW_B")); err == nil && (v == 1 || v == 2 || v == 4) {
@@ -438,6 +443,9 @@ func readSwitches() (switches, error) {
 	}
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MW_G")); err == nil && v >= 1 && v <= 32 {
 		e.mwGroups = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MWQ_LANES")); err == nil && (v == 32 || v == 64 || v == 128 || v == 256) {
+		e.mwqLanes = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("OCELOT_OPENCL_MM_MIN")); err == nil && v >= 2 && v <= 1024 {
 		e.mmMin = v
@@ -485,6 +493,12 @@ const (
 	mwtR           = 4      // rows per row group of the GEMV for a few tokens (MWT_R in kernels.cl)
 	mwGroups       = 8      // row groups per work-group wanted (switches.mwGroups)
 	mwB            = 1      // blocks per lane and x tile of the row-group GEMV (switches.mwB, MW_B)
+	// mwqLanes are the lanes per row group of the few-token GEMV on int8
+	// activations (switches.mwqLanes, MWQ_LANES): on the H200 (8b, 8
+	// sequences decoding, two runs) 32 gave 631/680 tok/s, 64 652/646,
+	// 128 518/542 and 256 375/378: the kernels' time goes to their
+	// per-token reductions, which more lanes make dearer.
+	mwqLanes = 32
 )
 
 func (b *Backend) logf(format string, args ...any) {

@@ -243,11 +243,11 @@ func (b *Backend) supportsParts(f graph.Fusion, p []*graph.Tensor) bool {
 		if res == p[0] {
 			res = p[1].Src[1]
 		}
-		return b.tune.mw && p[0].Rows() == 1 && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
+		return b.tune.mw && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows()) && q4(p[0])) && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
 	case graph.FuseMulMat3:
-		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && q4(p[2])
+		return b.tune.mw && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows())) && q4(p[0]) && q4(p[1]) && q4(p[2])
 	case graph.FuseMulMatSwiGLU:
-		return b.tune.mw && p[0].Rows() == 1 && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
+		return b.tune.mw && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows())) && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
 	case graph.FuseNormQKV:
 		// The attention block's start for one token: what the two
 		// fusions it joins take, K and V caches of one type.
@@ -453,6 +453,9 @@ func (b *Backend) locateAll(a *arena, ts ...*graph.Tensor) ([]loc, error) {
 // with add (the ADD of n and res) it also writes add's output. It reports
 // false, and enqueues nothing, where the kernel does not apply.
 func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, error) {
+	if n.Rows() > 1 {
+		return b.mulMatAddFew(a, n, res, add)
+	}
 	w := n.Src[0]
 	ts := []*graph.Tensor{w, n.Src[1], n}
 	if add != nil {
@@ -492,17 +495,115 @@ func (b *Backend) mulMatRowGroupsN(a *arena, n *graph.Tensor) (bool, error) {
 	k, m := w.Shape[0], w.Shape[1]
 	s := l[0]
 	g := b.tune.mwGroups
-	if w.Type == quant.Q4_0 && b.tune.mwq {
+	if w.Type == quant.Q4_0 && b.tune.mwq && b.fewKernel("mul_mwq_q4_0") {
 		if err := b.quantizeActs(n.Src[1], l[1], k, n.Rows()); err != nil {
 			return true, err
 		}
-		return true, b.launch("mul_mwq_q4_0", [2]int{32, (m + mwtR - 1) / mwtR}, [2]int{32, g},
+		L, gq := b.mwqShape()
+		return true, b.launch("mul_mwq_q4_0", [2]int{L, (m + mwtR - 1) / mwtR}, [2]int{L, gq},
 			s.mem, s.off[0], s.off[1], b.scratch.actQ, uint64(0), l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
-			localMem(4*32*g))
+			localMem(4*L*gq))
 	}
 	return true, b.launch("mul_mwt_"+kernelSuffix(w.Type), [2]int{32, (m + mwtR - 1) / mwtR}, [2]int{32, g},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
 		localMem(4*32*g))
+}
+
+// fewInt8 reports whether products of rows tokens take the few-token
+// GEMV on int8 activations (mul_mwq_*), the one the few-token fusions
+// (mul_mwq3_q4_0, mul_mwq_swiglu_q4_0, mul_mwq_add_q4_0) are built on.
+func (b *Backend) fewInt8(rows int) bool { return b.tune.mwq && rows >= 2 && rows < b.tune.mmMin }
+
+// mwqShape is the work-group of the few-token GEMV on int8 activations:
+// lanes per row group (MWQ_LANES) and row groups, as many work-items as
+// the float one's 32 lanes by the tuned row groups (at least one group).
+func (b *Backend) mwqShape() (lanes, groups int) {
+	lanes = b.env.mwqLanes
+	return lanes, max(1, 32*b.tune.mwGroups/lanes)
+}
+
+// fewKernel reports whether kernel name runs the few-token GEMV's
+// work-groups (mwqShape).
+func (b *Backend) fewKernel(name string) bool {
+	k := b.kernels[name]
+	L, gq := b.mwqShape()
+	return k != nil && k.maxWG >= L*gq && b.info.MaxWorkGroup >= L*gq
+}
+
+// mulMat3Few runs three Q4_0 products of one input of a few tokens (Q, K
+// and V of a batched decode) in one launch of mul_mwq3_q4_0, each token's
+// results the bits mul_mwq_q4_0 gives it.
+func (b *Backend) mulMat3Few(a *arena, n0, n1, n2 *graph.Tensor) (bool, error) {
+	l, err := b.locateAll(a, n0.Src[0], n1.Src[0], n2.Src[0], n0.Src[1], n0, n1, n2)
+	if err != nil {
+		return false, err
+	}
+	rows := n0.Rows()
+	for i := range 3 {
+		if !b.rowGroupable(n0.Src[0], l[i], l[3]) {
+			return false, nil
+		}
+	}
+	if !b.fewInt8(rows) || !b.fewKernel("mul_mwq3_q4_0") {
+		return false, nil
+	}
+	k := n0.Src[0].Shape[0]
+	if err := b.quantizeActs(n0.Src[1], l[3], k, rows); err != nil {
+		return true, err
+	}
+	ms := [3]int{n0.Src[0].Shape[1], n1.Src[0].Shape[1], n2.Src[0].Shape[1]}
+	groups := 0
+	for _, m := range ms {
+		groups += (m + mwtR - 1) / mwtR
+	}
+	L, gq := b.mwqShape()
+	return true, b.launch("mul_mwq3_q4_0", [2]int{L, groups}, [2]int{L, gq},
+		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], l[2].mem, l[2].off[0], l[2].off[1],
+		b.scratch.actQ, uint64(0), l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], l[6].mem, l[6].off[0],
+		uint32(k), uint32(ms[0]), uint32(ms[1]), uint32(ms[2]), uint32(rows), localMem(4*L*gq))
+}
+
+// mulMatSwiGLUFew runs the Q4_0 gate and up products of a few tokens and
+// their SwiGLU in one launch of mul_mwq_swiglu_q4_0.
+func (b *Backend) mulMatSwiGLUFew(a *arena, gate, up, sw *graph.Tensor) (bool, error) {
+	l, err := b.locateAll(a, gate.Src[0], up.Src[0], gate.Src[1], gate, up, sw)
+	if err != nil {
+		return false, err
+	}
+	rows := gate.Rows()
+	if !b.rowGroupable(gate.Src[0], l[0], l[2]) || !b.rowGroupable(up.Src[0], l[1], l[2]) || !b.fewInt8(rows) || !b.fewKernel("mul_mwq_swiglu_q4_0") {
+		return false, nil
+	}
+	k, m := gate.Src[0].Shape[0], gate.Src[0].Shape[1]
+	if err := b.quantizeActs(gate.Src[1], l[2], k, rows); err != nil {
+		return true, err
+	}
+	L, gq := b.mwqShape()
+	return true, b.launch("mul_mwq_swiglu_q4_0", [2]int{L, (m + mwtR - 1) / mwtR}, [2]int{L, gq},
+		l[0].mem, l[0].off[0], l[0].off[1], l[1].mem, l[1].off[0], l[1].off[1], b.scratch.actQ, uint64(0),
+		l[3].mem, l[3].off[0], l[4].mem, l[4].off[0], l[5].mem, l[5].off[0], uint32(k), uint32(m), uint32(rows), localMem(4*L*gq))
+}
+
+// mulMatAddFew runs a Q4_0 product of a few tokens and the ADD of its
+// residual res (add's output) in one launch of mul_mwq_add_q4_0.
+func (b *Backend) mulMatAddFew(a *arena, n, res, add *graph.Tensor) (bool, error) {
+	w := n.Src[0]
+	l, err := b.locateAll(a, w, n.Src[1], n, res, add)
+	if err != nil {
+		return false, err
+	}
+	rows := n.Rows()
+	if w.Type != quant.Q4_0 || !b.rowGroupable(w, l[0], l[1]) || !b.fewInt8(rows) || !b.fewKernel("mul_mwq_add_q4_0") {
+		return false, nil
+	}
+	k, m := w.Shape[0], w.Shape[1]
+	if err := b.quantizeActs(n.Src[1], l[1], k, rows); err != nil {
+		return true, err
+	}
+	L, gq := b.mwqShape()
+	return true, b.launch("mul_mwq_add_q4_0", [2]int{L, (m + mwtR - 1) / mwtR}, [2]int{L, gq},
+		l[0].mem, l[0].off[0], l[0].off[1], b.scratch.actQ, uint64(0), l[2].mem, l[2].off[0], l[3].mem, l[3].off[0],
+		l[4].mem, l[4].off[0], uint32(k), uint32(m), uint32(rows), localMem(4*L*gq))
 }
 
 // normArgs locates the RMS_NORM norm and its MUL mul that a row-group
@@ -531,6 +632,9 @@ func (b *Backend) normArgs(a *arena, norm, mul *graph.Tensor) (args []any, ok bo
 // with rope (ROPE(Q), ROPE(K), SET_ROWS(K), SET_ROWS(V) of the products,
 // f32 or f16 caches) it goes on to them.
 func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []*graph.Tensor) (bool, error) {
+	if n0.Rows() > 1 && norm == nil && rope == nil {
+		return b.mulMat3Few(a, n0, n1, n2)
+	}
 	x := n0.Src[1]
 	if norm != nil {
 		x = norm.Src[0]
@@ -598,6 +702,9 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []
 // SwiGLU in one launch; with norm and mul, it computes the RMS_NORM and
 // the MUL whose output the products take first, in the same launch.
 func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw, norm, mul *graph.Tensor) (bool, error) {
+	if gate.Rows() > 1 && norm == nil {
+		return b.mulMatSwiGLUFew(a, gate, up, sw)
+	}
 	x := gate.Src[1]
 	if norm != nil {
 		x = norm.Src[0]

@@ -1064,6 +1064,108 @@ FN int dot4(uint a, int b, int c) {
 #endif
 }
 
+#ifndef MWQ_LANES
+#error MWQ_LANES must be set by the host (hostDefines in program.go)
+#endif
+
+// The few-token GEMV on int8 activations (mul_mwq_*) gives a row group
+// MWQ_LANES lanes (a multiple of 32; 32, as the float one, by default):
+// more lanes split each row's blocks further, for devices where a row
+// group's lanes are too few to keep the loads in flight (on the H200 they
+// were slower: see mwqLanes in backend.go). mwq_sum sums over them in a
+// fixed order (each warp's lanes, then the warps in turn), so a result
+// does not depend on the schedule.
+FN float mwq_sum(float v, local float* red) {
+	uint lane = get_local_id(0);
+	local float* rd = red + get_local_id(1) * (uint)MWQ_LANES;
+#ifdef OCL_NVIDIA
+	for (int o = 16; o > 0; o >>= 1) {
+		float t;
+		asm volatile("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(t) : "f"(v), "r"(o));
+		v += t;
+	}
+#if MWQ_LANES > 32
+	if ((lane & 31u) == 0u) {
+		rd[lane >> 5] = v;
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+	v = rd[0];
+	for (uint w = 1u; w < (uint)MWQ_LANES / 32u; w++) {
+		v += rd[w];
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+	return v;
+#else
+	rd[lane] = v;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (uint s = (uint)MWQ_LANES / 2u; s > 0u; s >>= 1) {
+		if (lane < s) {
+			rd[lane] += rd[lane + s];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	v = rd[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return v;
+#endif
+}
+
+// MWQ_STORE is MWT_STORE over the MWQ_LANES lanes of a row group.
+#define MWQ_STORE(s) \
+	for (int t = 0; t < MV_NT; t++) { \
+		for (int r = 0; r < MWT_R; r++) { \
+			float v = mwq_sum(s[t][r], red); \
+			if (get_local_id(0) == 0u && (uint)t < nt && (uint)r < nv) { \
+				GP(float, yb, yo)[(size_t)(t0 + (uint)t) * M + r0 + (uint)r] = v; \
+			} \
+		} \
+	}
+
+// mwq_sums adds to s[t][r] the products of rows r0.. (MWT_R, rows past M
+// reading the last one) of a Q4_0 matrix (quants q, scales d, nb blocks a
+// row) with tokens t0.. (nt of them; activations xq, scales xd), this
+// lane's blocks lane, lane+MWQ_LANES, ... .
+FN void mwq_sums(global const uint4* q, global const half* d, global const int4* xq, global const half* xd,
+		uint r0, uint M, uint nb, uint t0, uint nt, float s[MV_NT][MWT_R]) {
+	const uint m = 0x0f0f0f0fu;
+	for (uint i = get_local_id(0); i < nb; i += (uint)MWQ_LANES) {
+		uint4 qv[MWT_R];
+		float dv[MWT_R];
+#pragma unroll
+		for (int r = 0; r < MWT_R; r++) {
+			size_t b = (size_t)min(r0 + (uint)r, M - 1u) * nb + i;
+			qv[r] = q[b];
+			dv[r] = vload_half(b, d);
+		}
+#pragma unroll
+		for (int t = 0; t < MV_NT; t++) {
+			if ((uint)t < nt) {
+				size_t xb = (size_t)(t0 + (uint)t) * nb + i;
+				int4 lo = xq[2u * xb], hi = xq[2u * xb + 1u];
+				float dx = vload_half(xb, xd);
+				// Σx, for the nibbles' offset of 8.
+				int xs = dot4(0x01010101u, lo.x, dot4(0x01010101u, lo.y, dot4(0x01010101u, lo.z, dot4(0x01010101u, lo.w, 0))));
+				xs = dot4(0x01010101u, hi.x, dot4(0x01010101u, hi.y, dot4(0x01010101u, hi.z, dot4(0x01010101u, hi.w, xs))));
+#pragma unroll
+				for (int r = 0; r < MWT_R; r++) {
+					uint4 v = qv[r];
+					int is = dot4(v.x & m, lo.x, dot4(v.y & m, lo.y, dot4(v.z & m, lo.z, dot4(v.w & m, lo.w, 0))));
+					is = dot4((v.x >> 4) & m, hi.x, dot4((v.y >> 4) & m, hi.y, dot4((v.z >> 4) & m, hi.z, dot4((v.w >> 4) & m, hi.w, is))));
+					s[t][r] += dv[r] * dx * (float)(is - 8 * xs);
+				}
+			}
+		}
+	}
+}
+
+#define MWQ_ZERO(s) \
+	for (int t = 0; t < MV_NT; t++) { \
+		for (int r = 0; r < MWT_R; r++) { \
+			s[t][r] = 0.0f; \
+		} \
+	}
+
 // mul_mwq_q4_0 is mul_mwt_q4_0 on activations quantized to Q8_0
 // (quantize_act_q8: N·K quants at qo, then N·K/32 f16 scales): each
 // block's product is integer dot products of the nibbles with the int8
@@ -1075,51 +1177,107 @@ kernel void mul_mwq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 		global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
 	uint r0 = (uint)get_global_id(1) * MWT_R;
 	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
-	uint nb = K / 32u, lane = get_local_id(0);
-	global const uint4* q = GP(const uint4, w, o0);
-	global const half* d = GP(const half, w, o1);
+	uint nb = K / 32u;
 	global const int4* xq = GP(const int4, qb, qo);
 	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
-	const uint m = 0x0f0f0f0fu;
 	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
 		uint nt = min((uint)MV_NT, N - t0);
 		float s[MV_NT][MWT_R];
-#pragma unroll
+		MWQ_ZERO(s)
+		mwq_sums(GP(const uint4, w, o0), GP(const half, w, o1), xq, xd, r0, M, nb, t0, nt, s);
+		MWQ_STORE(s)
+	}
+}
+
+// mul_mwq3_q4_0 is mul_mwq_q4_0 for three matrices of one input (Q, K and
+// V of a few tokens) in one launch: the row groups of the first, then of
+// the second, then of the third, each written as mul_mwq_q4_0 would.
+kernel void mul_mwq3_q4_0(global const uchar* w0, ulong a0, ulong b0, global const uchar* w1, ulong a1, ulong b1,
+		global const uchar* w2, ulong a2, ulong b2, global const uchar* qb, ulong qo,
+		global uchar* y0, ulong yo0, global uchar* y1, ulong yo1, global uchar* y2, ulong yo2,
+		uint K, uint M0, uint M1, uint M2, uint N, local float* red) {
+	uint g = (uint)get_global_id(1);
+	uint g0 = (M0 + MWT_R - 1u) / MWT_R, g1 = (M1 + MWT_R - 1u) / MWT_R;
+	global const uchar* w = w0;
+	ulong o0 = a0, o1 = b0, yo = yo0;
+	global uchar* yb = y0;
+	uint M = M0;
+	if (g >= g0 + g1) {
+		w = w2, o0 = a2, o1 = b2, yb = y2, yo = yo2, M = M2, g -= g0 + g1;
+	} else if (g >= g0) {
+		w = w1, o0 = a1, o1 = b1, yb = y1, yo = yo1, M = M1, g -= g0;
+	}
+	uint r0 = g * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
+	uint nb = K / 32u;
+	global const int4* xq = GP(const int4, qb, qo);
+	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
+	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
+		uint nt = min((uint)MV_NT, N - t0);
+		float s[MV_NT][MWT_R];
+		MWQ_ZERO(s)
+		mwq_sums(GP(const uint4, w, o0), GP(const half, w, o1), xq, xd, r0, M, nb, t0, nt, s);
+		MWQ_STORE(s)
+	}
+}
+
+// mul_mwq_swiglu_q4_0 is the gate and up products of a few tokens
+// (mul_mwq_q4_0 each, rows r0.. of both in one row group) and their
+// SwiGLU, silu(gate)·up as swiglu_f32 computes it: it writes all three.
+kernel void mul_mwq_swiglu_q4_0(global const uchar* wg, ulong ga, ulong gb, global const uchar* wu, ulong ua, ulong ub,
+		global const uchar* qb, ulong qo, global uchar* gy, ulong gyo, global uchar* uy, ulong uyo, global uchar* sy, ulong syo,
+		uint K, uint M, uint N, local float* red) {
+	uint r0 = (uint)get_global_id(1) * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
+	uint nb = K / 32u;
+	global const int4* xq = GP(const int4, qb, qo);
+	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
+	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
+		uint nt = min((uint)MV_NT, N - t0);
+		float sg[MV_NT][MWT_R], su[MV_NT][MWT_R];
+		MWQ_ZERO(sg)
+		MWQ_ZERO(su)
+		mwq_sums(GP(const uint4, wg, ga), GP(const half, wg, gb), xq, xd, r0, M, nb, t0, nt, sg);
+		mwq_sums(GP(const uint4, wu, ua), GP(const half, wu, ub), xq, xd, r0, M, nb, t0, nt, su);
 		for (int t = 0; t < MV_NT; t++) {
-#pragma unroll
 			for (int r = 0; r < MWT_R; r++) {
-				s[t][r] = 0.0f;
-			}
-		}
-		for (uint i = lane; i < nb; i += 32u) {
-			uint4 qv[MWT_R];
-			float dv[MWT_R];
-#pragma unroll
-			for (int r = 0; r < MWT_R; r++) {
-				size_t b = (size_t)min(r0 + (uint)r, M - 1u) * nb + i;
-				qv[r] = q[b];
-				dv[r] = vload_half(b, d);
-			}
-#pragma unroll
-			for (int t = 0; t < MV_NT; t++) {
-				if ((uint)t < nt) {
-					size_t xb = (size_t)(t0 + (uint)t) * nb + i;
-					int4 lo = xq[2u * xb], hi = xq[2u * xb + 1u];
-					float dx = vload_half(xb, xd);
-					// Σx, for the nibbles' offset of 8.
-					int xs = dot4(0x01010101u, lo.x, dot4(0x01010101u, lo.y, dot4(0x01010101u, lo.z, dot4(0x01010101u, lo.w, 0))));
-					xs = dot4(0x01010101u, hi.x, dot4(0x01010101u, hi.y, dot4(0x01010101u, hi.z, dot4(0x01010101u, hi.w, xs))));
-#pragma unroll
-					for (int r = 0; r < MWT_R; r++) {
-						uint4 v = qv[r];
-						int is = dot4(v.x & m, lo.x, dot4(v.y & m, lo.y, dot4(v.z & m, lo.z, dot4(v.w & m, lo.w, 0))));
-						is = dot4((v.x >> 4) & m, hi.x, dot4((v.y >> 4) & m, hi.y, dot4((v.z >> 4) & m, hi.z, dot4((v.w >> 4) & m, hi.w, is))));
-						s[t][r] += dv[r] * dx * (float)(is - 8 * xs);
-					}
+				float a = mwq_sum(sg[t][r], red), b = mwq_sum(su[t][r], red);
+				if (get_local_id(0) == 0u && (uint)t < nt && (uint)r < nv) {
+					size_t i = (size_t)(t0 + (uint)t) * M + r0 + (uint)r;
+					GP(float, gy, gyo)[i] = a;
+					GP(float, uy, uyo)[i] = b;
+					GP(float, sy, syo)[i] = (a / (1.0f + exp(-a))) * b;
 				}
 			}
 		}
-		MWT_STORE(s)
+	}
+}
+
+// mul_mwq_add_q4_0 is mul_mwq_q4_0 followed by the ADD of a residual of
+// the same shape: it writes the product to y and residual + product to z.
+kernel void mul_mwq_add_q4_0(global const uchar* w, ulong o0, ulong o1, global const uchar* qb, ulong qo,
+		global uchar* yb, ulong yo, global const uchar* rb, ulong ro, global uchar* zb, ulong zo,
+		uint K, uint M, uint N, local float* red) {
+	uint r0 = (uint)get_global_id(1) * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
+	uint nb = K / 32u;
+	global const int4* xq = GP(const int4, qb, qo);
+	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
+	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
+		uint nt = min((uint)MV_NT, N - t0);
+		float s[MV_NT][MWT_R];
+		MWQ_ZERO(s)
+		mwq_sums(GP(const uint4, w, o0), GP(const half, w, o1), xq, xd, r0, M, nb, t0, nt, s);
+		for (int t = 0; t < MV_NT; t++) {
+			for (int r = 0; r < MWT_R; r++) {
+				float v = mwq_sum(s[t][r], red);
+				if (get_local_id(0) == 0u && (uint)t < nt && (uint)r < nv) {
+					size_t i = (size_t)(t0 + (uint)t) * M + r0 + (uint)r;
+					GP(float, yb, yo)[i] = v;
+					GP(float, zb, zo)[i] = GP(const float, rb, ro)[i] + v;
+				}
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/ocelot-llm/ocelot/graph"
@@ -836,5 +837,73 @@ func fusedRun(t *testing.T, b *Backend, fuse bool, kv quant.Type, width, cells i
 		b.Free(kc)
 		b.Free(vc)
 		b.tune.fuse = true
+	}
+}
+
+// TestFusedFewTokens runs the products of a batched decode that the
+// backend fuses for a few tokens on int8 activations — Q, K and V of one
+// input (mul_mwq3_q4_0), gate and up with their SwiGLU
+// (mul_mwq_swiglu_q4_0), a product with the ADD of its residual
+// (mul_mwq_add_q4_0) — fused and op by op (mul_mwq_q4_0 per product,
+// then swiglu_f32 and add_f32), and requires the same bits: a batch
+// decodes the same whether or not the fusions apply. The int8 GEMV is
+// forced where the device would not choose it (its generic dot4).
+func TestFusedFewTokens(t *testing.T) {
+	b := testBackend(t)
+	if !b.tune.mwt || !b.tune.fuse {
+		t.Skip("no few-token row-group GEMV on this device")
+	}
+	defer func(v bool) { b.tune.mwq = v }(b.tune.mwq)
+	b.tune.mwq = true
+	rng := rand.New(rand.NewPCG(9, 3))
+	const k, mq, mkv, ff = 256, 96, 36, 130 // 36 and 130: row groups past the end of a matrix
+	mk := func(name string, m int) *graph.Tensor { return leaf(t, name, quant.Q4_0, k, m, randn(rng, k*m, 0.05)) }
+	wq, wk, wv, wg, wu, wo := mk("wq", mq), mk("wk", mkv), mk("wv", mkv), mk("wg", ff), mk("wu", ff), mk("wo", mq)
+	for _, n := range []int{2, 5, 9} {
+		x, x2, xo, res := act("x", k, n), act("x2", k, n), act("xo", k, n), act("res", mq, n)
+		srcs := map[*graph.Tensor][]float32{x: randn(rng, k*n, 1), x2: randn(rng, k*n, 1), xo: randn(rng, k*n, 1), res: randn(rng, mq*n, 1)}
+		run := func(fuse bool) map[string][]float32 {
+			b.mu.Lock()
+			b.tune.fuse = fuse
+			b.freeSlots()
+			b.mu.Unlock()
+			defer func() { b.tune.fuse = true }()
+			mm := func(name string, w, x *graph.Tensor) *graph.Tensor {
+				return &graph.Tensor{Name: name, Op: graph.OpMulMat, Type: quant.F32, Shape: [4]int{w.Shape[1], n, 1, 1}, Src: [4]*graph.Tensor{w, x}}
+			}
+			q, kk, v := mm("q", wq, x), mm("k", wk, x), mm("v", wv, x)
+			g, u := mm("gate", wg, x2), mm("up", wu, x2)
+			sw := &graph.Tensor{Name: "swiglu", Op: graph.OpSwiGLU, Type: quant.F32, Shape: g.Shape, Src: [4]*graph.Tensor{g, u}}
+			o := mm("o", wo, xo)
+			add := &graph.Tensor{Name: "add", Op: graph.OpAdd, Type: quant.F32, Shape: o.Shape, Src: [4]*graph.Tensor{res, o}}
+			got := runNodes(t, b, []*graph.Tensor{q, kk, v, g, u, sw, o, add}, srcs)
+			out := map[string][]float32{}
+			for node, vals := range got {
+				out[node.Name] = vals
+			}
+			for key := range b.launcher.slots {
+				out["ran "+key.node+" "+key.kernel] = nil
+			}
+			return out
+		}
+		want, got := run(false), run(true)
+		for _, ran := range []string{"ran q mul_mwq3_q4_0", "ran gate mul_mwq_swiglu_q4_0", "ran o mul_mwq_add_q4_0"} {
+			if _, ok := got[ran]; !ok {
+				t.Errorf("n=%d: fused, no %q: the fusion did not happen", n, ran)
+			}
+		}
+		if _, ok := want["ran q mul_mwq_q4_0"]; !ok {
+			t.Errorf("n=%d: op by op, Q did not run mul_mwq_q4_0", n)
+		}
+		for name, w := range want {
+			if strings.HasPrefix(name, "ran ") {
+				continue
+			}
+			for i, v := range w {
+				if math.Float32bits(got[name][i]) != math.Float32bits(v) {
+					t.Fatalf("n=%d: %s[%d] = %v fused, %v op by op", n, name, i, got[name][i], v)
+				}
+			}
+		}
 	}
 }

@@ -82,7 +82,7 @@ func (v variant) String() string {
 func hostDefines(sw switches) []hostDefine {
 	return []hostDefine{
 		{"MV_R", mvR}, {"MV_NT", mvNT},
-		{"MW_R", mwR}, {"MW_B", sw.mwB},
+		{"MW_R", mwR}, {"MW_B", sw.mwB}, {"MWQ_LANES", sw.mwqLanes},
 		{"MM_TM", mmTM}, {"MM_TN", mmTN},
 		{"ATT_DPT", attDPT}, {"KV_PAGE", graph.PageCells},
 		{"FA_TQ", faTQ}, {"FA_TK", faTK}, {"FA_DMAX", faDMax},
