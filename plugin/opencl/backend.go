@@ -97,7 +97,7 @@ type tuning struct {
 	mw                                      bool // the row-group GEMV serves one-token products ($OCELOT_OPENCL_MW=0 turns it off)
 	mwGroups                                int  // row groups per work-group of the row-group GEMV
 	mwt                                     bool // the row-group GEMV serves products of 2 to mmMin-1 tokens too ($OCELOT_OPENCL_MWT=0 turns it off)
-	mwq                                     bool // and takes Q4_0 ones on int8 activations with dp4a (NVIDIA; $OCELOT_OPENCL_MWQ=0 turns it off)
+	mwq                                     bool // and takes Q4_0 and Q6_K ones on int8 activations with dp4a (NVIDIA; $OCELOT_OPENCL_MWQ=0 turns it off)
 	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
 	faTiled                                 bool // prompts use the tiled attention kernel ($OCELOT_OPENCL_ATTN_TILED=0 turns it off)
 	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS

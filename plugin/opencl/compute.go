@@ -481,8 +481,9 @@ func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, er
 }
 
 // mulMatRowGroupsN runs a product of a few tokens (batched decode) with
-// the row-group GEMV for several tokens (mul_mwt_*), where the weights
-// suit it.
+// the row-group GEMV for several tokens, where the weights suit it: on
+// int8 activations (mul_mwq_*, Q4_0 and Q6_K) where the device runs it,
+// else on float ones (mul_mwt_*).
 func (b *Backend) mulMatRowGroupsN(a *arena, n *graph.Tensor) (bool, error) {
 	w := n.Src[0]
 	l, err := b.locateAll(a, w, n.Src[1], n)
@@ -495,14 +496,17 @@ func (b *Backend) mulMatRowGroupsN(a *arena, n *graph.Tensor) (bool, error) {
 	k, m := w.Shape[0], w.Shape[1]
 	s := l[0]
 	g := b.tune.mwGroups
-	if w.Type == quant.Q4_0 && b.tune.mwq && b.fewKernel("mul_mwq_q4_0") {
+	if name := "mul_mwq_" + kernelSuffix(w.Type); b.tune.mwq && b.fewKernel(name) {
 		if err := b.quantizeActs(n.Src[1], l[1], k, n.Rows()); err != nil {
 			return true, err
 		}
 		L, gq := b.mwqShape()
-		return true, b.launch("mul_mwq_q4_0", [2]int{L, (m + mwtR - 1) / mwtR}, [2]int{L, gq},
-			s.mem, s.off[0], s.off[1], b.scratch.actQ, uint64(0), l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),
-			localMem(4*L*gq))
+		args := []any{s.mem, s.off[0], s.off[1]}
+		if w.Type == quant.Q6_K {
+			args = append(args, s.off[2], s.off[3])
+		}
+		args = append(args, b.scratch.actQ, uint64(0), l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()), localMem(4*L*gq))
+		return true, b.launch(name, [2]int{L, (m + mwtR - 1) / mwtR}, [2]int{L, gq}, args...)
 	}
 	return true, b.launch("mul_mwt_"+kernelSuffix(w.Type), [2]int{32, (m + mwtR - 1) / mwtR}, [2]int{32, g},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], l[1].mem, l[1].off[0], l[2].mem, l[2].off[0], uint32(k), uint32(m), uint32(n.Rows()),

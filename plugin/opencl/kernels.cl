@@ -466,6 +466,24 @@ FN float4 ub4(uint q, float bias) {
 	return as_float4(v) - (8388608.0f + bias);
 }
 
+// q6_piece loads piece p (see mv_pos) of a Q6_K row: lo and hi hold its
+// two runs of four 6-bit quants, unsigned (the value is q - 32), one a
+// byte, and *dl and *dh their scales (d times the sub-block's scale).
+FN void q6_piece(global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3, uint row, uint K, uint p,
+		uint* lo, uint* hi, float* dl, float* dh) {
+	size_t b = (size_t)row * (K / 256u) + p / 32u;
+	uint r = p % 32u, h = r / 16u, s = r % 16u, pr = s / 8u, l0 = 4u * (s % 8u);
+	uint ql = GP(const uint, w, o0)[(b * 128u + 64u * h + 32u * pr + l0) / 4u];
+	uint qh = GP(const uint, w, o1)[(b * 64u + 32u * h + l0) / 4u];
+	global const char* sc = GP(const char, w, o2) + b * 16u + 8u * h + l0 / 16u + 2u * pr;
+	float d = vload_half(b, GP(const half, w, o3));
+	uint hl = (qh >> (2u * pr)) & 0x03030303u, hh = (qh >> (2u * pr + 4u)) & 0x03030303u;
+	*lo = (ql & 0x0f0f0f0fu) | (hl << 4);
+	*hi = ((ql >> 4) & 0x0f0f0f0fu) | (hh << 4);
+	*dl = d * (float)sc[0];
+	*dh = d * (float)sc[4];
+}
+
 // mv_piece loads piece p of a row: lo (at e0..) times *dl plus hi (at
 // e1..) times *dh are its values; lo and hi are unscaled (exact small
 // integers for the quantized types).
@@ -534,17 +552,10 @@ FN void mv_piece(const int T, global const uchar* w, ulong o0, ulong o1, ulong o
 		break;
 	}
 	case T_Q6_K: {
-		size_t b = (size_t)row * (K / 256u) + p / 32u;
-		uint r = p % 32u, h = r / 16u, s = r % 16u, pr = s / 8u, l0 = 4u * (s % 8u);
-		uint ql = GP(const uint, w, o0)[(b * 128u + 64u * h + 32u * pr + l0) / 4u];
-		uint qh = GP(const uint, w, o1)[(b * 64u + 32u * h + l0) / 4u];
-		global const char* sc = GP(const char, w, o2) + b * 16u + 8u * h + l0 / 16u + 2u * pr;
-		float d = vload_half(b, GP(const half, w, o3));
-		uint hl = (qh >> (2u * pr)) & 0x03030303u, hh = (qh >> (2u * pr + 4u)) & 0x03030303u;
-		*lo = ub4((ql & 0x0f0f0f0fu) | (hl << 4), 32.0f);
-		*hi = ub4(((ql >> 4) & 0x0f0f0f0fu) | (hh << 4), 32.0f);
-		*dl = d * (float)sc[0];
-		*dh = d * (float)sc[4];
+		uint ql, qh;
+		q6_piece(w, o0, o1, o2, o3, row, K, p, &ql, &qh, dl, dh);
+		*lo = ub4(ql, 32.0f);
+		*hi = ub4(qh, 32.0f);
 		break;
 	}
 	}
@@ -1278,6 +1289,50 @@ kernel void mul_mwq_add_q4_0(global const uchar* w, ulong o0, ulong o1, global c
 				}
 			}
 		}
+	}
+}
+
+// mul_mwq_q6_K is mul_mwt_q6_K on activations quantized to Q8_0, as
+// mul_mwq_q4_0 is for Q4_0: each piece's two runs of four quants are
+// dot products (dp4a) with the int8 activations, less 32 times their sum,
+// scaled by the sub-block's and the activation block's scales; the float
+// activations' reads, eight times the weights' for eight tokens, shrink to
+// a quarter.
+kernel void mul_mwq_q6_K(global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3, global const uchar* qb, ulong qo,
+		global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
+	uint r0 = (uint)get_global_id(1) * MWT_R;
+	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
+	uint np = K / 8u;
+	global const int* xq = GP(const int, qb, qo);
+	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
+	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
+		uint nt = min((uint)MV_NT, N - t0);
+		float s[MV_NT][MWT_R];
+		MWQ_ZERO(s)
+		for (uint p = get_local_id(0); p < np; p += (uint)MWQ_LANES) {
+			uint e0, e1;
+			mv_pos(T_Q6_K, p, &e0, &e1);
+			uint wl[MWT_R], wh[MWT_R];
+			float dl[MWT_R], dh[MWT_R];
+#pragma unroll
+			for (int r = 0; r < MWT_R; r++) {
+				q6_piece(w, o0, o1, o2, o3, min(r0 + (uint)r, M - 1u), K, p, &wl[r], &wh[r], &dl[r], &dh[r]);
+			}
+#pragma unroll
+			for (int t = 0; t < MV_NT; t++) {
+				if ((uint)t < nt) {
+					size_t xr = (size_t)(t0 + (uint)t) * K;
+					int xl = xq[(xr + e0) / 4u], xh = xq[(xr + e1) / 4u];
+					float dxl = vload_half((xr + e0) / 32u, xd), dxh = vload_half((xr + e1) / 32u, xd);
+					int sl = 32 * dot4(0x01010101u, xl, 0), sh = 32 * dot4(0x01010101u, xh, 0);
+#pragma unroll
+					for (int r = 0; r < MWT_R; r++) {
+						s[t][r] += dl[r] * dxl * (float)(dot4(wl[r], xl, 0) - sl) + dh[r] * dxh * (float)(dot4(wh[r], xh, 0) - sh);
+					}
+				}
+			}
+		}
+		MWQ_STORE(s)
 	}
 }
 
