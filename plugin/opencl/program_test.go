@@ -55,11 +55,11 @@ func TestHostDefined(t *testing.T) {
 }
 
 func TestReadSwitches(t *testing.T) {
-	for _, k := range []string{"MW", "MWT", "MWQ", "MM_MIN", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "DEFINES"} {
+	for _, k := range []string{"MW", "MWT", "MWQ", "MM_MIN", "ATTN_TILED", "ATTN_SPLIT", "MQ_BN", "MW_B", "MW_G", "MV_LANES", "MV_THREADS", "MWQ_LANES", "DEFINES"} {
 		t.Setenv("OCELOT_OPENCL_"+k, "")
 	}
 	e, err := readSwitches()
-	if err != nil || e != (switches{mw: true, mwt: true, mwq: true, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups}) {
+	if err != nil || e != (switches{mw: true, mwt: true, mwq: true, attnTiled: true, attnSplit: true, mqBN: 128, mwB: mwB, mwGroups: mwGroups, mwqLanes: mwqLanes}) {
 		t.Fatalf("defaults: %+v, %v", e, err)
 	}
 	t.Setenv("OCELOT_OPENCL_MW", "0")
@@ -73,9 +73,10 @@ func TestReadSwitches(t *testing.T) {
 	t.Setenv("OCELOT_OPENCL_MW_G", "16")
 	t.Setenv("OCELOT_OPENCL_MV_LANES", "48")
 	t.Setenv("OCELOT_OPENCL_MV_THREADS", "1000")
+	t.Setenv("OCELOT_OPENCL_MWQ_LANES", "128")
 	t.Setenv("OCELOT_OPENCL_DEFINES", "-DX=1")
 	e, err = readSwitches()
-	if err != nil || e != (switches{mmMin: 4, mqBN: 64, mwB: 4, mwGroups: 16, mvLanes: 32, mvPerCU: 1000, defines: "-DX=1"}) {
+	if err != nil || e != (switches{mmMin: 4, mqBN: 64, mwB: 4, mwGroups: 16, mwqLanes: 128, mvLanes: 32, mvPerCU: 1000, defines: "-DX=1"}) {
 		t.Fatalf("set: %+v, %v", e, err)
 	}
 	for _, bad := range []string{"12", "136", "0", "x"} {
@@ -85,6 +86,12 @@ func TestReadSwitches(t *testing.T) {
 		}
 	}
 	t.Setenv("OCELOT_OPENCL_MQ_BN", "")
+	for _, bad := range []string{"48", "512", "0", "x"} {
+		t.Setenv("OCELOT_OPENCL_MWQ_LANES", bad)
+		if e, _ := readSwitches(); e.mwqLanes != mwqLanes {
+			t.Errorf("OCELOT_OPENCL_MWQ_LANES=%s: %d, want the default %d", bad, e.mwqLanes, mwqLanes)
+		}
+	}
 	for _, bad := range []string{"3", "0", "x"} {
 		t.Setenv("OCELOT_OPENCL_MW_B", bad)
 		t.Setenv("OCELOT_OPENCL_MW_G", bad+"00")
