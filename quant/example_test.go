@@ -38,3 +38,12 @@ func Example() {
 	// [2 2.5 2.5 3 3 3.5 3.5 3.5]
 	// quant: dequantize: q4_K is not supported
 }
+
+func ExampleSwiGLU() {
+	x := []float32{0, 1, -1, 4}
+	y := []float32{1, 1, 1, 0.5}
+	out := make([]float32, len(x))
+	quant.SwiGLU(out, x, y) // SiLU(x)·y, on the CPU's fastest path
+	fmt.Println(out)
+	// Output: [0 0.7310586 -0.26894143 1.9640275]
+}

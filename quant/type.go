@@ -1,6 +1,7 @@
 // Package quant holds ggml's tensor block formats (F32, F16, BF16, Q4_0,
 // Q8_0, Q6_K) and their CPU kernels: conversion, quantization,
-// dequantization and row-size arithmetic.
+// dequantization, matrix products, the exponential and SwiGLU, and
+// row-size arithmetic.
 //
 // Every type that ggml defines is known by name and size, so that a file
 // holding any of them can be read and described; only the types listed by
