@@ -71,31 +71,24 @@ func TestElementwisePaths(t *testing.T) {
 	wantExp := append([]float32(nil), xs...)
 	const m = 1.25
 	expSubGeneric(wantExp, m)
-	for _, p := range AvailablePaths() {
-		t.Run(p.String(), func(t *testing.T) {
-			restore, err := SetKernelPath(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer restore()
-			for _, n := range []int{0, 1, 7, 8, 9, 31, 33, len(xs)} {
-				got := make([]float32, n)
-				SwiGLU(got, xs, ys)
-				inPlace := append([]float32(nil), xs[:n]...)
-				SwiGLU(inPlace, inPlace, ys)
-				e := append([]float32(nil), xs[:n]...)
-				ExpSub(e, m)
-				for i := range n {
-					if !sameBits(got[i], want[i]) || !sameBits(inPlace[i], want[i]) {
-						t.Fatalf("n=%d: SwiGLU(%g, %g) = %g (in place %g), want %g", n, xs[i], ys[i], got[i], inPlace[i], want[i])
-					}
-					if !sameBits(e[i], wantExp[i]) {
-						t.Fatalf("n=%d: Exp(%g - %g) = %g, want %g", n, xs[i], float32(m), e[i], wantExp[i])
-					}
+	forEachPath(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 7, 8, 9, 31, 33, len(xs)} {
+			got := make([]float32, n)
+			SwiGLU(got, xs, ys)
+			inPlace := append([]float32(nil), xs[:n]...)
+			SwiGLU(inPlace, inPlace, ys)
+			e := append([]float32(nil), xs[:n]...)
+			ExpSub(e, m)
+			for i := range n {
+				if !sameBits(got[i], want[i]) || !sameBits(inPlace[i], want[i]) {
+					t.Fatalf("n=%d: SwiGLU(%g, %g) = %g (in place %g), want %g", n, xs[i], ys[i], got[i], inPlace[i], want[i])
+				}
+				if !sameBits(e[i], wantExp[i]) {
+					t.Fatalf("n=%d: Exp(%g - %g) = %g, want %g", n, xs[i], float32(m), e[i], wantExp[i])
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 func BenchmarkSwiGLU(b *testing.B) {

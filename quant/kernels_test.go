@@ -862,12 +862,8 @@ func TestRefDotMatchesDequantize(t *testing.T) {
 // MatMul runs for 2..max activation rows) bit for bit against one GEMV per
 // activation row on the same path, with padded rows and strides.
 func TestGemvNMatchesGemv(t *testing.T) {
-	for _, p := range AvailablePaths() {
-		restore, err := SetKernelPath(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks := active()
+	forEachPath(t, func(t *testing.T) {
+		p, ks := KernelPath(), active()
 		for q, g := range ks.gemvN {
 			if g == nil {
 				continue
@@ -903,6 +899,5 @@ func TestGemvNMatchesGemv(t *testing.T) {
 				}
 			}
 		}
-		restore()
-	}
+	})
 }

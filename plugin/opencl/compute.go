@@ -297,16 +297,28 @@ func (b *Backend) computeFusion(a *arena, f graph.Fusion, p []*graph.Tensor) err
 		if res == p[0] {
 			res = p[1].Src[1]
 		}
-		ok, err = b.mulMatRowGroups(a, p[0], res, p[1])
+		if p[0].Rows() > 1 {
+			ok, err = b.mulMatAddFew(a, p[0], res, p[1])
+		} else {
+			ok, err = b.mulMatRowGroups(a, p[0], res, p[1])
+		}
 	case graph.FuseMulMat3:
-		ok, err = b.mulMat3(a, p[0], p[1], p[2], nil, nil, nil)
+		if p[0].Rows() > 1 {
+			ok, err = b.mulMat3Few(a, p[0], p[1], p[2])
+		} else {
+			ok, err = b.mulMat3(a, p[0], p[1], p[2], nil, nil, nil)
+		}
 	case graph.FuseNormQKV:
 		if ok, err = b.mulMat3(a, p[2], p[3], p[4], p[0], p[1], p[5:]); !ok && err == nil {
 			// Where the tensors lie rules the one kernel out.
 			return b.computeParts(a, graph.FuseNormMulMat3, p[:5], graph.FuseRopeQKV, p[5:])
 		}
 	case graph.FuseMulMatSwiGLU:
-		ok, err = b.mulMatSwiGLU(a, p[0], p[1], p[2], nil, nil)
+		if p[0].Rows() > 1 {
+			ok, err = b.mulMatSwiGLUFew(a, p[0], p[1], p[2])
+		} else {
+			ok, err = b.mulMatSwiGLU(a, p[0], p[1], p[2], nil, nil)
+		}
 	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
 		rest := graph.FuseMulMat3
 		if f == graph.FuseNormMulMat3 {
@@ -453,9 +465,6 @@ func (b *Backend) locateAll(a *arena, ts ...*graph.Tensor) ([]loc, error) {
 // with add (the ADD of n and res) it also writes add's output. It reports
 // false, and enqueues nothing, where the kernel does not apply.
 func (b *Backend) mulMatRowGroups(a *arena, n, res, add *graph.Tensor) (bool, error) {
-	if n.Rows() > 1 {
-		return b.mulMatAddFew(a, n, res, add)
-	}
 	w := n.Src[0]
 	ts := []*graph.Tensor{w, n.Src[1], n}
 	if add != nil {
@@ -636,9 +645,6 @@ func (b *Backend) normArgs(a *arena, norm, mul *graph.Tensor) (args []any, ok bo
 // with rope (ROPE(Q), ROPE(K), SET_ROWS(K), SET_ROWS(V) of the products,
 // f32 or f16 caches) it goes on to them.
 func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []*graph.Tensor) (bool, error) {
-	if n0.Rows() > 1 && norm == nil && rope == nil {
-		return b.mulMat3Few(a, n0, n1, n2)
-	}
 	x := n0.Src[1]
 	if norm != nil {
 		x = norm.Src[0]
@@ -706,9 +712,6 @@ func (b *Backend) mulMat3(a *arena, n0, n1, n2, norm, mul *graph.Tensor, rope []
 // SwiGLU in one launch; with norm and mul, it computes the RMS_NORM and
 // the MUL whose output the products take first, in the same launch.
 func (b *Backend) mulMatSwiGLU(a *arena, gate, up, sw, norm, mul *graph.Tensor) (bool, error) {
-	if gate.Rows() > 1 && norm == nil {
-		return b.mulMatSwiGLUFew(a, gate, up, sw)
-	}
 	x := gate.Src[1]
 	if norm != nil {
 		x = norm.Src[0]

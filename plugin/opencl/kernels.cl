@@ -1177,16 +1177,12 @@ FN void mwq_sums(global const uint4* q, global const half* d, global const int4*
 		} \
 	}
 
-// mul_mwq_q4_0 is mul_mwt_q4_0 on activations quantized to Q8_0
-// (quantize_act_q8: N·K quants at qo, then N·K/32 f16 scales): each
-// block's product is integer dot products of the nibbles with the int8
-// activations (dp4a), scaled once, so the weights are unpacked for no
-// token and the activations read are a quarter of the floats'. As
-// llama.cpp's batched GEMV it rounds the activations to int8, as the
-// CPU backend's default products do.
-kernel void mul_mwq_q4_0(global const uchar* w, ulong o0, ulong o1, global const uchar* qb, ulong qo,
-		global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
-	uint r0 = (uint)get_global_id(1) * MWT_R;
+// mwq_rows writes rows r0.. (MWT_R of them, those below M) of the product
+// of a Q4_0 matrix (w: quants at o0, scales at o1) with N tokens of
+// quantized activations (quantize_act_q8 at qo) to y: the whole work of a
+// row group of mul_mwq_q4_0 and of mul_mwq3_q4_0.
+FN void mwq_rows(global const uchar* w, ulong o0, ulong o1, global const uchar* qb, ulong qo, global uchar* yb, ulong yo,
+		uint r0, uint K, uint M, uint N, local float* red) {
 	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
 	uint nb = K / 32u;
 	global const int4* xq = GP(const int4, qb, qo);
@@ -1198,6 +1194,18 @@ kernel void mul_mwq_q4_0(global const uchar* w, ulong o0, ulong o1, global const
 		mwq_sums(GP(const uint4, w, o0), GP(const half, w, o1), xq, xd, r0, M, nb, t0, nt, s);
 		MWQ_STORE(s)
 	}
+}
+
+// mul_mwq_q4_0 is mul_mwt_q4_0 on activations quantized to Q8_0
+// (quantize_act_q8: N·K quants at qo, then N·K/32 f16 scales): each
+// block's product is integer dot products of the nibbles with the int8
+// activations (dp4a), scaled once, so the weights are unpacked for no
+// token and the activations read are a quarter of the floats'. As
+// llama.cpp's batched GEMV it rounds the activations to int8, as the
+// CPU backend's default products do.
+kernel void mul_mwq_q4_0(global const uchar* w, ulong o0, ulong o1, global const uchar* qb, ulong qo,
+		global uchar* yb, ulong yo, uint K, uint M, uint N, local float* red) {
+	mwq_rows(w, o0, o1, qb, qo, yb, yo, (uint)get_global_id(1) * MWT_R, K, M, N, red);
 }
 
 // mul_mwq3_q4_0 is mul_mwq_q4_0 for three matrices of one input (Q, K and
@@ -1218,18 +1226,7 @@ kernel void mul_mwq3_q4_0(global const uchar* w0, ulong a0, ulong b0, global con
 	} else if (g >= g0) {
 		w = w1, o0 = a1, o1 = b1, yb = y1, yo = yo1, M = M1, g -= g0;
 	}
-	uint r0 = g * MWT_R;
-	uint nv = r0 < M ? min((uint)MWT_R, M - r0) : 0u;
-	uint nb = K / 32u;
-	global const int4* xq = GP(const int4, qb, qo);
-	global const half* xd = GP(const half, qb, qo + (ulong)N * K);
-	for (uint t0 = 0; t0 < N; t0 += MV_NT) {
-		uint nt = min((uint)MV_NT, N - t0);
-		float s[MV_NT][MWT_R];
-		MWQ_ZERO(s)
-		mwq_sums(GP(const uint4, w, o0), GP(const half, w, o1), xq, xd, r0, M, nb, t0, nt, s);
-		MWQ_STORE(s)
-	}
+	mwq_rows(w, o0, o1, qb, qo, yb, yo, g * MWT_R, K, M, N, red);
 }
 
 // mul_mwq_swiglu_q4_0 is the gate and up products of a few tokens
