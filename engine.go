@@ -172,6 +172,11 @@ type graphEngine struct {
 	// release gives the memory-map pages of a weight's bytes back
 	// (gguf.File.Release) once only the accelerator reads them.
 	release func([]byte) error
+	// products are the weights of the accelerator's matrix products, one
+	// entry per product of a forward pass (what the tuner measures), and
+	// tuned what it chose.
+	products []*graph.Tensor
+	tuned    *accel.TuneReport
 
 	// mu guards the scheduler (queue, running, generating, starved),
 	// the pool's pages and the sequences' pages and tokens. Graph runs
@@ -231,6 +236,9 @@ func newGraphEngine(net *model.Model, opt *Options, release func([]byte) error) 
 		e.reason += fmt.Sprintf("; -ngl auto: %d layers", opt.NGPULayers)
 	}
 	err = e.loadWeights()
+	if err == nil {
+		err = e.tune()
+	}
 	if err != nil && acc != nil && opt.Backend == "auto" {
 		// The accelerator passed its self-test but failed while taking
 		// the weights (out of memory, a driver fault): run on the CPU.
@@ -246,6 +254,26 @@ func newGraphEngine(net *model.Model, opt *Options, release func([]byte) error) 
 		return nil, err
 	}
 	return e, nil
+}
+
+// tune lets an accelerator that tunes its kernels (accel.Tuner) choose
+// them for the products it runs, as Options.Tune says.
+func (e *graphEngine) tune() error {
+	t, ok := e.runner.Backends[graph.Accel].(accel.Tuner)
+	if !ok || len(e.products) == 0 || e.opt.Tune == "off" {
+		return nil
+	}
+	o := accel.TuneOptions{Quick: e.opt.Tune != "full", Force: e.opt.Tune == "quick" || e.opt.Tune == "full",
+		Model: e.opt.name, Progress: e.opt.OnTune}
+	if !o.Force {
+		o.Budget = QuickTuneBudget
+	}
+	rep, err := t.Tune(e.products, o)
+	if err != nil {
+		return fmt.Errorf("ocelot: %s: tuning: %w", e.runner.Backends[graph.Accel].Name(), err)
+	}
+	e.tuned = &rep
+	return nil
 }
 
 // loadWeights makes every weight resident where the schedule reads it:
@@ -293,7 +321,15 @@ func (e *graphEngine) loadWeights() error {
 	var up []*graph.Tensor
 	onAccel := map[*graph.Tensor]bool{}
 	cpuReads := map[*graph.Tensor]bool{} // weights a CPU node reads in full
+	e.products = e.products[:0]
 	for _, n := range g.Nodes {
+		if n.Backend == graph.Accel {
+			for _, p := range append([]*graph.Tensor{n}, n.Parts...) {
+				if p.Op == graph.OpMulMat && p.Src[0].Kind == graph.Weight {
+					e.products = append(e.products, p.Src[0])
+				}
+			}
+		}
 		for _, s := range n.Inputs() {
 			switch {
 			case s.Kind != graph.Weight:
@@ -372,6 +408,7 @@ func (e *graphEngine) dropAccel() {
 		acc.Close()
 	}
 	e.runner.Backends[graph.Accel] = nil
+	e.products, e.tuned = nil, nil
 	e.policy.Accel, e.policy.Supports, e.policy.NGPULayers = "", nil, 0
 	e.opt.NGPULayers = 0
 }

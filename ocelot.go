@@ -17,8 +17,10 @@ package ocelot
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/ocelot-llm/ocelot/gguf"
 	"github.com/ocelot-llm/ocelot/model"
@@ -69,9 +71,27 @@ type Options struct {
 	// ChatTemplate overrides the model's chat template ("llama3", "llama2"
 	// or a template text).
 	ChatTemplate string
+	// Tune says how an accelerator that tunes its kernels on its device
+	// (OpenCL) chooses them for this model: "auto" or "" takes a result
+	// cached for this device, driver and model shape, else runs a quick
+	// tune of at most QuickTuneBudget and caches it; "off" keeps the
+	// untuned defaults; "quick" and "full" measure now (full: every
+	// candidate, more repetitions) and replace the cached result, as
+	// `ocelot tune` does. Every candidate is checked against the generic
+	// kernel first, so tuning changes no result beyond the conformance
+	// thresholds.
+	Tune string
+	// OnTune, if not nil, learns while Load tunes how many of the tuner's
+	// measurements are done, out of total.
+	OnTune func(done, total int)
 
 	typeK, typeV quant.Type
+	name         string // the model file's base name, for the tuner's cache listing
 }
+
+// QuickTuneBudget bounds the quick tune that Options.Tune "auto" runs when
+// nothing is cached: decisions not measured by then keep their defaults.
+const QuickTuneBudget = 5 * time.Second
 
 // AutoGPULayers, as Options.NGPULayers, offloads as many layers (and the
 // output layer) as fit the accelerator's memory with their KV cache.
@@ -164,6 +184,11 @@ func (o *Options) normalize() error {
 	default:
 		return fmt.Errorf("ocelot: unknown backend %q (use ref, cpu, opencl or auto)", o.Backend)
 	}
+	switch o.Tune {
+	case "", "auto", "off", "quick", "full":
+	default:
+		return fmt.Errorf("ocelot: unknown tune mode %q (use auto, off, quick or full)", o.Tune)
+	}
 	return nil
 }
 
@@ -202,6 +227,7 @@ func Load(path string, opt Options) (*Model, error) {
 	if err := opt.normalize(); err != nil {
 		return nil, err
 	}
+	opt.name = filepath.Base(path)
 	f, err := gguf.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("ocelot: %w", err)

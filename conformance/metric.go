@@ -16,7 +16,7 @@ import (
 // the CPU) or sum in another order, which costs more.
 const (
 	ExactNMSE     = 1e-7
-	MatMulNMSE    = 5e-4
+	MatMulNMSE    = metric.MatMulNMSE
 	QuantizedNMSE = 5e-4
 	// RopeNMSE: ref computes each angle in float64; backends compute it
 	// in float32, whose rounding at positions in the thousands is ~1e-4

@@ -154,9 +154,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the whole run to this file (host-side cost of a backend)")
 	parFlag := fs.String("parallel", "1", "sequences evaluated together, comma-separated (like llama-batched-bench's -npl): t/s is their aggregate speed")
 	fs.StringVar(parFlag, "npl", "1", "the same as --parallel")
+	tuneFlag := fs.String("tune", "auto", "the accelerator's kernel tuning, comma-separated to compare in one run: auto (cached, else a quick tune), off, quick, full")
 	profile := fs.Bool("profile", false, "time every op of the measured runs (not the warm-up) and print a per-op table for each test on stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--parallel 1,2,4,8] [--backend auto] [-r 3] [-o md|csv|json|jsonl] [--report] [--profile] [--cpuprofile F]")
+		fmt.Fprintln(stderr, "usage: ocelot bench -m M.gguf [-m M2.gguf] [-p 512] [-n 128] [-pg 512,128] [-b 2048] [-ub 512|auto] [-ngl 0|auto] [-t 2] [-ctk f16] [-ctv f16] [-nkvo 0|1] [--parallel 1,2,4,8] [--backend auto] [--tune auto,off] [-r 3] [-o md|csv|json|jsonl] [--report] [--profile] [--cpuprofile F]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -274,11 +275,23 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			stats[model] = st
 		}
 	}
+	type backendTune struct{ backend, tune string }
+	var bts []backendTune
+	for _, be := range strList(*backends) {
+		for _, tn := range strList(*tuneFlag) {
+			switch tn {
+			case "auto", "off", "quick", "full":
+			default:
+				return usagef("--tune takes auto, off, quick or full, got %q", tn)
+			}
+			bts = append(bts, backendTune{be, tn})
+		}
+	}
 	var rows []benchRow
-	total := len(models) * len(strList(*backends)) * len(ngls) * len(ts) * len(strList(*ctkFlag)) * len(strList(*ctvFlag)) * len(nkvos) * len(bs) * len(ubs) * len(tests) * len(pars)
+	total := len(models) * len(bts) * len(ngls) * len(ts) * len(strList(*ctkFlag)) * len(strList(*ctvFlag)) * len(nkvos) * len(bs) * len(ubs) * len(tests) * len(pars)
 	done := 0
 	for _, model := range models {
-		for _, be := range strList(*backends) {
+		for _, bt := range bts {
 			for _, ngl := range ngls {
 				for _, t := range ts {
 					for _, ctk := range strList(*ctkFlag) {
@@ -291,7 +304,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 												done++
 												fmt.Fprintf(stderr, "bench [%d/%d] %s %s ngl=%s t=%d kv=%s/%s nkvo=%d b=%d ub=%s parallel=%d\n", done, total, filepath.Base(model), test.name, autoStr(ngl), t, ctk, ctv, nkvo, b, autoStr(ub), np)
 												test.parallel = np
-												row, err := benchOne(model, be, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, *profile, stderr)
+												row, err := benchOne(model, bt.backend, bt.tune, *device, ngl, t, ctk, ctv, nkvo == 1, b, ub, test, *reps, *report, *profile, stderr)
 												if err != nil {
 													return err
 												}
@@ -365,7 +378,7 @@ func benchTokens(m *ocelot.Model, n int) []int32 {
 // set up before the clock starts, and the Go garbage of earlier runs is
 // collected before it too, so that no collection lands in a run of a few
 // milliseconds.
-func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report, profile bool, stderr io.Writer) (benchRow, error) {
+func benchOne(model, backend, tune, device string, ngl, threads int, ctk, ctv string, nkvo bool, nBatch, nUbatch int, test benchTest, reps int, report, profile bool, stderr io.Writer) (benchRow, error) {
 	nCtx := test.nPrompt + test.nGen
 	if nUbatch < 0 {
 		nUbatch = 512 // decoding takes one token at a time whatever the micro-batch
@@ -376,7 +389,7 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	nUbatch = min(nUbatch, nBatch)
 	np := max(test.parallel, 1)
 	opts := ocelot.Options{NCtx: nCtx, Parallel: np, NBatch: nBatch, NUbatch: nUbatch, NGPULayers: max(ngl, 0), Threads: threads,
-		TypeK: ctk, TypeV: ctv, Backend: backend, Device: device, NoKVOffload: nkvo, Profile: profile}
+		TypeK: ctk, TypeV: ctv, Backend: backend, Device: device, NoKVOffload: nkvo, Profile: profile, Tune: tune}
 	if ngl < 0 {
 		opts.NGPULayers = ocelot.AutoGPULayers
 	}
@@ -386,7 +399,11 @@ func benchOne(model, backend, device string, ngl, threads int, ctk, ctv string, 
 	}
 	defer m.Close()
 	o := m.Options()
-	row := benchRow{Model: filepath.Base(model), Backend: m.Backend(), Device: m.Device(), Threads: threads, NBatch: o.NBatch, NUbatch: o.NUbatch,
+	be := m.Backend()
+	if _, tuned := m.Tuning(); tuned && tune != "auto" || tune == "off" && strings.HasPrefix(be, "opencl") {
+		be += " tune=" + tune // the default (cached or quick) is unmarked
+	}
+	row := benchRow{Model: filepath.Base(model), Backend: be, Device: m.Device(), Threads: threads, NBatch: o.NBatch, NUbatch: o.NUbatch,
 		NGPULayers: o.NGPULayers, TypeK: ctk, TypeV: ctv, KVOffload: !nkvo, Test: test.name, NPrompt: test.nPrompt, NGen: test.nGen, NParallel: np,
 		ModelFilename: model, NoKVOffload: nkvo, TestTime: time.Now().UTC().Format(time.RFC3339)}
 	row.kvPlace = strings.TrimSuffix(m.KVPlace(), " memory")

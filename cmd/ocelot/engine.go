@@ -21,6 +21,7 @@ type engineFlags struct {
 	nCtx, nBatch, nUbatch, ngl, t int
 	ctk, ctv, backend, chatTmpl   string
 	device, cpuPrecision, fa      string
+	tune                          string
 	nkvo, profile, quiet, escape  bool
 	parallel                      int // sequences the KV pool holds at first (serve's --parallel; 0: one)
 }
@@ -59,6 +60,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&e.nkvo, "no-kv-offload", false, "keep the KV cache and attention in host memory")
 	fs.BoolVar(&e.profile, "profile", false, "time every op on every backend and print a per-op table at the end")
 	fs.StringVar(&e.cpuPrecision, "cpu-precision", "int8", "CPU matmul precision: int8 (as llama.cpp), int8x2 (within rounding of ref) or float")
+	fs.StringVar(&e.tune, "tune", "auto", "kernel tuning on the accelerator: auto (the cached result, else a quick tune of a few seconds), off (untuned defaults), quick or full (measure now; see ocelot tune)")
 }
 
 // check rejects nonsensical values with a usage error. Batch sizes the
@@ -84,6 +86,8 @@ func (e *engineFlags) check(fs *flag.FlagSet) error {
 		return usagef("give -p or -f, not both")
 	case e.fa != "auto" && e.fa != "on" && e.fa != "off":
 		return usagef("-fa takes on, off or auto, got %q", e.fa)
+	case e.tune != "auto" && e.tune != "off" && e.tune != "quick" && e.tune != "full":
+		return usagef("--tune takes auto, off, quick or full, got %q", e.tune)
 	}
 	if e.nCtx == 0 {
 		n, err := trainContext(e.model)
@@ -177,10 +181,18 @@ func trainContext(path string) (int, error) {
 func (e *engineFlags) options(stderr io.Writer) ocelot.Options {
 	up := newProgress(stderr, e.quiet, "uploading weights")
 	up.bytesUnits = true
+	tp := newProgress(stderr, e.quiet, "tuning kernels")
+	tp.unit = "measurements"
 	return ocelot.Options{
 		OnLoad: func(done, total int64) {
 			if up.update(done, total); done == total {
 				up.done()
+			}
+		},
+		Tune: e.tune,
+		OnTune: func(done, total int) {
+			if tp.update(int64(done), int64(total)); done == total {
+				tp.done()
 			}
 		},
 		NCtx: e.nCtx, Parallel: e.parallel, NBatch: e.nBatch, NUbatch: e.nUbatch, NGPULayers: e.ngl, Threads: e.t,

@@ -6,6 +6,13 @@ package metric
 
 import "math"
 
+// MatMulNMSE is the most NMSE a matrix product may show against the
+// reference: products quantize activations (to Q8_0 or Q8_K on the CPU)
+// or sum in another order. The conformance suite's threshold for
+// products (conformance.MatMulNMSE), the OpenCL self-test's and its
+// tuner's candidate check are this one value.
+const MatMulNMSE = 5e-4
+
 // NMSE is mse(want, got) / mse(want, 0). It is +Inf when the lengths
 // differ or got holds a NaN or an Inf that want does not, and 0 when both
 // are all zero.

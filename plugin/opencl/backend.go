@@ -101,6 +101,9 @@ type tuning struct {
 	mmq                                     bool // the integer tensor-core GEMM serves Q4_0 prompts (NVIDIA)
 	faTiled                                 bool // prompts use the tiled attention kernel ($OCELOT_OPENCL_ATTN_TILED=0 turns it off)
 	fuse                                    bool // fuse RMS_NORM+MUL and ROPE+SET_ROWS
+	// prod are the tuner's product kernels (tune.go), by weight type and
+	// token class, where it chose one over the paths above; nil untuned.
+	prod map[prodKey]prodChoice
 }
 
 // scratch holds device buffers the kernels need beside the tensors',
@@ -349,6 +352,7 @@ func (b *Backend) chooseTuning() error {
 			mm = append(mm, n)
 		}
 	}
+	b.tune.prod = nil
 	b.tune.lwsMV = minOf(64, mv...)
 	// Many work-items per row: each one's loads wait in turn (one token
 	// is a single work-group), so fewer loads per work-item is faster.

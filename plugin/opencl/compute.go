@@ -243,11 +243,11 @@ func (b *Backend) supportsParts(f graph.Fusion, p []*graph.Tensor) bool {
 		if res == p[0] {
 			res = p[1].Src[1]
 		}
-		return b.tune.mw && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows()) && q4(p[0])) && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
+		return b.tune.mw && b.untuned(p[0].Src[0].Type, p[0].Rows()) && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows()) && q4(p[0])) && p[1].Shape == p[0].Shape && res.Shape == p[0].Shape
 	case graph.FuseMulMat3:
-		return b.tune.mw && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows())) && q4(p[0]) && q4(p[1]) && q4(p[2])
+		return b.tune.mw && b.untuned(quant.Q4_0, p[0].Rows()) && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows())) && q4(p[0]) && q4(p[1]) && q4(p[2])
 	case graph.FuseMulMatSwiGLU:
-		return b.tune.mw && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows())) && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
+		return b.tune.mw && b.untuned(quant.Q4_0, p[0].Rows()) && (p[0].Rows() == 1 || b.fewInt8(p[0].Rows())) && q4(p[0]) && q4(p[1]) && p[1].Shape == p[0].Shape && p[2].Shape == p[0].Shape
 	case graph.FuseNormQKV:
 		// The attention block's start for one token: what the two
 		// fusions it joins take, K and V caches of one type.
@@ -258,7 +258,7 @@ func (b *Backend) supportsParts(f graph.Fusion, p []*graph.Tensor) bool {
 	case graph.FuseNormMulMat3, graph.FuseNormMulSwiGLU:
 		// The norm's row is the products' input; they take it whole.
 		mm := p[2:]
-		ok := b.tune.mw && p[0].Rows() == 1 && p[0].Shape[0]%32 == 0 && q4(mm[0]) && q4(mm[1]) &&
+		ok := b.tune.mw && b.untuned(quant.Q4_0, 1) && p[0].Rows() == 1 && p[0].Shape[0]%32 == 0 && q4(mm[0]) && q4(mm[1]) &&
 			mm[0].Src[0].Shape[0] == p[0].Shape[0] && mm[0].Src[1] == p[1]
 		if f == graph.FuseNormMulMat3 {
 			return ok && q4(mm[2])
@@ -888,6 +888,9 @@ func (b *Backend) compute(a *arena, n *graph.Tensor) error {
 
 	case graph.OpMulMat:
 		w := n.Src[0]
+		if c, ok := b.tunedProd(w.Type, rows); ok {
+			return b.mulMatVR(c, w, src[0], src[1], dst, rows)
+		}
 		if rows == 1 {
 			if ok, err := b.mulMatRowGroups(a, n, nil, nil); ok || err != nil {
 				return err

@@ -191,8 +191,10 @@ func TestFaultInjection(t *testing.T) {
 	const dev = "0" // the device under test, named so that --backend auto takes a CPU OpenCL device too
 	opts := func(backend string, logf func(string, ...any)) ocelot.Options {
 		// Every session evaluates its whole prompt, so that its logits
-		// can be compared exactly.
-		return ocelot.Options{Backend: backend, Device: dev, NGPULayers: 99, NCtx: 32, Logf: logf, NoPrefixReuse: true}
+		// can be compared exactly; no tuning, so that every load makes
+		// the same calls whatever the tuner's cache holds
+		// (TestTuneFaults covers faults while tuning).
+		return ocelot.Options{Backend: backend, Device: dev, NGPULayers: 99, NCtx: 32, Logf: logf, NoPrefixReuse: true, Tune: "off"}
 	}
 	evalOnce := func(m *ocelot.Model, toks []int32) ([]float32, error) {
 		s, err := m.NewSession()

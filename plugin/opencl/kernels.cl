@@ -673,6 +673,91 @@ kernel void mul_mv_q8_0(MM_ARGS, local float* red) { mul_mv(T_Q8_0, MV_NT, MM_PA
 kernel void mul_mv_q6_K(MM_ARGS, local float* red) { mul_mv(T_Q6_K, MV_NT, MM_PASS, red); }
 
 // ---------------------------------------------------------------------------
+// MUL_MAT in the shape of a CPU ("vr", vector rows): one work-item per R
+// rows and NT tokens at a time walks whole rows 32 elements at a time with
+// vector arithmetic, no local memory and no barriers. On a CPU device
+// (PoCL and the like) that is what its compiler vectorizes well; on a GPU
+// the work-items' loads do not coalesce. The tuner (tune.go) measures it
+// against the other products on the device and decides. Global size
+// ceil(M/R) rounded up to the local size; any local size works. R <=
+// VR_RMAX and NT <= VR_TMAX are constants in every caller, so the loops
+// over them unroll and the accumulators stay in registers.
+#define VR_RMAX 4
+#define VR_TMAX 4
+FN void mul_vr(const int T, const int R, const int NT, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N) {
+	uint row0 = (uint)get_global_id(0) * (uint)R;
+	if (row0 >= M) {
+		return;
+	}
+	uint nr = min((uint)R, M - row0);
+	uint nc = (K + 31u) / 32u;
+	global const float* xs = GP(const float, xb, xo);
+	global float* y = GP(float, yb, yo);
+	for (uint t0 = 0; t0 < N; t0 += (uint)NT) {
+		uint nt = min((uint)NT, N - t0);
+		float8 acc[VR_RMAX][VR_TMAX];
+		for (int r = 0; r < R; r++) {
+			for (int t = 0; t < NT; t++) {
+				acc[r][t] = (float8)(0.0f);
+			}
+		}
+		for (uint c = 0; c < nc; c++) {
+			float4 wv[VR_RMAX][8];
+			for (int r = 0; r < R; r++) {
+				// Rows past M repeat the last one; their sums are dropped.
+				chunk(T, w, o0, o1, o2, o3, min(row0 + (uint)r, M - 1u), K, c, wv[r]);
+			}
+			for (int t = 0; t < NT; t++) {
+				if (NT == 1 || (uint)t < nt) {
+					float4 xv[8];
+					load_x32(xs + (size_t)(t0 + (uint)t) * K, K, c, xv);
+					for (int r = 0; r < R; r++) {
+						for (int i = 0; i < 8; i += 2) {
+							acc[r][t] = fma((float8)(wv[r][i], wv[r][i + 1]), (float8)(xv[i], xv[i + 1]), acc[r][t]);
+						}
+					}
+				}
+			}
+		}
+		for (int t = 0; t < NT; t++) {
+			for (int r = 0; r < R; r++) {
+				if ((uint)t < nt && (uint)r < nr) {
+					float4 s = acc[r][t].lo + acc[r][t].hi;
+					y[(size_t)(t0 + (uint)t) * M + row0 + (uint)r] = (s.x + s.y) + (s.z + s.w);
+				}
+			}
+		}
+	}
+}
+
+kernel void mul_vr1_f32(MM_ARGS) { mul_vr(T_F32, 1, 1, MM_PASS); }
+kernel void mul_vr1_f16(MM_ARGS) { mul_vr(T_F16, 1, 1, MM_PASS); }
+kernel void mul_vr1_q4_0(MM_ARGS) { mul_vr(T_Q4_0, 1, 1, MM_PASS); }
+kernel void mul_vr1_q8_0(MM_ARGS) { mul_vr(T_Q8_0, 1, 1, MM_PASS); }
+kernel void mul_vr1_q6_K(MM_ARGS) { mul_vr(T_Q6_K, 1, 1, MM_PASS); }
+kernel void mul_vr2_f32(MM_ARGS) { mul_vr(T_F32, 2, 1, MM_PASS); }
+kernel void mul_vr2_f16(MM_ARGS) { mul_vr(T_F16, 2, 1, MM_PASS); }
+kernel void mul_vr2_q4_0(MM_ARGS) { mul_vr(T_Q4_0, 2, 1, MM_PASS); }
+kernel void mul_vr2_q8_0(MM_ARGS) { mul_vr(T_Q8_0, 2, 1, MM_PASS); }
+kernel void mul_vr2_q6_K(MM_ARGS) { mul_vr(T_Q6_K, 2, 1, MM_PASS); }
+kernel void mul_vr4_f32(MM_ARGS) { mul_vr(T_F32, 4, 1, MM_PASS); }
+kernel void mul_vr4_f16(MM_ARGS) { mul_vr(T_F16, 4, 1, MM_PASS); }
+kernel void mul_vr4_q4_0(MM_ARGS) { mul_vr(T_Q4_0, 4, 1, MM_PASS); }
+kernel void mul_vr4_q8_0(MM_ARGS) { mul_vr(T_Q8_0, 4, 1, MM_PASS); }
+kernel void mul_vr4_q6_K(MM_ARGS) { mul_vr(T_Q6_K, 4, 1, MM_PASS); }
+kernel void mul_vr2x4_f32(MM_ARGS) { mul_vr(T_F32, 2, 4, MM_PASS); }
+kernel void mul_vr2x4_f16(MM_ARGS) { mul_vr(T_F16, 2, 4, MM_PASS); }
+kernel void mul_vr2x4_q4_0(MM_ARGS) { mul_vr(T_Q4_0, 2, 4, MM_PASS); }
+kernel void mul_vr2x4_q8_0(MM_ARGS) { mul_vr(T_Q8_0, 2, 4, MM_PASS); }
+kernel void mul_vr2x4_q6_K(MM_ARGS) { mul_vr(T_Q6_K, 2, 4, MM_PASS); }
+kernel void mul_vr4x2_f32(MM_ARGS) { mul_vr(T_F32, 4, 2, MM_PASS); }
+kernel void mul_vr4x2_f16(MM_ARGS) { mul_vr(T_F16, 4, 2, MM_PASS); }
+kernel void mul_vr4x2_q4_0(MM_ARGS) { mul_vr(T_Q4_0, 4, 2, MM_PASS); }
+kernel void mul_vr4x2_q8_0(MM_ARGS) { mul_vr(T_Q8_0, 4, 2, MM_PASS); }
+kernel void mul_vr4x2_q6_K(MM_ARGS) { mul_vr(T_Q6_K, 4, 2, MM_PASS); }
+
+// ---------------------------------------------------------------------------
 // ROPE. The angle of pair i at position p is p·f[i], f[i] =
 // base^(-2i/headDim)/freqs[i], which the host computes in float64 and
 // passes split into a float pair (hi, lo). The product is formed exactly

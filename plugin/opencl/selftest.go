@@ -133,10 +133,10 @@ func (b *Backend) selfTest() error {
 	if err != nil {
 		return fmt.Errorf("self-test on the CPU: %w", err)
 	}
-	if e := metric.NMSE(want.mv, gotMV); !(e <= 5e-4) {
+	if e := metric.NMSE(want.mv, gotMV); !(e <= metric.MatMulNMSE) {
 		return fmt.Errorf("q4_0 matrix-vector product is wrong (NMSE %.3g)", e)
 	}
-	if e := metric.NMSE(want.mm, gotMM); !(e <= 5e-4) {
+	if e := metric.NMSE(want.mm, gotMM); !(e <= metric.MatMulNMSE) {
 		return fmt.Errorf("q4_0 matrix-matrix product is wrong (NMSE %.3g)", e)
 	}
 	gotCache := make([]byte, len(cacheData))
@@ -148,7 +148,7 @@ func (b *Backend) selfTest() error {
 			return fmt.Errorf("q8_0 cache write differs from the CPU's quantization at byte %d", i)
 		}
 	}
-	if e := metric.NMSE(want.att, gotAtt); !(e <= 5e-4) {
+	if e := metric.NMSE(want.att, gotAtt); !(e <= metric.MatMulNMSE) {
 		return fmt.Errorf("attention over a q8_0 cache is wrong (NMSE %.3g)", e)
 	}
 	return nil
