@@ -70,3 +70,15 @@ type TuneCandidate struct {
 	// slower than the best there, so Time is a lower bound.
 	Stopped bool `json:",omitempty"`
 }
+
+// PathForcer is a Backend with alternative kernels for some ops (the
+// OpenCL backend's product kernels that its tuner chooses among), which
+// tests and the conformance suite force one at a time, as the CPU
+// backend's SIMD paths are forced.
+type PathForcer interface {
+	// Paths names the alternatives.
+	Paths() []string
+	// ForcePath makes every op that has alternative p run it, for every
+	// type and batch it takes; "" restores the backend's own choices.
+	ForcePath(p string) error
+}

@@ -110,6 +110,25 @@ func Run(o Options) (*Report, error) {
 		r.Device = b.Device()
 		logf("op cases: %s on %s", name, b.Device())
 		r.Cases = append(r.Cases, OpCases(b, graph.Accel, o.Quick)...)
+		// Every product kernel the backend's tuner may choose, forced in
+		// turn: a tuned device runs them.
+		if pf, ok := b.(accel.PathForcer); ok {
+			for _, p := range pf.Paths() {
+				if err := pf.ForcePath(p); err != nil {
+					b.Close()
+					return nil, fmt.Errorf("conformance: %s: %w", name, err)
+				}
+				logf("op cases: %s products on %s", name, p)
+				for _, c := range MulMatCases(b, graph.Accel, o.Quick) {
+					c.Backend = name + "/" + p
+					r.Cases = append(r.Cases, c)
+				}
+			}
+			if err := pf.ForcePath(""); err != nil {
+				b.Close()
+				return nil, fmt.Errorf("conformance: %s: %w", name, err)
+			}
+		}
 		b.Close()
 		dev := ""
 		if o.Device >= 0 {

@@ -29,6 +29,7 @@ import (
 	"testing"
 
 	"github.com/ocelot-llm/ocelot"
+	"github.com/ocelot-llm/ocelot/internal/metric"
 	"github.com/ocelot-llm/ocelot/internal/testmodel"
 	"github.com/ocelot-llm/ocelot/plugin/opencl"
 )
@@ -707,4 +708,116 @@ func evalFault(t *testing.T, what string, s *ocelot.Session, prompt []int32, in 
 			t.Errorf("%s: error %q does not name the call and the status", what, err)
 		}
 	}
+}
+
+// TestTuneFaults: an OpenCL call that fails while Load tunes (a launch, a
+// read, a wait; in the generic GEMV's run, the default path's or a
+// candidate's) either ends Load with an error naming the call and the
+// status, which --backend auto answers with the CPU, or costs only the
+// candidate: the model then computes what the untuned one does, within
+// the products' threshold.
+func TestTuneFaults(t *testing.T) {
+	if b, err := opencl.Open(opencl.Options{Device: -1, CacheDir: "-"}); err != nil {
+		t.Skipf("no usable OpenCL device: %v", err)
+	} else {
+		b.Close()
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // the tuner's cache, away from the user's
+	defer opencl.SetCallHook(nil)
+	path := testmodel.Preset(t, "tiny")
+	prompt := []int32{1, 2, 3}
+	opts := func(backend, tune string) ocelot.Options {
+		return ocelot.Options{Backend: backend, Device: "0", NGPULayers: 99, NCtx: 32, NoPrefixReuse: true, Tune: tune}
+	}
+	eval := func(m *ocelot.Model) ([]float32, error) {
+		s, err := m.NewSession()
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return s.Eval(context.Background(), prompt)
+	}
+	count := func(tune string) counter {
+		c := counter{}
+		opencl.SetCallHook(c.hook)
+		m, err := ocelot.Load(path, opts("opencl", tune))
+		opencl.SetCallHook(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		return c
+	}
+	off, tuned := count("off"), count("quick")
+	m, err := ocelot.Load(path, opts("opencl", "off"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := eval(m)
+	m.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := tally{}
+	for _, call := range []string{"clEnqueueNDRangeKernel", "clEnqueueReadBuffer", "clEnqueueWriteBuffer", "clFinish"} {
+		lo, hi := off[call], tuned[call]
+		if hi <= lo {
+			t.Errorf("%s: %d calls untuned, %d tuning: the tuner makes none", call, lo, hi)
+			continue
+		}
+		// The first call of the tuner (the generic GEMV's) and one a
+		// third of the way in (a candidate's; how many calls the tuner
+		// makes depends on its timings, so not one near the end).
+		for _, n := range []int{lo + 1, lo + (hi-lo)/3} {
+			for _, fc := range faultCodes {
+				o := res.get("tune", call)
+				o.cases++
+				noPanic(t, fmt.Sprintf("%s #%d %s", call, n, fc.name), func() {
+					in := &injector{call: call, n: n, code: fc.code}
+					opencl.SetCallHook(in.hook)
+					m, err := ocelot.Load(path, opts("opencl", "quick"))
+					opencl.SetCallHook(nil)
+					if !in.fired {
+						t.Logf("%s #%d: not reached (the tuner's calls vary with its timings)", call, n)
+						if err == nil {
+							m.Close()
+						}
+						return
+					}
+					if err != nil {
+						o.errs++
+						if o.example == "" {
+							o.example = err.Error()
+						}
+						if !namesFault(err, call, fc.name, fc.code) {
+							t.Errorf("%s #%d %s: error %q does not name the call and the status", call, n, fc.name, err)
+						}
+						in = &injector{call: call, n: n, code: fc.code}
+						opencl.SetCallHook(in.hook)
+						m3, err := ocelot.Load(path, opts("auto", "quick"))
+						opencl.SetCallHook(nil)
+						if err != nil {
+							o.loadErrs++
+							t.Errorf("%s #%d %s: --backend auto: %v", call, n, fc.name, err)
+							return
+						}
+						o.fallback++
+						if m3.Backend() != "cpu" && in.fired {
+							t.Errorf("%s #%d %s: --backend auto runs %s after the fault", call, n, fc.name, m3.Backend())
+						}
+						m3.Close()
+						return
+					}
+					o.tolerated++
+					o.tolAt = append(o.tolAt, n)
+					got, err := eval(m)
+					m.Close()
+					if e := metric.NMSE(base, got); err != nil || !(e <= metric.MatMulNMSE) {
+						t.Errorf("%s #%d %s: tolerated while tuning, then Eval: %v (NMSE %.3g against the untuned logits)", call, n, fc.name, err, e)
+					}
+				})
+			}
+		}
+	}
+	res.log(t)
 }

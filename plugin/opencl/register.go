@@ -78,7 +78,7 @@ func details(d DeviceInfo) [][2]string {
 	if !d.Available {
 		rows = append(rows, [2]string{"available", "no (the driver cannot run or compile for it)"})
 	}
-	return rows
+	return append(rows, [2]string{"tuned", tunedText(d)})
 }
 
 func yesNo(b bool) string {
@@ -97,4 +97,33 @@ func bytesText(n int64) string {
 	default:
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
+}
+
+// tunedText lists the tuning results cached for d (`ocelot tune`): the
+// model each was made for, how and when, and what it chose.
+func tunedText(d DeviceInfo) string {
+	ts, err := CachedTunings("", d)
+	if err != nil || len(ts) == 0 {
+		return "nothing cached (ocelot tune -m M.gguf, or any run, tunes for a model)"
+	}
+	var f []string
+	for _, t := range ts {
+		how := "full"
+		if t.Quick {
+			how = "quick"
+		}
+		if t.Partial {
+			how += ", partial"
+		}
+		model := t.Model
+		if model == "" {
+			model = "(unnamed)"
+		}
+		choices := "the defaults"
+		if len(t.Choices) > 0 {
+			choices = strings.Join(t.Choices, ", ")
+		}
+		f = append(f, fmt.Sprintf("%s (%s, %s): %s", model, how, t.When.Format("2006-01-02 15:04"), choices))
+	}
+	return strings.Join(f, "; ")
 }

@@ -243,6 +243,8 @@ type tuneCase struct {
 	ar    accel.Arena
 	node  *graph.Tensor
 	want  []float32
+	// poison is NaN for every output, written before each candidate runs.
+	poison []float32
 }
 
 // tuneHook, set by tests, changes a candidate's measured output or time
@@ -397,8 +399,13 @@ func (b *Backend) measure(shapes []tuneShape, o accel.TuneOptions, start time.Ti
 					return nil, false, err
 				}
 				took, why, err := b.timeCase(c, cand, reps, minTime, bestT)
-				if err != nil {
+				if err != nil && (ci == 0 || isDeviceLost(err)) {
+					// The default path is what runs untuned: its failure
+					// is the device's, as is a lost context.
 					return nil, false, err
+				}
+				if err != nil {
+					why = "failed: " + err.Error()
 				}
 				if why != "" {
 					rejected = why
@@ -439,15 +446,20 @@ func (b *Backend) measure(shapes []tuneShape, o accel.TuneOptions, start time.Ti
 }
 
 // candidates lists what may serve products of key k, the untuned choice
-// first: for one-token Q4_0 and Q6_K products on the row-group GEMV, its
-// row groups per work-group; for every type mul_vr has, its shapes and
+// first: for one-token Q4_0 products on the row-group GEMV, its row
+// groups per work-group; for every type mul_vr has, its shapes and
 // local sizes. Each is the current tuning with that one decision changed.
 // A quick tune tries only the row-group counts next to the current one
 // and the smallest and largest local sizes.
 func (b *Backend) candidates(k prodKey, quick bool) []tuneConfig {
 	cur := b.tune
 	out := []tuneConfig{{name: "default", t: withProd(cur, k, prodChoice{})}}
-	if k.class == classOne && cur.mw && (k.typ == quant.Q4_0 || k.typ == quant.Q6_K) {
+	// The row-group count is one setting of every row-group kernel, the
+	// Q4_0 fusions' included: it is tuned on the Q4_0 products, which
+	// are most of them. (Tuned on the Q6_K output product as well, its
+	// choice of 2 slowed the 8b preset's fused Q4_0 decode on the H200
+	// from 231 to 177 tok/s.)
+	if k.class == classOne && cur.mw && k.typ == quant.Q4_0 {
 		maxG := b.maxMWGroups()
 		for g := 1; g <= maxG; g *= 2 {
 			if g == cur.mwGroups || quick && g != cur.mwGroups/2 && g != cur.mwGroups*2 {
@@ -514,7 +526,10 @@ func (b *Backend) newTuneCase(s tuneShape, n int, rng *rand.Rand) (*tuneCase, er
 	for i := range xv {
 		xv[i] = float32(rng.NormFloat64())
 	}
-	c := &tuneCase{shape: s, n: n, ar: ar, node: node}
+	c := &tuneCase{shape: s, n: n, ar: ar, node: node, poison: make([]float32, m*n)}
+	for i := range c.poison {
+		c.poison[i] = float32(math.NaN())
+	}
 	if err := b.Write(ar, x, xv); err != nil {
 		ar.Free()
 		return nil, err
@@ -549,18 +564,22 @@ func (b *Backend) runCase(c *tuneCase) ([]float32, error) {
 // times it: the best of reps rounds of enough calls to last minTime, each
 // call's time. A call that lasts minTime alone, or whose time already
 // makes the candidate three times slower than bound (the best sum of
-// another candidate), is not repeated. why says why it was rejected ("" if not); err is a failure of
-// the device that ends tuning.
+// another candidate), is not repeated. why says why it was rejected for
+// its output ("" if not); err is a failure of an OpenCL call, which ends
+// tuning when it is the default path's or the device is lost, and
+// rejects the candidate otherwise.
 func (b *Backend) timeCase(c *tuneCase, cand tuneConfig, reps int, minTime, bound time.Duration) (took time.Duration, why string, err error) {
 	saved := b.tune
 	b.setTuning(cand.t)
 	defer b.setTuning(saved)
+	// The output starts as NaN, so that a candidate that leaves part of
+	// it unwritten cannot pass on the generic GEMV's values.
+	if err := b.Write(c.ar, c.node, c.poison); err != nil {
+		return 0, "", err
+	}
 	got, err := b.runCase(c) // the first call also compiles the kernel on some drivers
 	if err != nil {
-		if isDeviceLost(err) {
-			return 0, "", err
-		}
-		return 0, "failed: " + err.Error(), nil
+		return 0, "", err
 	}
 	one := func(calls int) (time.Duration, error) {
 		t0 := time.Now()
@@ -743,4 +762,41 @@ func CachedTunings(dir string, d DeviceInfo) ([]CachedTuning, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].When.After(out[j].When) })
 	return out, nil
+}
+
+// Paths implements accel.PathForcer: the mul_vr shapes, each of which
+// can serve every product of the types it takes.
+func (b *Backend) Paths() []string {
+	var out []string
+	for _, v := range vrKernels {
+		out = append(out, v.name)
+	}
+	return out
+}
+
+// ForcePath implements accel.PathForcer: path p (a mul_vr shape) serves
+// every product of the types it takes, in every token class, with the
+// largest local size up to 64 that its kernels allow; "" drops every
+// choice of the tuner's.
+func (b *Backend) ForcePath(p string) error {
+	t := b.tune
+	t.prod = nil
+	if p != "" {
+		i := slices.IndexFunc(vrKernels, func(v vrKernel) bool { return v.name == p })
+		if i < 0 {
+			return errorf("no product path %q (have %v)", p, b.Paths())
+		}
+		for _, typ := range vrTypes {
+			kr := b.kernels[p+"_"+kernelSuffix(typ)]
+			if kr == nil {
+				continue
+			}
+			c := prodChoice{vrKernels[i], pow2Floor(max(1, min(64, kr.maxWG, b.info.MaxWorkGroup)))}
+			for class := range classNames {
+				t = withProd(t, prodKey{typ, prodClass(class)}, c)
+			}
+		}
+	}
+	b.setTuning(t)
+	return nil
 }
