@@ -74,6 +74,7 @@ type Backend struct {
 	env     switches // the environment's tuning switches, read once by Open
 
 	tune     tuning
+	tune0    tuning // tune as chooseTuning made it, before the tuner's choices (tune.go)
 	scratch  scratch
 	launcher launcher
 	profile  profile
@@ -385,6 +386,7 @@ func (b *Backend) chooseTuning() error {
 	if b.tune.lwsAttn < 8 {
 		return errorf("the attention kernel allows only %d work-items per group", b.tune.lwsAttn)
 	}
+	b.tune0 = b.tune
 	return nil
 }
 
@@ -476,6 +478,10 @@ const (
 	mmTM         = 64 // weight rows per tile of the GEMM (MM_TM)
 	mmTN         = 32 // tokens per tile of the GEMM (MM_TN)
 	mmLocalBytes = 4 * (32*(mmTM+1) + 32*(mmTN+1))
+	// mmTN64 is the tokens per tile of the wider GEMM, mul_mm64_* (MM_TN64),
+	// a tuner candidate for prompts; at most 64 (8 a work-item).
+	mmTN64         = 64
+	mm64LocalBytes = 4 * (32*(mmTM+1) + 32*(mmTN64+1))
 	mvR          = 4   // rows per GEMV unit (MV_R)
 	mvNT         = 8   // tokens per GEMV pass (MV_NT)
 	mvGroup      = 256 // GEMV work-group size wanted

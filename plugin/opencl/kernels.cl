@@ -11,7 +11,7 @@
 //                     reductions use sub_group_reduce_add/max
 //                     (cl_khr_subgroups or cl_intel_subgroups)
 // and set the tile sizes and other constants the host shares with the
-// kernels (MV_R, MV_NT, MW_R, MM_TM, MM_TN, ATT_DPT, FA_TQ, FA_TK, FA_DMAX,
+// kernels (MV_R, MV_NT, MW_R, MM_TM, MM_TN, MM_TN64, ATT_DPT, FA_TQ, FA_TK, FA_DMAX,
 // TC_BM, TC_BN, TC_LD, MQ_BM, MQ_BN, MQ_KB, MQ_LD: hostDefines in
 // program.go, from the Go constants in backend.go). They have no default
 // here: a build without one stops at an #error.
@@ -1782,8 +1782,9 @@ kernel void mul_mw_swiglun_q4_0(MWS_ARGS, MWN_ARGS, local float* red, local floa
 // MUL_MAT, prefill: a tiled product. A work-group of 64 work-items computes
 // a tile of MM_TM weight rows by MM_TN tokens, 32 columns (one chunk) at a
 // time: each work-item dequantizes one row's chunk into local memory, the
-// group loads the tokens' chunk, and each work-item accumulates 8 rows by 4
-// tokens. Global size (ceil(M/64)*64, ceil(N/32)), local (64, 1).
+// group loads the tokens' chunk, and each work-item accumulates 8 rows by
+// TN/8 tokens (TN: MM_TN, or MM_TN64 for mul_mm64_*). Global size
+// (ceil(M/64)*64, ceil(N/TN)), local (64, 1).
 
 #ifndef MM_TM // weight rows per tile
 #error MM_TM must be set by the host (hostDefines in program.go)
@@ -1791,17 +1792,21 @@ kernel void mul_mw_swiglun_q4_0(MWS_ARGS, MWN_ARGS, local float* red, local floa
 #ifndef MM_TN // tokens per tile
 #error MM_TN must be set by the host (hostDefines in program.go)
 #endif
+#ifndef MM_TN64 // tokens per tile of mul_mm64_*
+#error MM_TN64 must be set by the host (hostDefines in program.go)
+#endif
 
-FN void mul_mm(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
+FN void mul_mm(const int T, const int TN, global const uchar* w, ulong o0, ulong o1, ulong o2, ulong o3,
 		global const uchar* xb, ulong xo, global uchar* yb, ulong yo, uint K, uint M, uint N,
 		local float* ws, local float* xs) {
+	const int J = TN / 8; // tokens per work-item
 	uint lid = get_local_id(0);
-	uint m0 = get_group_id(0) * MM_TM, n0 = get_group_id(1) * MM_TN;
+	uint m0 = get_group_id(0) * MM_TM, n0 = get_group_id(1) * (uint)TN;
 	uint tm = lid % 8u, tn = lid / 8u;
 	global const float* x = GP(const float, xb, xo);
-	float acc[8][4];
+	float acc[8][MM_TN64 / 8];
 	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 4; j++) {
+		for (int j = 0; j < J; j++) {
 			acc[i][j] = 0.0f;
 		}
 	}
@@ -1823,25 +1828,25 @@ FN void mul_mm(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2,
 			ws[(4 * i + 2) * (MM_TM + 1) + lid] = v[i].z;
 			ws[(4 * i + 3) * (MM_TM + 1) + lid] = v[i].w;
 		}
-		// The tokens' tile, k-major: xs[k*(MM_TN+1) + t]; consecutive
+		// The tokens' tile, k-major: xs[k*(TN+1) + t]; consecutive
 		// work-items read consecutive columns.
-		for (uint it = 0; it < (MM_TN * 32u) / 64u; it++) {
+		for (uint it = 0; it < ((uint)TN * 32u) / 64u; it++) {
 			uint idx = it * 64u + lid;
 			uint tt = idx / 32u, kk = idx % 32u;
 			uint tok = n0 + tt, k = c * 32u + kk;
-			xs[kk * (MM_TN + 1) + tt] = (tok < N && k < K) ? x[(size_t)tok * K + k] : 0.0f;
+			xs[kk * (uint)(TN + 1) + tt] = (tok < N && k < K) ? x[(size_t)tok * K + k] : 0.0f;
 		}
 		barrier(CLK_LOCAL_MEM_FENCE);
 		for (uint k = 0; k < 32u; k++) {
-			float a[8], b[4];
+			float a[8], b[MM_TN64 / 8];
 			for (int i = 0; i < 8; i++) {
 				a[i] = ws[k * (MM_TM + 1) + tm + 8u * i];
 			}
-			for (int j = 0; j < 4; j++) {
-				b[j] = xs[k * (MM_TN + 1) + tn + 8u * j];
+			for (int j = 0; j < J; j++) {
+				b[j] = xs[k * (uint)(TN + 1) + tn + 8u * j];
 			}
 			for (int i = 0; i < 8; i++) {
-				for (int j = 0; j < 4; j++) {
+				for (int j = 0; j < J; j++) {
 					acc[i][j] = fma(a[i], b[j], acc[i][j]);
 				}
 			}
@@ -1851,7 +1856,7 @@ FN void mul_mm(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2,
 	global float* y = GP(float, yb, yo);
 	for (int i = 0; i < 8; i++) {
 		uint r = m0 + tm + 8u * i;
-		for (int j = 0; j < 4; j++) {
+		for (int j = 0; j < J; j++) {
 			uint tok = n0 + tn + 8u * j;
 			if (r < M && tok < N) {
 				y[(size_t)tok * M + r] = acc[i][j];
@@ -1861,12 +1866,20 @@ FN void mul_mm(const int T, global const uchar* w, ulong o0, ulong o1, ulong o2,
 }
 
 #define MM_LOCAL local float *ws, local float *xs
-kernel void mul_mm_f32(MM_ARGS, MM_LOCAL) { mul_mm(T_F32, MM_PASS, ws, xs); }
-kernel void mul_mm_f16(MM_ARGS, MM_LOCAL) { mul_mm(T_F16, MM_PASS, ws, xs); }
-kernel void mul_mm_bf16(MM_ARGS, MM_LOCAL) { mul_mm(T_BF16, MM_PASS, ws, xs); }
-kernel void mul_mm_q4_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q4_0, MM_PASS, ws, xs); }
-kernel void mul_mm_q8_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q8_0, MM_PASS, ws, xs); }
-kernel void mul_mm_q6_K(MM_ARGS, MM_LOCAL) { mul_mm(T_Q6_K, MM_PASS, ws, xs); }
+kernel void mul_mm_f32(MM_ARGS, MM_LOCAL) { mul_mm(T_F32, MM_TN, MM_PASS, ws, xs); }
+kernel void mul_mm_f16(MM_ARGS, MM_LOCAL) { mul_mm(T_F16, MM_TN, MM_PASS, ws, xs); }
+kernel void mul_mm_bf16(MM_ARGS, MM_LOCAL) { mul_mm(T_BF16, MM_TN, MM_PASS, ws, xs); }
+kernel void mul_mm_q4_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q4_0, MM_TN, MM_PASS, ws, xs); }
+kernel void mul_mm_q8_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q8_0, MM_TN, MM_PASS, ws, xs); }
+kernel void mul_mm_q6_K(MM_ARGS, MM_LOCAL) { mul_mm(T_Q6_K, MM_TN, MM_PASS, ws, xs); }
+// mul_mm64_*: 64 tokens a tile, 8 by 8 a work-item: twice the products
+// per local load of mul_mm's 8 by 4, for devices with the registers (a
+// tuner candidate for prompts).
+kernel void mul_mm64_f32(MM_ARGS, MM_LOCAL) { mul_mm(T_F32, MM_TN64, MM_PASS, ws, xs); }
+kernel void mul_mm64_f16(MM_ARGS, MM_LOCAL) { mul_mm(T_F16, MM_TN64, MM_PASS, ws, xs); }
+kernel void mul_mm64_q4_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q4_0, MM_TN64, MM_PASS, ws, xs); }
+kernel void mul_mm64_q8_0(MM_ARGS, MM_LOCAL) { mul_mm(T_Q8_0, MM_TN64, MM_PASS, ws, xs); }
+kernel void mul_mm64_q6_K(MM_ARGS, MM_LOCAL) { mul_mm(T_Q6_K, MM_TN64, MM_PASS, ws, xs); }
 
 // ---------------------------------------------------------------------------
 // RMS_NORM, and RMS_NORM fused with the MUL by its weight that follows it:

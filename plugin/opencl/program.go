@@ -83,7 +83,7 @@ func hostDefines(sw switches) []hostDefine {
 	return []hostDefine{
 		{"MV_R", mvR}, {"MV_NT", mvNT},
 		{"MW_R", mwR}, {"MW_B", sw.mwB}, {"MWQ_LANES", sw.mwqLanes},
-		{"MM_TM", mmTM}, {"MM_TN", mmTN},
+		{"MM_TM", mmTM}, {"MM_TN", mmTN}, {"MM_TN64", mmTN64},
 		{"ATT_DPT", attDPT}, {"KV_PAGE", graph.PageCells},
 		{"FA_TQ", faTQ}, {"FA_TK", faTK}, {"FA_DMAX", faDMax},
 		{"TC_BM", tcBM}, {"TC_BN", tcBN}, {"TC_LD", tcLD},

@@ -49,15 +49,19 @@ type prodKey struct {
 	class prodClass
 }
 
-// vrKernel is one shape of the vector-rows product (mul_vr in
-// kernels.cl): rows per work-item and tokens per pass.
+// vrKernel is one product kernel the tuner may choose: a shape of the
+// vector-rows product (mul_vr in kernels.cl: rows per work-item and
+// tokens per pass) or, gemm set, the wider tiled GEMM (mul_mm64_*).
 type vrKernel struct {
 	name         string // the kernel's name without the type suffix
 	rows, tokens int
+	gemm         bool
 }
 
-// vrKernels are the shapes kernels.cl instantiates (mul_vr<R>[x<T>]_*).
-var vrKernels = []vrKernel{{"mul_vr1", 1, 1}, {"mul_vr2", 2, 1}, {"mul_vr4", 4, 1}, {"mul_vr2x4", 2, 4}, {"mul_vr4x2", 4, 2}}
+// vrKernels are the shapes kernels.cl instantiates (mul_vr<R>[x<T>]_*,
+// mul_mm64_*).
+var vrKernels = []vrKernel{{"mul_vr1", 1, 1, false}, {"mul_vr2", 2, 1, false}, {"mul_vr4", 4, 1, false},
+	{"mul_vr2x4", 2, 4, false}, {"mul_vr4x2", 4, 2, false}, {"mul_mm64", mmTM, mmTN64, true}}
 
 // vrTypes are the weight types mul_vr has kernels for.
 var vrTypes = []quant.Type{quant.F32, quant.F16, quant.Q4_0, quant.Q8_0, quant.Q6_K}
@@ -105,6 +109,11 @@ func (b *Backend) untuned(t quant.Type, rows int) bool {
 // y) with the tuner's vector-rows kernel c.
 func (b *Backend) mulMatVR(c prodChoice, w *graph.Tensor, s, x, y loc, rows int) error {
 	k, m := w.Shape[0], w.Shape[1]
+	if c.vr.gemm {
+		return b.launch(c.vr.name+"_"+kernelSuffix(w.Type), [2]int{m, (rows + c.vr.tokens - 1) / c.vr.tokens}, [2]int{mmTM, 1},
+			s.mem, s.off[0], s.off[1], s.off[2], s.off[3], x.mem, x.off[0], y.mem, y.off[0], uint32(k), uint32(m), uint32(rows),
+			localMem(4*32*(mmTM+1)), localMem(4*32*(c.vr.tokens+1)))
+	}
 	return b.launch(c.vr.name+"_"+kernelSuffix(w.Type), [2]int{(m + c.vr.rows - 1) / c.vr.rows, 1}, [2]int{c.local, 1},
 		s.mem, s.off[0], s.off[1], s.off[2], s.off[3], x.mem, x.off[0], y.mem, y.off[0], uint32(k), uint32(m), uint32(rows))
 }
@@ -270,9 +279,10 @@ func (b *Backend) Tune(weights []*graph.Tensor, o accel.TuneOptions) (accel.Tune
 			}
 		}
 	}
+	// Every tune starts from the untuned choices, so that the same
+	// candidates are measured whatever an earlier tune chose.
 	b.mu.Lock()
-	base := b.tune
-	base.prod = nil
+	base := b.untunedNow()
 	b.tune = base
 	b.mu.Unlock()
 	rows, partial, err := b.measure(shapes, o, start)
@@ -290,6 +300,14 @@ func (b *Backend) Tune(weights []*graph.Tensor, o accel.TuneOptions) (accel.Tune
 	}
 	b.logf("opencl: %s: tuned %d decisions in %v (quick %v, partial %v)", b.info.Name, len(rows), rep.Took.Round(time.Millisecond), o.Quick, partial)
 	return rep, nil
+}
+
+// untunedNow is the tuning before any tuner's choice (b.tune0), with the
+// fusion switch as it is now (tests turn it off).
+func (b *Backend) untunedNow() tuning {
+	t := b.tune0
+	t.fuse = b.tune.fuse
+	return t
 }
 
 func (b *Backend) setTuning(t tuning) {
@@ -481,6 +499,13 @@ func (b *Backend) candidates(k prodKey, quick bool) []tuneConfig {
 		if kr == nil {
 			continue
 		}
+		if v.gemm {
+			if k.class == classMany && b.gemmFits(kr) {
+				c := prodChoice{v, mmTM}
+				out = append(out, tuneConfig{name: c.String(), t: withProd(cur, k, c)})
+			}
+			continue
+		}
 		seen := map[int]bool{}
 		for _, l := range vrLocals {
 			if quick && l != vrLocals[0] && l != vrLocals[len(vrLocals)-1] {
@@ -496,6 +521,12 @@ func (b *Backend) candidates(k prodKey, quick bool) []tuneConfig {
 		}
 	}
 	return out
+}
+
+// gemmFits says whether the tiled GEMM kernel kr runs here: a group of
+// mmTM work-items and its tiles in local memory.
+func (b *Backend) gemmFits(kr *kernel) bool {
+	return kr.maxWG >= mmTM && b.info.MaxWorkGroup >= mmTM && b.info.LocalMem >= mm64LocalBytes+1024
 }
 
 // maxMWGroups is the most row groups per work-group the row-group GEMV's
@@ -643,8 +674,7 @@ func (b *Backend) readTune(file, shapes string) (*tuneFile, error) {
 // applyTune takes a cached result's choices, after checking that every
 // kernel it names exists here within its limits.
 func (b *Backend) applyTune(tf *tuneFile) error {
-	t := b.tune
-	t.prod = nil
+	t := b.untunedNow()
 	if tf.MWGroups >= 1 && tf.MWGroups <= b.maxMWGroups() {
 		t.mwGroups = tf.MWGroups
 	}
@@ -656,7 +686,7 @@ func (b *Backend) applyTune(tf *tuneFile) error {
 			return fmt.Errorf("cached choice %+v is not a kernel here", c)
 		}
 		kr := b.kernels[c.Kernel+"_"+kernelSuffix(typ)]
-		if kr == nil || c.Local < 1 || c.Local > kr.maxWG {
+		if kr == nil || c.Local < 1 || c.Local > kr.maxWG || vrKernels[i].gemm && (!b.gemmFits(kr) || c.Local != mmTM) {
 			return fmt.Errorf("cached choice %+v is not a kernel here", c)
 		}
 		t = withProd(t, prodKey{typ, prodClass(class)}, prodChoice{vrKernels[i], c.Local})
@@ -764,8 +794,8 @@ func CachedTunings(dir string, d DeviceInfo) ([]CachedTuning, error) {
 	return out, nil
 }
 
-// Paths implements accel.PathForcer: the mul_vr shapes, each of which
-// can serve every product of the types it takes.
+// Paths implements accel.PathForcer: the mul_vr shapes and mul_mm64, each
+// of which can serve every product of the types it takes.
 func (b *Backend) Paths() []string {
 	var out []string
 	for _, v := range vrKernels {
@@ -779,8 +809,7 @@ func (b *Backend) Paths() []string {
 // largest local size up to 64 that its kernels allow; "" drops every
 // choice of the tuner's.
 func (b *Backend) ForcePath(p string) error {
-	t := b.tune
-	t.prod = nil
+	t := b.untunedNow()
 	if p != "" {
 		i := slices.IndexFunc(vrKernels, func(v vrKernel) bool { return v.name == p })
 		if i < 0 {
@@ -788,7 +817,7 @@ func (b *Backend) ForcePath(p string) error {
 		}
 		for _, typ := range vrTypes {
 			kr := b.kernels[p+"_"+kernelSuffix(typ)]
-			if kr == nil {
+			if kr == nil || vrKernels[i].gemm && !b.gemmFits(kr) {
 				continue
 			}
 			c := prodChoice{vrKernels[i], pow2Floor(max(1, min(64, kr.maxWG, b.info.MaxWorkGroup)))}
