@@ -482,11 +482,11 @@ const (
 	// a tuner candidate for prompts; at most 64 (8 a work-item).
 	mmTN64         = 64
 	mm64LocalBytes = 4 * (32*(mmTM+1) + 32*(mmTN64+1))
-	mvR          = 4   // rows per GEMV unit (MV_R)
-	mvNT         = 8   // tokens per GEMV pass (MV_NT)
-	mvGroup      = 256 // GEMV work-group size wanted
-	mvMinLanes   = 16  // lanes per GEMV unit, at least (coalescing)
-	mvMaxLanes   = 256
+	mvR            = 4   // rows per GEMV unit (MV_R)
+	mvNT           = 8   // tokens per GEMV pass (MV_NT)
+	mvGroup        = 256 // GEMV work-group size wanted
+	mvMinLanes     = 16  // lanes per GEMV unit, at least (coalescing)
+	mvMaxLanes     = 256
 	// mvThreadsPerCU is how many GEMV work-items a GPU compute unit
 	// should hold to keep enough loads in flight (a full NVIDIA SM).
 	mvThreadsPerCU = 2048
