@@ -177,6 +177,7 @@ type tuneFile struct {
 	When     time.Time `json:"when"`
 	TookMS   float64   `json:"took_ms"`
 	MWGroups int       `json:"mw_groups"`
+	MWQ      bool      `json:"int8_few_token,omitempty"`
 	Choices  []struct {
 		Type   string `json:"type"`
 		Class  string `json:"class"`
@@ -275,6 +276,7 @@ func (b *Backend) Tune(weights []*graph.Tensor, o accel.TuneOptions) (accel.Tune
 			if err := b.applyTune(tf); err == nil {
 				rep.FromCache, rep.File, rep.Quick, rep.Partial, rep.Rows = true, file, tf.Quick, tf.Partial, tf.Rows
 				rep.Took = time.Since(start)
+				b.logf("opencl: %s: tuning from the cache (%s) in %v", b.info.Name, file, rep.Took.Round(time.Microsecond))
 				return rep, nil
 			}
 		}
@@ -488,6 +490,16 @@ func (b *Backend) candidates(k prodKey, quick bool) []tuneConfig {
 			out = append(out, tuneConfig{name: fmt.Sprintf("row groups/%d", g), t: t})
 		}
 	}
+	// The few-token GEMV on int8 activations (mul_mwq_* and its fusions)
+	// runs on every device with the generic byte dot product, though
+	// untuned only NVIDIA takes it (dp4a): elsewhere it is a candidate
+	// against the float one. One switch serves Q4_0 and Q6_K, so it is
+	// tuned on the Q4_0 products.
+	if k.class == classFew && k.typ == quant.Q4_0 && !cur.mwq && b.int8FewCandidate() {
+		t := withProd(cur, k, prodChoice{})
+		t.mwq = true
+		out = append(out, tuneConfig{name: "int8 few-token GEMV", t: t})
+	}
 	if !slices.Contains(vrTypes, k.typ) {
 		return out
 	}
@@ -678,6 +690,12 @@ func (b *Backend) applyTune(tf *tuneFile) error {
 	if tf.MWGroups >= 1 && tf.MWGroups <= b.maxMWGroups() {
 		t.mwGroups = tf.MWGroups
 	}
+	if tf.MWQ {
+		if !b.int8FewCandidate() {
+			return fmt.Errorf("cached choice: the int8 few-token GEMV does not run here")
+		}
+		t.mwq = true
+	}
 	for _, c := range tf.Choices {
 		typ, ok := typeByName(c.Type)
 		class := slices.Index(classNames[:], c.Class)
@@ -709,7 +727,7 @@ func (b *Backend) writeTune(file, shapes string, o accel.TuneOptions, rep accel.
 	tf := tuneFile{Version: tuneVersion, Device: b.info.Name, Platform: b.info.Platform, Driver: b.info.Driver,
 		Variant: b.variant.String(), Model: o.Model, Shapes: shapes, Quick: o.Quick, Partial: rep.Partial,
 		When: time.Now().UTC().Round(time.Second), TookMS: float64(rep.Took.Microseconds()) / 1000,
-		MWGroups: b.tune.mwGroups, Rows: rep.Rows}
+		MWGroups: b.tune.mwGroups, MWQ: b.tune.mwq && !b.tune0.mwq, Rows: rep.Rows}
 	keys := make([]prodKey, 0, len(b.tune.prod))
 	for k := range b.tune.prod {
 		keys = append(keys, k)
@@ -788,6 +806,9 @@ func CachedTunings(dir string, d DeviceInfo) ([]CachedTuning, error) {
 		if tf.MWGroups != 0 {
 			ct.Choices = append(ct.Choices, fmt.Sprintf("row groups/%d", tf.MWGroups))
 		}
+		if tf.MWQ {
+			ct.Choices = append(ct.Choices, "int8 few-token GEMV")
+		}
 		out = append(out, ct)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].When.After(out[j].When) })
@@ -801,7 +822,20 @@ func (b *Backend) Paths() []string {
 	for _, v := range vrKernels {
 		out = append(out, v.name)
 	}
+	if b.int8FewCandidate() {
+		out = append(out, int8FewPath)
+	}
 	return out
+}
+
+// int8FewPath names the few-token GEMV on int8 activations as a forced
+// path (where it is not the default already).
+const int8FewPath = "mul_mwq"
+
+// int8FewCandidate says whether the few-token GEMV on int8 activations
+// can run here though the untuned choice is the float one.
+func (b *Backend) int8FewCandidate() bool {
+	return b.tune0.mwt && !b.tune0.mwq && b.env.mwq && b.fewKernel("mul_mwq_q4_0")
 }
 
 // ForcePath implements accel.PathForcer: path p (a mul_vr shape) serves
@@ -810,6 +844,11 @@ func (b *Backend) Paths() []string {
 // choice of the tuner's.
 func (b *Backend) ForcePath(p string) error {
 	t := b.untunedNow()
+	if p == int8FewPath && b.int8FewCandidate() {
+		t.mwq = true
+		b.setTuning(t)
+		return nil
+	}
 	if p != "" {
 		i := slices.IndexFunc(vrKernels, func(v vrKernel) bool { return v.name == p })
 		if i < 0 {
