@@ -801,11 +801,18 @@ func TestTuneFaults(t *testing.T) {
 							t.Errorf("%s #%d %s: --backend auto: %v", call, n, fc.name, err)
 							return
 						}
-						o.fallback++
-						if m3.Backend() != "cpu" && in.fired {
-							t.Errorf("%s #%d %s: --backend auto runs %s after the fault", call, n, fc.name, m3.Backend())
+						defer m3.Close()
+						if m3.Backend() == "cpu" {
+							o.fallback++
+							return
 						}
-						m3.Close()
+						// The tuner's calls vary with its timings: under auto
+						// the same call number may have hit a candidate, a
+						// fault it tolerates. Then the model must be right.
+						got, err := eval(m3)
+						if e := metric.NMSE(base, got); err != nil || !(e <= metric.MatMulNMSE) {
+							t.Errorf("%s #%d %s: --backend auto runs %s after the fault, and Eval: %v (NMSE %.3g)", call, n, fc.name, m3.Backend(), err, e)
+						}
 						return
 					}
 					o.tolerated++
