@@ -293,6 +293,8 @@ func (b *Backend) Tune(weights []*graph.Tensor, o accel.TuneOptions) (accel.Tune
 		return rep, err
 	}
 	rep.Rows, rep.Partial, rep.Took = rows, partial, time.Since(start)
+	// The tuner's launches are not the model's: a profile starts after it.
+	b.ResetProfile()
 	if file != "" {
 		if err := b.writeTune(file, key, o, rep); err != nil {
 			b.logf("opencl: could not cache the tuning in %s: %v", file, err)
@@ -371,12 +373,17 @@ func (b *Backend) measure(shapes []tuneShape, o accel.TuneOptions, start time.Ti
 	if o.Quick {
 		reps, minTime = 2, 5*time.Millisecond
 	}
+	// The cases of one job (its shapes at its token count) are kept
+	// while its candidates run, then freed: device memory holds at most
+	// one class's activations and outputs at a time.
 	cases := map[[2]int]*tuneCase{}
-	defer func() {
-		for _, c := range cases {
+	freeCases := func() {
+		for k, c := range cases {
 			c.ar.Free()
+			delete(cases, k)
 		}
-	}()
+	}
+	defer freeCases()
 	rng := rand.New(rand.NewPCG(5, 8))
 	getCase := func(si, n int) (*tuneCase, error) {
 		if c := cases[[2]int{si, n}]; c != nil {
@@ -451,11 +458,13 @@ func (b *Backend) measure(shapes []tuneShape, o accel.TuneOptions, start time.Ti
 			if len(row.Candidates) > 0 {
 				rows = append(rows, row)
 			}
+			freeCases()
 			continue
 		}
 		row.Chosen, row.ChosenTime = cands[ji][best].name, bestT
 		b.setTuning(cands[ji][best].t)
 		rows = append(rows, row)
+		freeCases()
 		if partial {
 			done = total
 			progress()
