@@ -201,14 +201,16 @@ func (b *Backend) tuneDir() string {
 }
 
 // tuneFileName is the cache file for these shapes on this device, driver,
-// variant and kernel source.
+// variant, switches and kernel source.
 func (b *Backend) tuneFileName(dir, shapes string) string {
 	if dir == "" {
 		return ""
 	}
 	h := sha256.New()
 	d := &b.info
-	for _, s := range []string{d.Platform, d.PlatformVersion, d.Name, d.Vendor, d.Version, d.Driver, b.variant.options(b.env), kernelSource, shapes} {
+	// The switches (b.env) too: they set the untuned choices the
+	// candidates are measured against.
+	for _, s := range []string{d.Platform, d.PlatformVersion, d.Name, d.Vendor, d.Version, d.Driver, b.variant.options(b.env), fmt.Sprintf("%+v", b.env), kernelSource, shapes} {
 		fmt.Fprintf(h, "%d:%s\n", len(s), s)
 	}
 	return filepath.Join(dir, "tune-"+hex.EncodeToString(h.Sum(nil))[:32]+".json")
