@@ -291,6 +291,13 @@ func saveBinary(a *api, p clProgram, file string) error {
 	if err != nil {
 		return err
 	}
+	return writeFileAtomic(file, bin)
+}
+
+// writeFileAtomic writes data to file through a temporary file in the
+// same folder (made if missing) and a rename, so that a reader never sees
+// a partial file: the program binaries and the tuner's results.
+func writeFileAtomic(file string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
@@ -298,7 +305,7 @@ func saveBinary(a *api, p clProgram, file string) error {
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.Write(bin)
+	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
 	if werr != nil || cerr != nil {
 		os.Remove(tmp.Name())

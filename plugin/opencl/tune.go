@@ -165,26 +165,29 @@ const tuneVersion = 1
 
 // tuneFile is a cached tuning result.
 type tuneFile struct {
-	Version  int       `json:"version"`
-	Device   string    `json:"device"`
-	Platform string    `json:"platform"`
-	Driver   string    `json:"driver"`
-	Variant  string    `json:"variant"`
-	Model    string    `json:"model,omitempty"`
-	Shapes   string    `json:"shapes"`
-	Quick    bool      `json:"quick"`
-	Partial  bool      `json:"partial,omitempty"`
-	When     time.Time `json:"when"`
-	TookMS   float64   `json:"took_ms"`
-	MWGroups int       `json:"mw_groups"`
-	MWQ      bool      `json:"int8_few_token,omitempty"`
-	Choices  []struct {
-		Type   string `json:"type"`
-		Class  string `json:"class"`
-		Kernel string `json:"kernel"`
-		Local  int    `json:"local"`
-	} `json:"choices"`
-	Rows []accel.TuneRow `json:"rows"`
+	Version  int             `json:"version"`
+	Device   string          `json:"device"`
+	Platform string          `json:"platform"`
+	Driver   string          `json:"driver"`
+	Variant  string          `json:"variant"`
+	Model    string          `json:"model,omitempty"`
+	Shapes   string          `json:"shapes"`
+	Quick    bool            `json:"quick"`
+	Partial  bool            `json:"partial,omitempty"`
+	When     time.Time       `json:"when"`
+	TookMS   float64         `json:"took_ms"`
+	MWGroups int             `json:"mw_groups"`
+	MWQ      bool            `json:"int8_few_token,omitempty"`
+	Choices  []tuneChoice    `json:"choices"`
+	Rows     []accel.TuneRow `json:"rows"`
+}
+
+// tuneChoice is one of the tuner's kernel choices in the cache file.
+type tuneChoice struct {
+	Type   string `json:"type"`
+	Class  string `json:"class"`
+	Kernel string `json:"kernel"`
+	Local  int    `json:"local"`
 }
 
 // tuneDir is where tuning results are cached: the binary cache's folder
@@ -748,35 +751,13 @@ func (b *Backend) writeTune(file, shapes string, o accel.TuneOptions, rep accel.
 	})
 	for _, k := range keys {
 		c := b.tune.prod[k]
-		tf.Choices = append(tf.Choices, struct {
-			Type   string `json:"type"`
-			Class  string `json:"class"`
-			Kernel string `json:"kernel"`
-			Local  int    `json:"local"`
-		}{k.typ.String(), k.class.String(), c.vr.name, c.local})
+		tf.Choices = append(tf.Choices, tuneChoice{k.typ.String(), k.class.String(), c.vr.name, c.local})
 	}
 	data, err := json.MarshalIndent(tf, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(append(data, '\n'))
-	cerr := tmp.Close()
-	if werr != nil || cerr != nil {
-		os.Remove(tmp.Name())
-		return errorsJoin(werr, cerr)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return writeFileAtomic(file, append(data, '\n'))
 }
 
 // CachedTuning is one tuning result in the cache, as `ocelot devices`

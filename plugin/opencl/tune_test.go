@@ -23,11 +23,18 @@ func tuneWeights(t *testing.T, b *Backend) []*graph.Tensor {
 		typ  quant.Type
 		k, m int
 	}{{quant.Q4_0, 256, 256}, {quant.Q4_0, 256, 256}, {quant.Q4_0, 256, 640}, {quant.Q4_0, 640, 256}, {quant.Q6_K, 256, 1000}, {quant.F16, 96, 200}} {
-		w := randomWeight(t, rng, s.typ, s.k, s.m)
+		ws = append(ws, randomWeight(t, rng, s.typ, s.k, s.m))
+	}
+	return loadAll(t, b, ws)
+}
+
+// loadAll makes the weights ws resident on b until the test ends.
+func loadAll(t *testing.T, b *Backend, ws []*graph.Tensor) []*graph.Tensor {
+	t.Helper()
+	for _, w := range ws {
 		if err := b.Load(w); err != nil {
 			t.Fatal(err)
 		}
-		ws = append(ws, w)
 	}
 	t.Cleanup(func() {
 		for _, w := range ws {
@@ -163,18 +170,9 @@ func ws2(t *testing.T, b *Backend, ws []*graph.Tensor) []*graph.Tensor {
 	t.Helper()
 	var out []*graph.Tensor
 	for _, w := range ws {
-		c := &graph.Tensor{Name: w.Name, Type: w.Type, Shape: w.Shape, Kind: graph.Weight, Data: w.Data}
-		if err := b.Load(c); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
+		out = append(out, &graph.Tensor{Name: w.Name, Type: w.Type, Shape: w.Shape, Kind: graph.Weight, Data: w.Data})
 	}
-	t.Cleanup(func() {
-		for _, w := range out {
-			b.Free(w)
-		}
-	})
-	return out
+	return loadAll(t, b, out)
 }
 
 // checkTunedProducts runs every weight's product with 1, 3 and 20 tokens
